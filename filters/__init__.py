@@ -1,0 +1,1 @@
+"""ALIGN's filtering rules as plain Python predicates (no Beam, no TensorFlow)."""

@@ -1,0 +1,54 @@
+"""Specification of deterministic shard output and job accounting."""
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet  # noqa: F401
+
+from pipeline.records import PAIR_SCHEMA, make_uid
+from pipeline.shards import WriteShards, read_table, rows_to_table
+from pipeline.stats import WriteStats, read_stats, rejected
+
+
+def pair(i: int) -> dict:
+    url, alt = f"http://h/{i}.jpg", f"alt {i}"
+    return {"uid": make_uid(url, alt), "url": url, "alt": alt, "page_url": "p", "source": "s"}
+
+
+def write(tmp_path, batches, num_shards=3):
+    with beam.Pipeline() as pipeline:
+        tables = pipeline | beam.Create([rows_to_table(b, PAIR_SCHEMA) for b in batches])
+        tables | WriteShards(str(tmp_path), "pairs", PAIR_SCHEMA, num_shards)
+    return sorted(p.name for p in tmp_path.iterdir())
+
+
+def test_every_shard_is_written_even_when_empty(tmp_path):
+    names = write(tmp_path, [[pair(0)]], num_shards=3)
+    assert names == [f"pairs-0000{i}-of-00003.parquet" for i in range(3)]
+
+
+def test_shards_are_byte_identical_whatever_the_batching(tmp_path):
+    rows = [pair(i) for i in range(50)]
+    write(tmp_path / "a", [rows])
+    write(tmp_path / "b", [rows[30:], rows[:7], rows[7:30]])
+    for name in write(tmp_path / "c", [rows]):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_shards_hold_every_row_once_sorted_by_uid(tmp_path):
+    rows = [pair(i) for i in range(50)]
+    write(tmp_path, [rows])
+    table = read_table(str(tmp_path / "*.parquet"))
+    assert sorted(table.column("uid").to_pylist()) == sorted(r["uid"] for r in rows)
+    for path in tmp_path.iterdir():
+        uids = pa.parquet.read_table(path).column("uid").to_pylist()
+        assert uids == sorted(uids)
+
+
+def test_stats_json_sums_tallies_and_checks_the_balance(tmp_path):
+    tallies = [{"in": 5, "kept": 3, rejected("too_short"): 2}, {"in": 2, rejected("x"): 1}]
+    with beam.Pipeline() as pipeline:
+        pipeline | beam.Create(tallies) | WriteStats(str(tmp_path), {"job": "t"})
+    stats = read_stats(str(tmp_path))
+    assert stats["in"] == 7 and stats["kept"] == 3
+    assert stats["rejected"] == {"too_short": 2, "x": 1}
+    assert stats["balanced"] is False and stats["job"] == "t"

@@ -1,0 +1,1 @@
+"""The Keras 3 dual encoder: input, model, loss, trainer, vocabulary, evaluation."""
