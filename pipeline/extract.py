@@ -1,0 +1,240 @@
+"""HTML page -> (image URL, alt-text) pairs: charset, parsing, URL resolution. No Beam.
+
+The rules follow what a browser does with the same bytes, so a crawl sees the images a reader
+saw: the byte-order mark, then the HTTP ``Content-Type`` charset, then ``<meta charset>``, then
+detection pick the encoding (WHATWG label mapping, e.g. ``iso-8859-1`` means windows-1252);
+the HTML5 parser (lexbor, via selectolax) decodes entities and tolerates broken markup; image
+URLs resolve against ``<base href>`` and the page URL like ``img.src`` would.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
+
+from resiliparse.parse.encoding import detect_encoding, map_encoding_to_html5
+from selectolax.lexbor import LexborHTMLParser
+
+DEFAULT_MAX_PAGE_BYTES = 2 << 20  # larger pages are cut here and still parsed
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+SNIFF_TYPES = frozenset({"", "text/plain", "application/octet-stream", "unknown/unknown"})
+URL_ATTRIBUTES = ("src", "data-src", "srcset", "data-srcset")  # first usable one wins
+HTTP_SCHEMES = frozenset({"http", "https"})
+
+_CHARSET_PARAM = re.compile(rb"charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:\-]+)", re.IGNORECASE)
+_META_CHARSET = re.compile(rb"<meta[^>]*?charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:\-]+)", re.IGNORECASE)
+_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
+         (codecs.BOM_UTF16_BE, "utf-16-be"))  # fmt: skip
+_URL_NOISE = re.compile(r"[\t\n\r]")  # the URL parser drops these anywhere in a URL
+# C0/C1 control characters that are not whitespace: invisible, they only break tokenizers.
+# (Unicode category Cc minus str.isspace(); whitespace controls become spaces instead.)
+_CONTROLS = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
+
+
+@dataclass
+class Decoded:
+    """A page's text and how its encoding was chosen (``bom``, ``http``, ``meta``, ``detected``)."""
+
+    text: str
+    encoding: str
+    source: str
+    had_errors: bool = False  # bytes invalid in the chosen encoding became U+FFFD
+
+
+@dataclass
+class ImageScan:
+    """The pairs of one page and what happened to each ``<img>`` (keys ``img/<outcome>``)."""
+
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+
+
+def mime_type(content_type: str | None) -> str:
+    """``'Text/HTML; charset=x'`` -> ``'text/html'``."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def is_html(content_type: str | None, body: bytes) -> bool:
+    """HTML by its declared type, or by its first bytes when the type says nothing useful."""
+    mime = mime_type(content_type)
+    if mime in HTML_TYPES:
+        return True
+    if mime not in SNIFF_TYPES:
+        return False
+    head = body[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<img"))
+
+
+def python_codec(label: str | bytes | None) -> str | None:
+    """A charset label as a Python codec name, per the WHATWG label table; None if unknown."""
+    if not label:
+        return None
+    if isinstance(label, bytes):
+        label = label.decode("ascii", "ignore")
+    name = map_encoding_to_html5(label.strip().strip("\"'"), fallback_utf8=False)
+    if name is None:
+        return None
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def choose_encoding(body: bytes, content_type: str | None) -> tuple[str, str]:
+    """(codec, why): BOM, then the HTTP header, then ``<meta>``, then detection."""
+    for bom, name in _BOMS:
+        if body.startswith(bom):
+            return name, "bom"
+    declared = _CHARSET_PARAM.search((content_type or "").encode("latin-1", "ignore"))
+    codec = python_codec(declared.group(1)) if declared else None
+    if codec:
+        return codec, "http"
+    meta = _META_CHARSET.search(body, 0, 4096)
+    codec = python_codec(meta.group(1)) if meta else None
+    if codec:
+        # A <meta> naming UTF-16 in a byte-oriented document means UTF-8 (HTML standard).
+        return ("utf-8" if codec.startswith("utf-16") else codec), "meta"
+    return python_codec(detect_encoding(body)) or "utf-8", "detected"
+
+
+def decode_html(body: bytes, content_type: str | None = None) -> Decoded:
+    """Decodes a page as a browser would; undecodable bytes become U+FFFD, never an error."""
+    encoding, source = choose_encoding(body, content_type)
+    try:
+        text, had_errors = body.decode(encoding), False
+    except UnicodeDecodeError:
+        text, had_errors = body.decode(encoding, "replace"), True
+    return Decoded(text.removeprefix("\ufeff"), encoding, source, had_errors)
+
+
+def normalise_alt(alt: str) -> str:
+    """Drops control characters and collapses whitespace runs to one space, stripped."""
+    return " ".join(_CONTROLS.sub("", alt).split())
+
+
+def resolve_url(base: str, reference: str | None) -> tuple[str | None, str]:
+    """(absolute http(s) URL, "ok"), or (None, why: ``no_src``, ``not_http``, ``invalid_url``)."""
+    reference = _URL_NOISE.sub("", (reference or "").strip(" \t\n\r\f"))
+    if not reference:
+        return None, "no_src"
+    try:
+        url = urljoin(base, reference)
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        return None, "invalid_url"
+    if parts.scheme not in HTTP_SCHEMES:
+        return None, "not_http"
+    if not parts.hostname:
+        return None, "invalid_url"
+    return url, "ok"
+
+
+def best_srcset_candidate(srcset: str | None) -> str | None:
+    """The widest (or densest) candidate of a ``srcset``; the first one when none says."""
+    best, best_size = None, -1.0
+    for candidate in (srcset or "").split(","):
+        words = candidate.split()
+        if not words:
+            continue
+        size = 0.0
+        if len(words) > 1 and words[1][-1:] in ("w", "x"):
+            try:
+                size = float(words[1][:-1])
+            except ValueError:
+                size = 0.0
+        if size > best_size:
+            best, best_size = words[0], size
+    return best
+
+
+def image_url(attributes: dict, base: str) -> tuple[str | None, str]:
+    """The URL an ``<img>`` shows: ``src``, else the lazy-loading ``data-src``/``srcset``."""
+    outcome = "no_src"
+    for name in URL_ATTRIBUTES:
+        value = attributes.get(name)
+        if name.endswith("srcset"):
+            value = best_srcset_candidate(value)
+        url, why = resolve_url(base, value)
+        if url:
+            return url, "ok"
+        if why != "no_src" and outcome == "no_src":
+            outcome = why  # report the first real problem, not a missing fallback
+    return None, outcome
+
+
+def page_base(tree: LexborHTMLParser, page_url: str) -> str:
+    """The document base URL: the first ``<base href>``, resolved against the page URL."""
+    for node in tree.tags("base"):
+        href = node.attributes.get("href")
+        if href is not None:
+            try:
+                return urljoin(page_url, _URL_NOISE.sub("", href.strip()))
+            except ValueError:
+                return page_url
+    return page_url
+
+
+def extract_pairs(html: str, page_url: str, include_empty_alt: bool = False) -> ImageScan:
+    """Every ``<img>`` with an http(s) URL and (unless asked) a non-empty alt-text."""
+    scan = ImageScan()
+    tree = LexborHTMLParser(html)
+    base = page_base(tree, page_url)
+    for node in tree.tags("img"):
+        attributes = node.attributes
+        scan.counts["img/seen"] += 1
+        alt = normalise_alt(attributes.get("alt") or "")
+        if not alt and not include_empty_alt:
+            scan.counts["img/empty_alt"] += 1
+            continue
+        url, why = image_url(attributes, base)
+        if url is None:
+            scan.counts[f"img/{why}"] += 1
+            continue
+        scan.counts["img/pair"] += 1
+        scan.pairs.append((url, alt))
+    return scan
+
+
+def links_to_pairs(
+    links: list[tuple[str | None, str | None]], base: str, include_empty_alt: bool = False
+) -> ImageScan:
+    """The same rules over (src, alt) pairs already extracted (e.g. a WAT file's links)."""
+    scan = ImageScan()
+    for src, raw_alt in links:
+        scan.counts["img/seen"] += 1
+        alt = normalise_alt(raw_alt or "")
+        if not alt and not include_empty_alt:
+            scan.counts["img/empty_alt"] += 1
+            continue
+        url, why = resolve_url(base, src)
+        if url is None:
+            scan.counts[f"img/{why}"] += 1
+            continue
+        scan.counts["img/pair"] += 1
+        scan.pairs.append((url, alt))
+    return scan
+
+
+def page_pairs(
+    body: bytes,
+    content_type: str | None,
+    page_url: str,
+    max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES,
+    include_empty_alt: bool = False,
+) -> ImageScan:
+    """An HTML payload's pairs: cut at the size cap, decoded, parsed; counts say how it went."""
+    counts = Counter({"pages/parsed": 1})
+    if len(body) > max_page_bytes:
+        body = body[:max_page_bytes]
+        counts["pages/truncated"] += 1
+    decoded = decode_html(body, content_type)
+    counts[f"charset/{decoded.source}"] += 1
+    if decoded.had_errors:
+        counts["charset/decode_errors"] += 1
+    scan = extract_pairs(decoded.text, page_url, include_empty_alt)
+    scan.counts.update(counts)
+    return scan
