@@ -1,0 +1,1 @@
+"""Filter configs shipped as package data (small.yaml for small runs)."""

@@ -1,0 +1,36 @@
+"""ALIGN's image rules: size, aspect ratio, and images shared by too many alt-texts."""
+
+from __future__ import annotations
+
+IMAGE_TOO_SMALL = "image_too_small"
+EXTREME_ASPECT = "extreme_aspect"
+IMAGE_MANY_ALTS = "image_with_many_alts"
+
+Verdict = tuple[str, str] | None  # None keeps; otherwise (reason, what was measured)
+
+
+def check_size(width: int, height: int, min_shorter_side: int = 200) -> Verdict:
+    """ALIGN keeps images whose shorter side is more than 200 px (of the original image)."""
+    shorter = min(width, height)
+    if shorter <= min_shorter_side:
+        return IMAGE_TOO_SMALL, f"shorter_side={shorter}"
+    return None
+
+
+def check_aspect(width: int, height: int, max_aspect: float = 3.0) -> Verdict:
+    """ALIGN keeps images with long/short side ratio below 3: banners and strips are not
+    photos of anything a caption describes."""
+    short, long = sorted((width, height))
+    if short <= 0:
+        return EXTREME_ASPECT, f"aspect=inf ({width}x{height})"
+    aspect = long / short
+    if aspect >= max_aspect:
+        return EXTREME_ASPECT, f"aspect={aspect:.3f}"
+    return None
+
+
+def check_alts_per_image(n_alts: int, max_alts: int = 1000) -> Verdict:
+    """ALIGN drops images associated with more than 1000 alt-texts (logos, spacers, icons)."""
+    if n_alts > max_alts:
+        return IMAGE_MANY_ALTS, f"alts_per_image>={n_alts}"
+    return None

@@ -1,0 +1,224 @@
+"""Joins a batch with the flags the frequency rules sent it, applies the per-record rules,
+and splits the records into kept, rejects (every failing rule, first first) and measurements.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import apache_beam as beam
+import pyarrow as pa
+from apache_beam import pvalue
+
+from filters import image as image_rules
+from filters import text as text_rules
+from filters.eval_index import EVAL_DUPLICATE
+from filters.language import LANGUAGE, check_language, detector
+from pipeline.filter_measure import N_UNIGRAMS, unpack_rows
+from pipeline.records import REJECT_SCHEMA, STATUS_OK
+from pipeline.stats import mirror_to_metrics, rejected
+
+REJECTS = "rejects"
+MEASUREMENTS = "measurements"
+TALLIES = "tallies"
+NSFW = "nsfw"
+NSFW_UNSCORED = "nsfw_unscored"
+
+REJECT_OUTPUT_SCHEMA = pa.schema(
+    list(REJECT_SCHEMA) + [("page_url", pa.string()), ("source", pa.string())]
+)
+MEASUREMENT_SCHEMA = pa.schema(
+    [
+        ("uid", pa.string()),
+        ("url", pa.string()),
+        ("alt", pa.string()),
+        ("page_url", pa.string()),
+        ("kept", pa.bool_()),
+        ("reasons", pa.list_(pa.string())),
+        ("measured", pa.list_(pa.string())),
+        ("n_unigrams", pa.int32()),
+        ("language", pa.string()),
+        ("original_width", pa.int32()),
+        ("original_height", pa.int32()),
+        ("sha256", pa.string()),
+    ]
+)
+
+_REASON_RULE = {
+    text_rules.ALT_TOO_SHORT: "alt_length",
+    text_rules.ALT_TOO_LONG: "alt_length",
+    image_rules.IMAGE_TOO_SMALL: "image_size",
+    image_rules.EXTREME_ASPECT: "aspect",
+    text_rules.ALT_SHARED: "images_per_alt",
+    image_rules.IMAGE_MANY_ALTS: "alts_per_image",
+    text_rules.RARE_TOKEN: "rare_tokens",
+    NSFW: "nsfw",
+    NSFW_UNSCORED: "nsfw",
+    LANGUAGE: "language",
+}
+
+
+def rule_of(reason: str) -> str:
+    """The rule a reject reason belongs to (orders a record's reasons)."""
+    if reason.startswith("download_"):
+        return "download"
+    if reason.startswith(EVAL_DUPLICATE):
+        return "eval_dedup"
+    return _REASON_RULE[reason]
+
+
+def rules_for(mode: str, eval_sets: bool, nsfw: bool, languages: bool) -> list[str]:
+    """The rules a mode applies, in the order a record's reasons are listed.
+
+    Cheap per-record rules first, joins next, language last: it is the costliest per record
+    and only runs on records every other rule kept (so it sees the fewest texts).
+    """
+    if mode == "none":
+        return ["download"]
+    rules = ["alt_length", "images_per_alt", "rare_tokens"]
+    if mode == "all":
+        rules = ["download", "alt_length", "image_size", "aspect", "images_per_alt"]
+        rules += ["alts_per_image", "rare_tokens"]
+        rules += ["eval_dedup"] * eval_sets + ["nsfw"] * nsfw
+    return rules + ["language"] * languages
+
+
+def _column(table: pa.Table, name: str) -> list:
+    if name in table.column_names:
+        return table.column(name).to_pylist()
+    return [None] * table.num_rows
+
+
+class ApplyRules(beam.DoFn):
+    """(batch_id, {"batch": [table], "flags": [...], "scores": [...]}) -> kept table, plus
+    tagged rejects, measurements and tallies."""
+
+    def __init__(self, rules: list[str], config, kept_schema: pa.Schema):
+        self.rules = rules
+        self.config = config
+        self.kept_schema = kept_schema
+        self.order = {rule: index for index, rule in enumerate(rules)}
+
+    def setup(self) -> None:
+        self.detect = None
+        if "language" in self.rules:
+            self.detect = detector(self.config.language_backend, self.config.language_seed)
+
+    def process(self, element):
+        _, grouped = element
+        flags = list(grouped["flags"])
+        scores = list(grouped.get("scores", ()))
+        for table in grouped["batch"]:
+            yield from self._apply(table, flags, scores)
+
+    def _apply(self, table: pa.Table, flags: list, scores: list):
+        verdicts, languages = self._verdicts(table, flags, scores)
+        kept = [not found for found in verdicts]
+        yield table.filter(pa.array(kept)).select(self.kept_schema.names).cast(self.kept_schema)
+        reasons = [[reason for reason, _ in found] for found in verdicts]
+        measured = [[value for _, value in found] for found in verdicts]
+        yield pvalue.TaggedOutput(REJECTS, self._rejects(table, kept, reasons, measured))
+        yield pvalue.TaggedOutput(
+            MEASUREMENTS, self._measurements(table, kept, reasons, measured, languages)
+        )
+        tally = Counter(
+            {"kept": sum(kept), "language/detected": sum(x is not None for x in languages)}
+        )
+        for found in reasons:
+            if found:
+                tally[rejected(found[0])] += 1
+                for reason in dict.fromkeys(found):
+                    tally[f"any/{reason}"] += 1
+        mirror_to_metrics("align-filter", tally)
+        yield pvalue.TaggedOutput(TALLIES, dict(tally))
+
+    def _verdicts(self, table: pa.Table, flags: list, scores: list):
+        rows = table.num_rows
+        verdicts: list[list[tuple[str, str]]] = [[] for _ in range(rows)]
+        ok = [status == STATUS_OK for status in _column(table, "status")]
+        self._local_rules(table, verdicts, ok)
+        rare: dict[int, list[str]] = {}
+        for packed, reason, value in flags:
+            for row in unpack_rows(packed):
+                if reason == text_rules.RARE_TOKEN:
+                    rare.setdefault(row, []).append(value)
+                else:
+                    verdicts[row].append((reason, value))
+        for row, tokens in rare.items():
+            verdicts[row].append(text_rules.check_rare_tokens(tokens))
+        if "nsfw" in self.order:
+            self._nsfw(verdicts, ok, scores)
+        for found in verdicts:
+            found.sort(key=lambda verdict: self.order[rule_of(verdict[0])])
+        return verdicts, self._language(table, verdicts)
+
+    def _local_rules(self, table: pa.Table, verdicts: list, ok: list[bool]) -> None:
+        config = self.config
+        if "download" in self.order:
+            for row, (status, error) in enumerate(
+                zip(_column(table, "status"), _column(table, "error"), strict=True)
+            ):
+                if status != STATUS_OK:
+                    verdicts[row].append((f"download_{status}", (error or "")[:200]))
+        if "alt_length" in self.order:
+            for row, count in enumerate(table.column(N_UNIGRAMS).to_pylist()):
+                verdict = text_rules.check_length(count, config.min_unigrams, config.max_unigrams)
+                if verdict:
+                    verdicts[row].append(verdict)
+        if "image_size" in self.order:
+            widths = _column(table, "original_width")
+            heights = _column(table, "original_height")
+            for row, (width, height) in enumerate(zip(widths, heights, strict=True)):
+                if ok[row] and width is not None and height is not None:
+                    for verdict in (
+                        image_rules.check_size(width, height, config.min_shorter_side),
+                        image_rules.check_aspect(width, height, config.max_aspect_ratio),
+                    ):
+                        if verdict:
+                            verdicts[row].append(verdict)
+
+    def _nsfw(self, verdicts: list, ok: list[bool], scores: list) -> None:
+        best: dict[int, float] = {}
+        for row, score in scores:
+            best[row] = max(score, best.get(row, score))
+        for row, good in enumerate(ok):
+            if not good:
+                continue
+            if row not in best:
+                verdicts[row].append((NSFW_UNSCORED, "no score from the NSFW model"))
+            elif best[row] > self.config.nsfw_threshold:
+                verdicts[row].append((NSFW, f"nsfw_score={best[row]:.4f}"))
+
+    def _language(self, table: pa.Table, verdicts: list) -> list[str | None]:
+        languages: list[str | None] = [None] * table.num_rows
+        if self.detect is None:
+            return languages
+        for row, alt in enumerate(table.column("alt").to_pylist()):
+            if verdicts[row]:
+                continue  # rejected already: not worth the detector's time
+            languages[row] = language = self.detect(alt or "")
+            verdict = check_language(language, self.config.languages)
+            if verdict:
+                verdicts[row].append(verdict)
+        return languages
+
+    def _rejects(self, table, kept, reasons, measured) -> pa.Table:
+        mask = pa.array([not k for k in kept])
+        columns = {name: _column(table, name) for name in ("uid", "url", "alt", "page_url")}
+        columns["source"] = _column(table, "source")
+        columns["reasons"] = reasons
+        columns["measured"] = measured
+        full = pa.table({name: columns[name] for name in REJECT_OUTPUT_SCHEMA.names})
+        return full.cast(REJECT_OUTPUT_SCHEMA).filter(mask)
+
+    def _measurements(self, table, kept, reasons, measured, languages) -> pa.Table:
+        columns = {
+            name: _column(table, name)
+            for name in ("uid", "url", "alt", "page_url", "original_width", "original_height")
+        }
+        columns["sha256"] = _column(table, "sha256")
+        columns.update(kept=kept, reasons=reasons, measured=measured, language=languages)
+        columns["n_unigrams"] = _column(table, N_UNIGRAMS)
+        return pa.table({name: columns[name] for name in MEASUREMENT_SCHEMA.names}).cast(
+            MEASUREMENT_SCHEMA
+        )
