@@ -29,6 +29,7 @@ _META_CHARSET = re.compile(rb"<meta[^>]*?charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:\-
 _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
          (codecs.BOM_UTF16_BE, "utf-16-be"))  # fmt: skip
 _URL_NOISE = re.compile(r"[\t\n\r]")  # the URL parser drops these anywhere in a URL
+_BAD_HOST = re.compile(r"[\s<>\"{}|\\^`%]")  # forbidden in a host name (WHATWG URL)
 # C0/C1 control characters that are not whitespace: invisible, they only break tokenizers.
 # (Unicode category Cc minus str.isspace(); whitespace controls become spaces instead.)
 _CONTROLS = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
@@ -97,7 +98,17 @@ def choose_encoding(body: bytes, content_type: str | None) -> tuple[str, str]:
     if codec:
         # A <meta> naming UTF-16 in a byte-oriented document means UTF-8 (HTML standard).
         return ("utf-8" if codec.startswith("utf-16") else codec), "meta"
+    if _is_utf8(body):  # valid multi-byte UTF-8 is almost never an accident of another charset
+        return "utf-8", "detected"
     return python_codec(detect_encoding(body)) or "utf-8", "detected"
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return error.start >= len(body) - 3  # only a character cut off at the end (a capped page)
+    return True
 
 
 def decode_html(body: bytes, content_type: str | None = None) -> Decoded:
@@ -128,7 +139,7 @@ def resolve_url(base: str, reference: str | None) -> tuple[str | None, str]:
         return None, "invalid_url"
     if parts.scheme not in HTTP_SCHEMES:
         return None, "not_http"
-    if not parts.hostname:
+    if not parts.hostname or _BAD_HOST.search(parts.hostname):
         return None, "invalid_url"
     return url, "ok"
 

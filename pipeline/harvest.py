@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from html import unescape
 from urllib.parse import urljoin
 
 from pipeline.extract import DEFAULT_MAX_PAGE_BYTES, ImageScan, is_html, links_to_pairs, page_pairs
@@ -111,9 +112,13 @@ def from_wat_record(record: WarcRecord, path: str, options: HarvestOptions) -> O
 
 
 def wat_scan(html: dict, page_url: str, options: HarvestOptions) -> ImageScan:
-    """The WAT's ``IMG@/src`` links, resolved against ``Head.Base`` and the page URL."""
+    """The WAT's ``IMG@/src`` links, resolved against ``Head.Base`` and the page URL.
+
+    Common Crawl's WAT keeps attribute values as written in the HTML, so entities are decoded
+    here (a value already decoded is unchanged unless it spells an entity itself).
+    """
     links = [
-        (link.get("url"), link.get("alt"))
+        (unescape(link.get("url") or ""), unescape(link.get("alt") or ""))
         for link in html.get("Links") or []
         if isinstance(link, dict) and link.get("path") in WAT_IMAGE_PATHS
     ]
