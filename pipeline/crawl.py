@@ -248,7 +248,7 @@ def match_inputs(pattern: str) -> list[str]:
     """The files a glob (or a folder) names, sorted; none is a usage error."""
     patterns = [pattern]
     if not any(char in pattern for char in "*?["):
-        patterns.append(FileSystems.join(pattern, "*"))
+        patterns.insert(0, FileSystems.join(pattern, "*"))  # a folder: the files in it
     for candidate in patterns:
         try:
             matched = FileSystems.match([candidate])[0].metadata_list
