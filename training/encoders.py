@@ -20,6 +20,14 @@ ImageItem = str | bytes | np.ndarray
 DEFAULT_BATCH_SIZE = 64
 
 
+class ExportError(ValueError):
+    """An export that does not follow the layout (e.g. an incomplete encoders.json)."""
+
+
+class ImageDecodeError(ValueError):
+    """An image that does not decode; names the file."""
+
+
 @dataclass(frozen=True)
 class EncoderSpec:
     """``encoders.json``: what a reader of the export needs to feed the towers."""
@@ -36,10 +44,10 @@ class EncoderSpec:
         names = [f.name for f in fields(cls)]
         missing = [name for name in names if name not in values]
         if missing:
-            raise ValueError(f"{source} lacks {', '.join(missing)}")
+            raise ExportError(f"{source} lacks {', '.join(missing)}")
         spec = cls(**{name: values[name] for name in names})
         if spec.resize_size < spec.image_size:
-            raise ValueError(
+            raise ExportError(
                 f"{source}: resize_size {spec.resize_size} < image_size {spec.image_size}"
             )
         return spec
@@ -79,7 +87,7 @@ def preprocess_image(item: str | bytes, image_size: int, resize_size: int) -> np
             image = image.crop((left, top, left + image_size, top + image_size))
             return np.asarray(image, dtype=np.uint8)
     except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise ValueError(f"cannot decode image {name}: {error}") from error
+        raise ImageDecodeError(f"cannot decode image {name}: {error}") from error
 
 
 def normalise(embeddings: np.ndarray) -> np.ndarray:
@@ -133,7 +141,11 @@ class Encoders:
         """Loads ``path/export`` (or ``path`` itself) without any training code."""
         folder = export_dir(path)
         config = os.path.join(folder, "encoders.json")
-        spec = EncoderSpec.from_dict(json.loads(read_bytes(config)), config)
+        try:
+            values = json.loads(read_bytes(config))
+        except json.JSONDecodeError as error:
+            raise ExportError(f"{config} is not JSON: {error}") from None
+        spec = EncoderSpec.from_dict(values, config)
         tokenizer = AlignTokenizer(
             _read_vocabulary(os.path.join(folder, "vocab.txt")), spec.lowercase, spec.max_tokens
         )

@@ -1,0 +1,164 @@
+"""align-eval: datasets, prompt ensembles, streamed evaluation and the command line."""
+
+import json
+
+import numpy as np
+import pytest
+from eval_fixtures import COLOURS, solid_jpeg, write_export, write_retrieval, write_zero_shot
+
+from training import evaluate
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return str(write_export(tmp_path_factory.mktemp("model")))
+
+
+@pytest.fixture(scope="module")
+def zero_shot_dir(tmp_path_factory):
+    return str(write_zero_shot(tmp_path_factory.mktemp("zero_shot")))
+
+
+@pytest.fixture(scope="module")
+def retrieval_dir(tmp_path_factory):
+    return str(write_retrieval(tmp_path_factory.mktemp("retrieval")))
+
+
+class Collapsed:
+    """A model that maps everything to one point: it must score nothing, not everything."""
+
+    def embed_images(self, images):
+        return np.ones((len(images), 3), np.float32)
+
+    def embed_texts(self, texts):
+        return np.ones((len(texts), 3), np.float32)
+
+
+def test_zero_shot_cli_scores_the_colour_model_perfectly_and_prints_chance(
+    model_dir, zero_shot_dir, tmp_path, capsys
+):
+    output = tmp_path / "out" / "zero_shot.json"
+    result = evaluate.run(
+        ["--model-dir", model_dir, "--zero-shot", zero_shot_dir, "--output", str(output)]
+    )
+    assert result["top1"] == 1.0 and result["images"] == 6
+    assert result["chance"]["top1"] == pytest.approx(1 / 3)
+    assert json.loads(output.read_text()) == result
+    table = capsys.readouterr().out
+    assert "top-1" in table and "100.00%" in table and "33.33%" in table
+
+
+def test_retrieval_cli_uses_the_test_split_and_prints_chance(model_dir, retrieval_dir, capsys):
+    result = evaluate.run(["--model-dir", model_dir, "--retrieval", retrieval_dir])
+    assert (result["images"], result["texts"]) == (3, 6)  # the train-split image is left out
+    for direction in ("image_to_text", "text_to_image"):
+        assert result[direction]["R@1"] == 1.0
+        assert result[direction]["median_rank"] == 1.0
+    assert result["text_to_image"]["chance"]["R@1"] == pytest.approx(1 / 3)
+    assert "text->image R@1" in capsys.readouterr().out
+
+
+def test_both_tasks_write_one_json_keyed_by_task(model_dir, zero_shot_dir, retrieval_dir):
+    result = evaluate.run(
+        ["--model-dir", model_dir, "--zero-shot", zero_shot_dir, "--retrieval", retrieval_dir]
+    )
+    assert set(result) == {"zero_shot", "retrieval"}
+
+
+def test_a_collapsed_model_scores_zero_not_perfect(zero_shot_dir, retrieval_dir):
+    zero_shot = evaluate.evaluate_zero_shot(Collapsed(), evaluate.load_zero_shot(zero_shot_dir))
+    assert zero_shot["top1"] == 0.0
+    retrieval = evaluate.evaluate_retrieval(Collapsed(), evaluate.load_retrieval(retrieval_dir))
+    assert retrieval["text_to_image"]["R@1"] == 0.0
+    assert retrieval["image_to_text"]["mean_rank"] == 5.0  # last among 4 other captions
+
+
+def test_streamed_chunks_and_memmap_give_the_same_numbers(
+    model_dir, retrieval_dir, zero_shot_dir, monkeypatch
+):
+    encoders = evaluate.Encoders.load(model_dir)
+    dataset = evaluate.load_retrieval(retrieval_dir)
+    whole = evaluate.evaluate_retrieval(encoders, dataset)
+    monkeypatch.setattr(evaluate, "IMAGE_CHUNK", 1)
+    monkeypatch.setattr(evaluate, "TEXT_CHUNK", 2)
+    monkeypatch.setattr(evaluate, "MEMMAP_BYTES", 0)
+    assert evaluate.evaluate_retrieval(encoders, dataset) == whole
+
+
+def test_class_embeddings_are_renormalised_means_of_the_prompts():
+    class Lookup:
+        table = {"x cat": [1, 0, 0], "y cat": [0, 1, 0], "x dog": [0, 0, 1], "y dog": [0, 0, 1]}
+
+        def embed_texts(self, texts):
+            return np.array([self.table[t] for t in texts], np.float32)
+
+    embedded = evaluate.class_embeddings(Lookup(), ["cat", "dog"], ["x {}", "y {}"])
+    np.testing.assert_allclose(embedded, [[2**-0.5, 2**-0.5, 0], [0, 0, 1]], atol=1e-6)
+
+
+def test_folder_names_become_class_names_without_classes_txt(tmp_path):
+    solid_jpeg(tmp_path / "light_red" / "0.jpg", COLOURS["red"])
+    solid_jpeg(tmp_path / "blue" / "0.png", COLOURS["blue"])
+    (tmp_path / "blue" / "notes.txt").write_text("not an image")
+    dataset = evaluate.load_zero_shot(str(tmp_path))
+    assert dataset.class_names == ["blue", "light red"]
+    assert dataset.labels == [0, 1]
+    assert [p.rsplit("/", 2)[-2] for p in dataset.images] == ["blue", "light_red"]
+
+
+def test_classes_txt_orders_classes_and_keeps_imageless_classes(tmp_path):
+    write_zero_shot(tmp_path, per_class=1, classes_txt=False)
+    (tmp_path / "classes.txt").write_text("purple\nblue\ngreen\nred\n")
+    dataset = evaluate.load_zero_shot(str(tmp_path))
+    assert dataset.class_names == ["purple", "blue", "green", "red"]
+    assert sorted(dataset.labels) == [1, 2, 3]
+
+
+def test_csv_of_path_and_label(tmp_path):
+    solid_jpeg(tmp_path / "img" / "a.jpg", COLOURS["red"])
+    solid_jpeg(tmp_path / "img" / "b.jpg", COLOURS["green"])
+    (tmp_path / "set.csv").write_text("path,label\nimg/a.jpg,red\nimg/b.jpg,green\n")
+    dataset = evaluate.load_zero_shot(str(tmp_path / "set.csv"))
+    assert dataset.class_names == ["green", "red"]
+    assert dataset.labels == [1, 0]
+    assert dataset.images[0] == str(tmp_path / "img" / "a.jpg")
+
+
+def test_a_folder_missing_from_classes_txt_is_a_one_line_error(model_dir, tmp_path, capsys):
+    write_zero_shot(tmp_path, per_class=1)
+    (tmp_path / "classes.txt").write_text("red\ngreen\n")
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.run(["--model-dir", model_dir, "--zero-shot", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "align-eval: error: folder 'blue'" in capsys.readouterr().err
+
+
+def test_an_empty_split_names_the_splits_there_are(model_dir, retrieval_dir, capsys):
+    with pytest.raises(SystemExit):
+        evaluate.run(["--model-dir", model_dir, "--retrieval", retrieval_dir, "--split", "val"])
+    assert "no images in split 'val'" in capsys.readouterr().err
+
+
+def test_an_undecodable_eval_image_is_a_one_line_error(model_dir, tmp_path, capsys):
+    write_zero_shot(tmp_path, per_class=1)
+    (tmp_path / "red" / "bad.jpg").write_bytes(b"\xff\xd8 truncated")
+    with pytest.raises(SystemExit):
+        evaluate.run(["--model-dir", model_dir, "--zero-shot", str(tmp_path)])
+    assert "cannot decode image" in capsys.readouterr().err
+
+
+def test_a_task_is_required(model_dir, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.run(["--model-dir", model_dir])
+    assert exit_info.value.code == 2
+    assert "--zero-shot" in capsys.readouterr().err
+
+
+def test_custom_templates_must_hold_one_placeholder(model_dir, zero_shot_dir, tmp_path, capsys):
+    templates = tmp_path / "templates.txt"
+    templates.write_text("a photo of a {}.\nno placeholder here\n")
+    with pytest.raises(SystemExit):
+        evaluate.run(
+            ["--model-dir", model_dir, "--zero-shot", zero_shot_dir, "--templates", str(templates)]
+        )
+    assert "no placeholder here" in capsys.readouterr().err
