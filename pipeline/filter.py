@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="write the report after the run, or alone: the report of a finished run DIR",
     )
+    parser.add_argument(
+        "--ground-truth", help="the synthetic web's ground_truth.parquet, for the report's scores"
+    )
     return parser
 
 
@@ -252,12 +255,14 @@ def _write_outputs(results, args, mode: str) -> None:
     )
 
 
-def write_report(output_dir: str) -> None:
+def write_report(output_dir: str, ground_truth: str | None = None) -> None:
     try:
         from tools.report import write_report as report
     except ImportError as error:
         raise UsageError(f"--stats needs tools/report.py ({error})") from None
-    report(output_dir)
+    if not FileSystems.exists(FileSystems.join(output_dir, "stats.json")):
+        raise FileNotFoundError(f"--stats {output_dir}: no stats.json (not a finished run)")
+    report(output_dir, ground_truth)
 
 
 @exits_cleanly("align-filter")
@@ -266,7 +271,7 @@ def run(argv=None) -> None:
     args, options = parse_job_args(parser, argv)
     if args.input is None:
         if isinstance(args.stats, str):
-            write_report(args.stats)
+            write_report(args.stats, args.ground_truth)
             return
         parser.error("--input is required (or --stats DIR alone for a finished run's report)")
     if not args.output:
@@ -285,7 +290,7 @@ def run(argv=None) -> None:
     with beam.Pipeline(options=options) as pipeline:
         build(pipeline, args, config, pattern, eval_sets)
     if args.stats:
-        write_report(args.output)
+        write_report(args.output, args.ground_truth)
 
 
 if __name__ == "__main__":
