@@ -1,0 +1,131 @@
+"""tf.data input over the training shards: interleaved files, decode, crop, tokenise, batch."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from training.config import TrainConfig, UsageError
+from training.tokenize import AlignTokenizer
+
+FEATURES = {
+    "image/encoded": tf.io.FixedLenFeature([], tf.string),
+    "text": tf.io.FixedLenFeature([], tf.string),
+}
+
+
+def list_shards(pattern: str) -> list[str]:
+    """The TFRecord files of a glob (local or gs://), sorted; a directory means its shards/."""
+    if tf.io.gfile.isdir(pattern):
+        base = pattern.rstrip("/")
+        nested = f"{base}/shards/*.tfrecord"
+        pattern = nested if tf.io.gfile.glob(nested) else f"{base}/*.tfrecord"
+    files = sorted(tf.io.gfile.glob(pattern))
+    if not files:
+        raise FileNotFoundError(f"no training shards match {pattern}")
+    return files
+
+
+def resize_and_crop(image: tf.Tensor, config: TrainConfig, training: bool, seed) -> tf.Tensor:
+    """Shorter side to ``resize_size``, then a random (train) or central (eval) square crop.
+
+    Training also flips left-right at random. Randomness is stateless, keyed by ``seed``, so a
+    deterministic run is repeatable bit for bit. Returns float32 pixels in 0..255.
+    """
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    scale = config.resize_size / tf.reduce_min(shape)
+    new_size = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), config.resize_size)
+    image = tf.image.resize(image, new_size, method="bilinear", antialias=True)
+    size = config.image_size
+    if training:
+        image = tf.image.stateless_random_crop(image, [size, size, 3], seed=seed)
+        image = tf.image.stateless_random_flip_left_right(image, seed=seed + 1)
+    else:
+        top = (new_size[0] - size) // 2
+        left = (new_size[1] - size) // 2
+        image = image[top : top + size, left : left + size]
+    return tf.clip_by_value(tf.ensure_shape(image, [size, size, 3]), 0.0, 255.0)
+
+
+def make_dataset(
+    pattern: str,
+    config: TrainConfig,
+    tokenizer: AlignTokenizer,
+    batch_size: int,
+    training: bool = True,
+    input_context: tf.distribute.InputContext | None = None,
+    seed: int | None = None,
+) -> tf.data.Dataset:
+    """Batches of {"images", "token_ids", "padding_mask"} from the shards of ``pattern``.
+
+    Training: files sharded per input pipeline (one per host in multi-worker runs), shuffled
+    and repeated forever, read interleaved, records shuffled, cropped at random. Evaluation: one
+    pass in file order with central crops. Batches always drop the remainder so every step has
+    the same shape (and the same number of negatives).
+    """
+    seed = config.seed if seed is None else seed
+    files = list_shards(pattern)
+    pipelines = input_context.num_input_pipelines if input_context else 1
+    pipeline_id = input_context.input_pipeline_id if input_context else 0
+    dataset = tf.data.Dataset.from_tensor_slices(files)
+    by_file = pipelines > 1 and len(files) >= pipelines
+    if by_file:
+        dataset = dataset.shard(pipelines, pipeline_id)
+    if training:
+        dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True).repeat()
+    dataset = dataset.interleave(
+        tf.data.TFRecordDataset,
+        cycle_length=min(len(files), 16),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=config.deterministic,
+    )
+    if pipelines > 1 and not by_file:
+        dataset = dataset.shard(pipelines, pipeline_id)  # fewer files than hosts: split records
+    if training:
+        dataset = dataset.shuffle(config.shuffle_buffer, seed=seed + 1)
+
+    def decode(index, record):
+        example = tf.io.parse_single_example(record, FEATURES)
+        image = tf.io.decode_image(example["image/encoded"], channels=3, expand_animations=False)
+        element_seed = tf.stack([tf.cast(seed, tf.int64), index])
+        return {
+            "images": resize_and_crop(image, config, training, element_seed),
+            "text": example["text"],
+        }
+
+    dataset = dataset.enumerate().map(
+        decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=config.deterministic
+    )
+    dataset = dataset.batch(batch_size, drop_remainder=True)
+
+    def tokenize(batch):
+        return {"images": batch["images"], **tokenizer(batch["text"])}
+
+    dataset = dataset.map(
+        tokenize, num_parallel_calls=tf.data.AUTOTUNE, deterministic=config.deterministic
+    )
+    options = tf.data.Options()
+    options.deterministic = config.deterministic
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def distributed_dataset(
+    strategy: tf.distribute.Strategy,
+    pattern: str,
+    config: TrainConfig,
+    tokenizer: AlignTokenizer,
+    training: bool = True,
+    seed: int | None = None,
+):
+    """One input pipeline per host, each yielding its replicas' share of the global batch."""
+
+    def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        batch = context.get_per_replica_batch_size(config.batch_size)
+        return make_dataset(pattern, config, tokenizer, batch, training, context, seed)
+
+    if config.batch_size % strategy.num_replicas_in_sync:
+        raise UsageError(
+            f"batch_size {config.batch_size} is not divisible by "
+            f"{strategy.num_replicas_in_sync} replicas"
+        )
+    return strategy.distribute_datasets_from_function(dataset_fn)

@@ -1,0 +1,200 @@
+"""The dual encoder's towers: EfficientNet for images, BERT [CLS] for text, both L2-normalised."""
+
+from __future__ import annotations
+
+import keras
+import keras_hub
+import tensorflow as tf
+from keras.src.applications.efficientnet import EfficientNet
+
+from training.config import TrainConfig, UsageError
+from training.loss import contrastive_loss
+
+# Stock EfficientNets (Tan & Le 2019), built without their classification head.
+IMAGE_TOWERS = {
+    f"efficientnet_b{i}": getattr(keras.applications, f"EfficientNetB{i}") for i in range(8)
+}
+# Same family, tiny width/depth multipliers: what a CPU demo can train in minutes at ~64 px.
+TINY_TOWERS = {
+    "efficientnet_tiny": dict(width_coefficient=0.25, depth_coefficient=0.2),
+    "efficientnet_small": dict(width_coefficient=0.5, depth_coefficient=0.4),
+}
+# BERT sizes (Turc et al. 2019 "well-read students" naming; base and large from Devlin et al.):
+# (layers, heads, hidden, intermediate).
+TEXT_TOWERS = {
+    "bert_tiny": (2, 2, 128, 512),
+    "bert_mini": (4, 4, 256, 1024),
+    "bert_small": (4, 8, 512, 2048),
+    "bert_medium": (8, 8, 512, 2048),
+    "bert_base": (12, 12, 768, 3072),
+    "bert_large": (24, 16, 1024, 4096),
+}
+
+
+def build_image_encoder(config: TrainConfig) -> keras.Model:
+    """Images [B, S, S, 3] float 0..255 -> unit vectors [B, D] float32 (D = pooled features).
+
+    The stock towers rescale and normalise inside, so callers feed raw pixel values.
+    ``image_weights`` is None (from scratch, as ALIGN), "imagenet" (Keras downloads them) or a
+    local weights file.
+    """
+    size = config.image_size
+    common = dict(
+        include_top=False,
+        pooling="avg",
+        weights=config.image_weights,
+        input_shape=(size, size, 3),
+    )
+    if config.image_tower in IMAGE_TOWERS:
+        tower = IMAGE_TOWERS[config.image_tower](**common)
+    elif config.image_tower in TINY_TOWERS:
+        tower = EfficientNet(
+            **TINY_TOWERS[config.image_tower],
+            default_size=size,
+            dropout_rate=0.0,
+            drop_connect_rate=0.0,
+            name=config.image_tower,
+            **common,
+        )
+    else:
+        known = ", ".join([*IMAGE_TOWERS, *TINY_TOWERS])
+        raise UsageError(f"unknown image_tower {config.image_tower!r} (known: {known})")
+    images = keras.Input((size, size, 3), dtype="float32", name="images")
+    features = tower(images)
+    embeddings = keras.layers.UnitNormalization(dtype="float32", name="l2_normalise")(features)
+    return keras.Model(images, embeddings, name="image_encoder")
+
+
+def build_text_encoder(config: TrainConfig, vocabulary_size: int, embed_dim: int) -> keras.Model:
+    """{"token_ids", "padding_mask"} int32 [B, L] -> unit vectors [B, embed_dim] float32.
+
+    ALIGN takes BERT's [CLS] token and adds "a fully-connected layer with linear activation"
+    to match the image tower's embedding size.
+    """
+    if config.text_tower not in TEXT_TOWERS:
+        known = ", ".join(TEXT_TOWERS)
+        raise UsageError(f"unknown text_tower {config.text_tower!r} (known: {known})")
+    layers, heads, hidden, intermediate = TEXT_TOWERS[config.text_tower]
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=vocabulary_size,
+        num_layers=layers,
+        num_heads=heads,
+        hidden_dim=hidden,
+        intermediate_dim=intermediate,
+        dropout=config.text_dropout,
+        max_sequence_length=config.max_tokens,
+        num_segments=1,
+        name="bert",
+    )
+    token_ids = keras.Input((config.max_tokens,), dtype="int32", name="token_ids")
+    padding_mask = keras.Input((config.max_tokens,), dtype="int32", name="padding_mask")
+    # One segment only: token_ids * 0 is the segment id of every token, built from stock layers
+    # so the exported model loads without this project's code.
+    segment_ids = keras.layers.Rescaling(0.0, dtype="int32", name="segment_ids")(token_ids)
+    sequence = backbone(
+        {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}
+    )["sequence_output"]
+    cls = keras.layers.Cropping1D((0, config.max_tokens - 1), name="cls_token")(sequence)
+    cls = keras.layers.Flatten(name="cls")(cls)
+    projected = keras.layers.Dense(embed_dim, name="projection")(cls)
+    embeddings = keras.layers.UnitNormalization(dtype="float32", name="l2_normalise")(projected)
+    return keras.Model(
+        {"token_ids": token_ids, "padding_mask": padding_mask}, embeddings, name="text_encoder"
+    )
+
+
+@keras.saving.register_keras_serializable(package="align")
+class DualEncoder(keras.Model):
+    """Both towers and the learnable temperature, trained with ALIGN's contrastive loss.
+
+    ``train_step`` gathers embeddings from every replica (see training.loss), so the negatives
+    of each step are the whole global batch, and leaves gradient summation and loss scaling to
+    Keras's optimizer as for any Keras model.
+    """
+
+    def __init__(
+        self,
+        image_encoder: keras.Model,
+        text_encoder: keras.Model,
+        temperature_init: float = 1.0,
+        label_smoothing: float = 0.1,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.image_encoder = image_encoder
+        self.text_encoder = text_encoder
+        self.temperature_init = temperature_init
+        self.label_smoothing = label_smoothing
+        self.temperature = self.add_weight(
+            shape=(),
+            initializer=keras.initializers.Constant(temperature_init),
+            dtype="float32",
+            name="temperature",
+        )
+        self.trackers = {
+            name: keras.metrics.Mean(name=name)
+            for name in ("loss", "image_to_text_accuracy", "text_to_image_accuracy")
+        }
+
+    def call(self, inputs: dict, training: bool = False):
+        images = self.image_encoder(inputs["images"], training=training)
+        texts = self.text_encoder(
+            {"token_ids": inputs["token_ids"], "padding_mask": inputs["padding_mask"]},
+            training=training,
+        )
+        return images, texts
+
+    def loss_and_gradients(self, batch: dict):
+        """This replica's loss share, its gradients (before any cross-replica sum), metrics."""
+        with tf.GradientTape() as tape:
+            images, texts = self(batch, training=True)
+            loss, metrics = contrastive_loss(images, texts, self.temperature, self.label_smoothing)
+            scaled = self.optimizer.scale_loss(loss) if self.optimizer is not None else loss
+        gradients = tape.gradient(scaled, self.trainable_variables)
+        return loss, gradients, metrics
+
+    def train_step(self, data):
+        loss, gradients, metrics = self.loss_and_gradients(data)
+        self.optimizer.apply(gradients, self.trainable_variables)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        # Each replica's share times R estimates the global loss; the Mean over replicas is it.
+        self.trackers["loss"].update_state(loss * replicas)
+        for name, value in metrics.items():
+            self.trackers[name].update_state(value)
+        return {
+            **{name: tracker.result() for name, tracker in self.trackers.items()},
+            "temperature": tf.convert_to_tensor(self.temperature),
+        }
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "image_encoder": keras.saving.serialize_keras_object(self.image_encoder),
+            "text_encoder": keras.saving.serialize_keras_object(self.text_encoder),
+            "temperature_init": self.temperature_init,
+            "label_smoothing": self.label_smoothing,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        for key in ("image_encoder", "text_encoder"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+
+def build_dual_encoder(config: TrainConfig, vocabulary_size: int) -> DualEncoder:
+    """The full model for a config: the text projection matches the image tower's width."""
+    image_encoder = build_image_encoder(config)
+    text_encoder = build_text_encoder(config, vocabulary_size, image_encoder.output_shape[-1])
+    return DualEncoder(
+        image_encoder,
+        text_encoder,
+        temperature_init=config.temperature_init,
+        label_smoothing=config.label_smoothing,
+        name="dual_encoder",
+    )

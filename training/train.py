@@ -1,0 +1,219 @@
+"""align-train: trains ALIGN's dual encoder on the training shards, resumable, then exports it.
+
+Reads top to bottom: set-up, input, model, loss and step (training.model.DualEncoder and
+training.loss), checkpoints, evaluation, the loop, the export.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Sequence
+
+import keras
+import tensorflow as tf
+from tensorflow.core.framework import summary_pb2
+
+from training import config as config_lib
+from training.config import TrainConfig, UsageError, exits_cleanly
+from training.data import distributed_dataset, list_shards
+from training.distribute import choose_strategy, set_precision, split_cpu
+from training.export import export_encoders
+from training.model import DualEncoder, build_dual_encoder
+from training.optimizer import make_optimizer
+from training.tokenize import AlignTokenizer
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="align-train", description=__doc__.split("\n")[0])
+    parser.add_argument("--shards", required=True, help="TFRecord glob or align-filter dir")
+    parser.add_argument("--vocab", required=True, help="align-vocab's vocabulary file")
+    parser.add_argument("--model-dir", required=True, help="checkpoints, TensorBoard, export")
+    parser.add_argument("--config", help="YAML config (a path, or 'small' / 'align')")
+    parser.add_argument("--tpu", help="TPU name or grpc:// address: use TPUStrategy")
+    parser.add_argument("--cpu-replicas", type=int, default=0, help="mirror over N logical CPUs")
+    parser.add_argument("--eval-zero-shot", help="zero-shot eval folder (classes.txt + images)")
+    parser.add_argument("--eval-retrieval", help="retrieval eval folder (captions.json)")
+    parser.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    config_lib.add_override_flags(parser.add_argument_group("config overrides"))
+    return parser.parse_args(argv)
+
+
+def read_vocabulary(path: str) -> list[str]:
+    if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(f"vocabulary not found: {path}")
+    with tf.io.gfile.GFile(path) as handle:
+        vocabulary = [line.rstrip("\n") for line in handle if line.strip()]
+    if "[CLS]" not in vocabulary or "[SEP]" not in vocabulary or "[PAD]" not in vocabulary:
+        raise UsageError(f"{path} is not a BERT vocabulary (needs [PAD], [CLS], [SEP])")
+    return vocabulary
+
+
+# TensorBoard's scalar plugin tag, written with core TF so the trainer needs no tensorboard
+# package (tf.summary.scalar needs it installed; TensorBoard reads these events the same way).
+SCALAR_METADATA = summary_pb2.SummaryMetadata(
+    plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")
+).SerializeToString()
+
+
+def scalar(name: str, value) -> None:
+    tf.summary.write(name, tf.cast(value, tf.float32), metadata=SCALAR_METADATA)
+
+
+class Checkpointer(keras.callbacks.Callback):
+    """Saves model, optimizer state and step every epoch (= ``checkpoint_every`` steps)."""
+
+    def __init__(self, manager: tf.train.CheckpointManager, step: tf.Variable):
+        super().__init__()
+        self.manager, self.step = manager, step
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.manager.save(checkpoint_number=int(self.step.numpy()))
+
+
+class Scalars(keras.callbacks.Callback):
+    """TensorBoard scalars every ``every`` steps: loss, temperature, lr, accuracy, images/s."""
+
+    def __init__(self, log_dir: str, every: int, batch_size: int, step: tf.Variable):
+        super().__init__()
+        self.writer = tf.summary.create_file_writer(log_dir)
+        self.every, self.batch_size, self.step = every, batch_size, step
+        self.last_step, self.last_time = None, None
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.step.numpy())
+        if self.last_step is None:
+            self.last_step, self.last_time = step, time.perf_counter()  # skip tracing time
+            return
+        if step // self.every == self.last_step // self.every:
+            return
+        now = time.perf_counter()
+        rate = (step - self.last_step) * self.batch_size / max(now - self.last_time, 1e-9)
+        self.last_step, self.last_time = step, now
+        learning_rate = self.model.optimizer.learning_rate
+        with self.writer.as_default(step=step):
+            for name, value in (logs or {}).items():
+                scalar(name, value)
+            scalar("learning_rate", learning_rate)
+            scalar("images_per_second", rate)
+        self.writer.flush()
+
+
+def eval_callbacks(args, log_dir: str, encoders_fn) -> list[keras.callbacks.Callback]:
+    """The eval helper's periodic zero-shot/retrieval evaluation, when asked and present."""
+    if not args.eval_every or not (args.eval_zero_shot or args.eval_retrieval):
+        return []
+    try:
+        from training.eval_callback import EvalCallback  # noqa: PLC0415 - optional module
+    except ImportError:
+        raise UsageError("--eval-every needs training/eval_callback.py") from None
+    return [
+        EvalCallback(
+            args.eval_zero_shot, args.eval_retrieval, args.eval_every, log_dir, encoders_fn
+        )
+    ]
+
+
+def live_encoders_fn(model: DualEncoder, tokenizer: AlignTokenizer, config: TrainConfig):
+    """Builds the eval helper's Encoders over the live towers (no export round trip)."""
+
+    def encoders():
+        from training.encoders import Encoders, EncoderSpec  # noqa: PLC0415 - eval's module
+
+        spec = EncoderSpec(
+            image_size=config.image_size,
+            resize_size=config.resize_size,
+            max_tokens=config.max_tokens,
+            lowercase=config.lowercase,
+            embed_dim=int(model.image_encoder.output_shape[-1]),
+            temperature=float(keras.ops.convert_to_numpy(model.temperature)),
+        )
+        return Encoders(model.image_encoder, model.text_encoder, tokenizer, spec)
+
+    return encoders
+
+
+def train(args: argparse.Namespace, config: TrainConfig) -> dict:
+    # --- Set-up: devices, precision, seeds. -------------------------------------------------
+    if args.cpu_replicas > 1:
+        split_cpu(args.cpu_replicas)
+    strategy = choose_strategy(args.tpu, args.cpu_replicas)
+    policy = set_precision(config.mixed_precision, strategy)
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    list_shards(args.shards)  # fail early, with the glob in the message
+    vocabulary = read_vocabulary(args.vocab)
+    tokenizer = AlignTokenizer(vocabulary, config.lowercase, config.max_tokens)
+
+    # --- Model, optimizer, checkpoint (restored if one exists: automatic resume). ------------
+    with strategy.scope():
+        model = build_dual_encoder(config, len(vocabulary))
+        model.compile(
+            optimizer=make_optimizer(config), steps_per_execution=config.steps_per_execution
+        )
+        model.optimizer.build(model.trainable_variables)
+        step = model.optimizer.iterations
+        checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+        manager = tf.train.CheckpointManager(
+            checkpoint, os.path.join(args.model_dir, "checkpoints"), config.keep_checkpoints
+        )
+        checkpoint.restore(manager.latest_checkpoint).expect_partial()
+    start = int(step.numpy())
+    print(f"align-train: {strategy.num_replicas_in_sync} replica(s), {policy}, step {start}")
+
+    # --- Input: reseeded by the start step, so a resumed run does not replay old batches. ----
+    dataset = distributed_dataset(
+        strategy, args.shards, config, tokenizer, seed=config.seed + start
+    )
+
+    # --- Loop: one Keras "epoch" per checkpoint interval. ------------------------------------
+    log_dir = os.path.join(args.model_dir, "tensorboard")
+    callbacks = [
+        Checkpointer(manager, step),
+        Scalars(os.path.join(log_dir, "train"), config.log_every, config.batch_size, step),
+        *eval_callbacks(args, log_dir, live_encoders_fn(model, tokenizer, config)),
+    ]
+    verbose = 0 if args.quiet else "auto"
+    every = config.checkpoint_every
+    full = config.steps // every
+    history = {}
+    if start < full * every:
+        fit = model.fit(
+            dataset,
+            epochs=full,
+            initial_epoch=start // every,
+            steps_per_epoch=every,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+        history = fit.history
+        start = int(step.numpy())
+    if start < config.steps:  # the tail shorter than one checkpoint interval
+        tail = distributed_dataset(strategy, args.shards, config, tokenizer, config.seed + start)
+        fit = model.fit(
+            tail,
+            epochs=1,
+            steps_per_epoch=config.steps - start,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+        history = {k: history.get(k, []) + v for k, v in fit.history.items()}
+
+    # --- Export: the towers, vocabulary and encoders.json for align-eval / align-embed. ------
+    export = export_encoders(model, config, vocabulary, args.model_dir)
+    print(f"align-train: step {int(step.numpy())}, exported {export}")
+    return {"step": int(step.numpy()), "history": history, "export": export, "model": model}
+
+
+@exits_cleanly("align-train")
+def run(argv: Sequence[str] | None = None) -> dict:
+    args = parse_args(argv)
+    config = config_lib.load_config(args.config, **config_lib.overrides_from(args))
+    return train(args, config)
+
+
+if __name__ == "__main__":
+    run()
