@@ -100,7 +100,9 @@ def choose_encoding(body: bytes, content_type: str | None) -> tuple[str, str]:
         return ("utf-8" if codec.startswith("utf-16") else codec), "meta"
     if _is_utf8(body):  # valid multi-byte UTF-8 is almost never an accident of another charset
         return "utf-8", "detected"
-    return python_codec(detect_encoding(body)) or "utf-8", "detected"
+    detected = python_codec(detect_encoding(body))
+    # Not UTF-8, so a detector saying so is guessing: use the web's legacy default instead.
+    return (detected if detected not in (None, "utf-8") else "cp1252"), "detected"
 
 
 def _is_utf8(body: bytes) -> bool:
