@@ -79,13 +79,14 @@ class EvalDedup(beam.PTransform):
         return (
             {"eval": eval_bands, "candidates": candidates}
             | "JoinOnBands" >> beam.CoGroupByKey()
-            | "Verify" >> beam.FlatMapTuple(_verify_within, self.max_distance)
+            | "Verify" >> beam.FlatMap(_verify_within, self.max_distance)
             | "NearestPerRow" >> beam.CombinePerKey(min)
             | "ToFlags" >> beam.MapTuple(_to_flag)
         )
 
 
-def _verify_within(key, grouped, max_distance: int):
+def _verify_within(element, max_distance: int):
+    _, grouped = element
     evals = list(grouped["eval"])
     if not evals:
         return
