@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
@@ -64,8 +65,11 @@ def export_dir(path: str) -> str:
 
 
 def read_bytes(path: str) -> bytes:
-    with tf.io.gfile.GFile(path, "rb") as handle:
-        return handle.read()
+    try:
+        with tf.io.gfile.GFile(path, "rb") as handle:
+            return handle.read()
+    except tf.errors.NotFoundError:
+        raise FileNotFoundError(f"{path} does not exist") from None
 
 
 def preprocess_image(item: str | bytes, image_size: int, resize_size: int) -> np.ndarray:
@@ -86,8 +90,11 @@ def preprocess_image(item: str | bytes, image_size: int, resize_size: int) -> np
             left, top = (size[0] - image_size) // 2, (size[1] - image_size) // 2
             image = image.crop((left, top, left + image_size, top + image_size))
             return np.asarray(image, dtype=np.uint8)
+    except FileNotFoundError:
+        raise
     except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise ImageDecodeError(f"cannot decode image {name}: {error}") from error
+        detail = re.sub(r"<[^<>]* at 0x[0-9a-fA-F]+>", "its bytes", str(error))  # no addresses
+        raise ImageDecodeError(f"cannot decode image {name}: {detail}") from error
 
 
 def normalise(embeddings: np.ndarray) -> np.ndarray:
