@@ -1,0 +1,119 @@
+"""The report of a finished align-filter run: Markdown, HTML and PNG plots, and a terminal summary.
+
+``align-filter ... --stats`` calls :func:`write_report` after its run, ``align-filter --stats
+DIR`` on a finished one; ``python -m tools.report DIR [--ground-truth FILE]`` runs it alone.
+The data is gathered in one streaming pass (tools/report_data.py), drawn
+(tools/report_plots.py) and written out (tools/report_render.py) to ``DIR/report/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from apache_beam.io.filesystems import FileSystems
+
+from tools.report_data import ReportData, gather
+from tools.report_plots import all_figures, png_bytes
+from tools.report_render import html_page, markdown, notes
+
+REPORT_DIR = "report"
+OWNED_SUFFIXES = (".png", ".md", ".html", ".jpg")
+
+
+def _write(path: str, data: bytes) -> None:
+    """Atomic write through Beam's FileSystems (it creates missing local folders)."""
+    temporary = path + ".tmp"
+    with FileSystems.create(temporary) as handle:
+        handle.write(data)
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+    FileSystems.rename([temporary], [path])
+
+
+def _remove_stale(report_dir: str) -> None:
+    """Files of an earlier report (a plot this run no longer draws must not linger)."""
+    for pattern in ("*", "thumbs/*"):
+        stale = [
+            metadata.path
+            for match in FileSystems.match([FileSystems.join(report_dir, pattern)])
+            for metadata in match.metadata_list
+            if metadata.path.endswith(OWNED_SUFFIXES)
+        ]
+        if stale:
+            FileSystems.delete(stale)
+
+
+def summary_table(data: ReportData, report_path: str) -> str:
+    """A short plain-text table for the terminal."""
+    stats = data.stats
+    total = max(stats["in"], 1)
+    balanced = "yes" if stats.get("balanced") else "NO"
+    lines = [
+        f"align-filter report: {report_path}",
+        f"  in {stats['in']:,}   kept {stats['kept']:,} ({stats['kept'] / total:.1%})   "
+        f"rejected {stats['in'] - stats['kept']:,}   balanced {balanced}",
+    ]
+    lines += [f"  ! {note}" for note in notes(data)]
+    quality = {}
+    if data.ground_truth is not None:
+        quality = {rule.rule: rule for rule in data.ground_truth.rules}
+    width = max([len(reason) for reason in data.reasons] + [6])
+    header = f"  {'reason':<{width}}  {'first':>9}  {'any':>9}"
+    if quality:
+        header += f"  {'precision':>9}  {'recall':>6}"
+    lines.append(header)
+    for reason in data.reasons:
+        line = f"  {reason:<{width}}  {data.first[reason]:>9,}  {data.any[reason]:>9,}"
+        rule = quality.get(reason.split("/", 1)[0])
+        if rule is not None:
+            precision = "n/a" if rule.precision is None else f"{rule.precision:.2f}"
+            recall = "n/a" if rule.recall is None else f"{rule.recall:.2f}"
+            line += f"  {precision:>9}  {recall:>6}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def write_report(
+    output_dir: str, ground_truth: str | None = None, print_summary: bool = True
+) -> str:
+    """Writes DIR/report/{report.md, report.html, *.png, thumbs/} and returns report.md's path."""
+    data = gather(output_dir, ground_truth)
+    report_dir = FileSystems.join(output_dir, REPORT_DIR)
+    _remove_stale(report_dir)
+    pngs = {name: png_bytes(figure) for name, figure in all_figures(data).items()}
+    for name, png in pngs.items():
+        _write(FileSystems.join(report_dir, name), png)
+    if data.thumbnails:
+        thumbs_dir = FileSystems.join(report_dir, "thumbs")
+        for uid, jpeg in sorted(data.thumbnails.items()):
+            _write(FileSystems.join(thumbs_dir, f"{uid}.jpg"), jpeg)
+    title = output_dir.rstrip("/")
+    report_path = FileSystems.join(report_dir, "report.md")
+    _write(report_path, markdown(data, list(pngs), title).encode())
+    _write(FileSystems.join(report_dir, "report.html"), html_page(data, pngs, title).encode())
+    if print_summary:
+        print(summary_table(data, report_path))
+    return report_path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.report", description="Report of a finished align-filter run."
+    )
+    parser.add_argument("output_dir", help="the align-filter --output directory")
+    parser.add_argument(
+        "--ground-truth", help="the synthetic web's ground_truth.parquet (rule precision/recall)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        write_report(args.output_dir, args.ground_truth)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
