@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from apache_beam.io.filesystems import FileSystems
 
-from tools.report_data import ReportData, gather
+from tools.report_data import ReportData, gather, reason_family
 from tools.report_plots import all_figures, png_bytes
 from tools.report_render import html_page, markdown, notes
 
@@ -66,7 +66,7 @@ def summary_table(data: ReportData, report_path: str) -> str:
     lines.append(header)
     for reason in data.reasons:
         line = f"  {reason:<{width}}  {data.first[reason]:>9,}  {data.any[reason]:>9,}"
-        rule = quality.get(reason.split("/", 1)[0])
+        rule = quality.get(reason_family(reason))
         if rule is not None:
             precision = "n/a" if rule.precision is None else f"{rule.precision:.2f}"
             recall = "n/a" if rule.recall is None else f"{rule.recall:.2f}"

@@ -24,6 +24,7 @@ from filters.eval_index import EVAL_DUPLICATE
 from filters.image import EXTREME_ASPECT, IMAGE_MANY_ALTS, IMAGE_TOO_SMALL
 from filters.language import LANGUAGE
 from filters.text import ALT_SHARED, ALT_TOO_LONG, ALT_TOO_SHORT, RARE_TOKEN
+from pipeline.filter_apply import rule_of as filter_rule_of
 from pipeline.stats import read_stats
 
 # The one table of which noise label of the synthetic web each rule targets.
@@ -58,9 +59,17 @@ THUMBNAIL_SIDE = 128
 BATCH_ROWS = 65_536
 
 
-def rule_of(reason: str) -> str:
-    """The rule a reason belongs to: 'eval_near_duplicate/zero_shot' -> 'eval_near_duplicate'."""
+def reason_family(reason: str) -> str:
+    """A reason without its qualifier: 'eval_near_duplicate/zero_shot' -> 'eval_near_duplicate'."""
     return reason.split("/", 1)[0]
+
+
+def rule_of(reason: str) -> str:
+    """The filter rule (as stats.json's "rules" names it) that gives a reason."""
+    try:
+        return filter_rule_of(reason)
+    except KeyError:
+        return reason_family(reason)
 
 
 def matching_paths(pattern: str) -> list[str]:
@@ -170,6 +179,7 @@ class RuleQuality:
     flagged: int  # records the rule failed (first or not)
     labelled: int  # records carrying the label
     both: int
+    removed: int  # labelled records not kept, whichever rule removed them
 
     @property
     def precision(self) -> float | None:
@@ -178,6 +188,12 @@ class RuleQuality:
     @property
     def recall(self) -> float | None:
         return self.both / self.labelled if self.labelled else None
+
+    @property
+    def removed_fraction(self) -> float | None:
+        """Recall of the whole filter on this noise (a rule skipped after an earlier reject
+        still counts the record removed)."""
+        return self.removed / self.labelled if self.labelled else None
 
 
 @dataclass
@@ -399,7 +415,7 @@ class _QualityCounter:
             [name.removesuffix("_any") for name in self.truth.column_names]
         )
         self.rules = {rule: label for rule, label in RULE_TARGETS.items() if label in self.labels}
-        self.counts = {rule: [0, 0, 0] for rule in self.rules}
+        self.counts = {rule: [0, 0, 0, 0] for rule in self.rules}
         self.untargeted = {
             label: [0, 0] for label in self.labels if label not in self.rules.values()
         }
@@ -418,18 +434,19 @@ class _QualityCounter:
         joined = rows.append_column("kept", picked.column("kept")).append_column(
             "reasons", picked.column("reasons")
         )
+        kept = joined.column("kept").to_numpy(zero_copy_only=False).astype(bool)
         flat = pc.list_flatten(joined.column("reasons")).to_pylist()
         parents = pc.list_parent_indices(joined.column("reasons")).to_numpy()
         for rule, label in self.rules.items():
             flagged = np.zeros(joined.num_rows, dtype=bool)
-            hits = [index for index, reason in enumerate(flat) if rule_of(reason) == rule]
+            hits = [index for index, reason in enumerate(flat) if reason_family(reason) == rule]
             flagged[parents[hits]] = True
             labelled = joined.column(label).to_numpy(zero_copy_only=False).astype(bool)
             counts = self.counts[rule]
             counts[0] += int(flagged.sum())
             counts[1] += int(labelled.sum())
             counts[2] += int((flagged & labelled).sum())
-        kept = joined.column("kept").to_numpy(zero_copy_only=False).astype(bool)
+            counts[3] += int((labelled & ~kept).sum())
         for label, counts in self.untargeted.items():
             labelled = joined.column(label).to_numpy(zero_copy_only=False).astype(bool)
             counts[0] += int(labelled.sum())

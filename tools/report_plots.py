@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from tools.report_data import Histogram, ReportData, rule_of
+from tools.report_data import Histogram, ReportData, reason_family
 
 STYLE = {
     "font.size": 11,
@@ -203,7 +203,7 @@ def languages(data: ReportData) -> Figure:
 
 
 def rule_quality(data: ReportData) -> Figure:
-    order = {rule_of(reason): index for index, reason in enumerate(reversed(data.reasons))}
+    order = {reason_family(reason): index for index, reason in enumerate(reversed(data.reasons))}
     rules = sorted(data.ground_truth.rules, key=lambda rule: -order.get(rule.rule, -1))
     positions = np.arange(len(rules))
     precision = [rule.precision or 0.0 for rule in rules]

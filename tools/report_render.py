@@ -8,6 +8,15 @@ import html
 from tools.report_data import ReportData
 
 TEXT_LIMIT = 120
+QUALITY_HEADER = [
+    "reason", "targets", "flagged", "labelled", "both", "precision", "recall",
+    "removed by any rule",
+]  # fmt: skip
+QUALITY_NOTE = (
+    "A rule flags a record when it fails at all, first or not; a rule the filter skips after "
+    "an earlier reject (language runs last) cannot flag, so 'removed by any rule' is the "
+    "share of that noise the whole filter removed."
+)
 FIGURE_TITLES = {
     "removed_per_rule.png": "Records removed per rule",
     "rule_quality.png": "Rules against the ground truth",
@@ -93,6 +102,7 @@ def quality_rows(data: ReportData) -> list[list[str]]:
             f"{rule.both:,}",
             _ratio(rule.precision),
             _ratio(rule.recall),
+            _ratio(rule.removed_fraction),
         ]
         for rule in data.ground_truth.rules
     ]
@@ -152,11 +162,10 @@ def markdown(data: ReportData, figures: list[str], title: str) -> str:
         lines += ["## Rules against the ground truth", ""]
         lines += [
             f"Joined on (url, alt): {data.ground_truth.matched:,} records matched, "
-            f"{data.ground_truth.unmatched:,} not in the ground truth. A rule flags a record "
-            "when it fails at all (not only first).",
+            f"{data.ground_truth.unmatched:,} not in the ground truth. {QUALITY_NOTE}",
             "",
         ]
-        header = ["rule", "targets", "flagged", "labelled", "both", "precision", "recall"]
+        header = QUALITY_HEADER
         lines += _md_table(header, quality_rows(data))
         if data.ground_truth.untargeted:
             lines += ["Noise no rule targets (how much of it was kept):", ""]
@@ -268,10 +277,10 @@ def html_page(data: ReportData, pngs: dict[str, bytes], title: str) -> str:
         parts.append("<h2>Rules against the ground truth</h2>")
         parts.append(
             f"<p>Joined on (url, alt): {data.ground_truth.matched:,} records matched, "
-            f"{data.ground_truth.unmatched:,} not in the ground truth. A rule flags a record when "
-            "it fails at all (not only first).</p>"
+            f"{data.ground_truth.unmatched:,} not in the ground truth. "
+            f"{html.escape(QUALITY_NOTE)}</p>"
         )
-        header = ["rule", "targets", "flagged", "labelled", "both", "precision", "recall"]
+        header = QUALITY_HEADER
         parts.append(_html_table(header, quality_rows(data)))
         if data.ground_truth.untargeted:
             parts.append("<p>Noise no rule targets (how much of it was kept):</p>")
