@@ -39,11 +39,21 @@ RULE_TARGETS: dict[str, str] = {
     EXTREME_ASPECT: "noise_extreme_aspect",
     EVAL_DUPLICATE: "noise_eval_near_duplicate",
 }
+# A rule judges only records with this measurement: language runs on the records every other
+# rule kept; image rules need a downloaded image. Precision and recall count judged records.
+JUDGED_BY: dict[str, str] = {
+    LANGUAGE: "language",
+    IMAGE_TOO_SMALL: "sha256",
+    EXTREME_ASPECT: "sha256",
+    IMAGE_MANY_ALTS: "sha256",
+    EVAL_DUPLICATE: "sha256",
+}
 
 MEASUREMENT_COLUMNS = [
     "uid",
     "url",
     "alt",
+    "page_url",
     "kept",
     "reasons",
     "n_unigrams",
@@ -176,10 +186,12 @@ class RuleQuality:
 
     rule: str
     label: str
-    flagged: int  # records the rule failed (first or not)
-    labelled: int  # records carrying the label
+    judged: int  # records the rule could judge (JUDGED_BY)
+    flagged: int  # judged records the rule failed (first or not)
+    labelled: int  # judged records carrying the label
     both: int
-    removed: int  # labelled records not kept, whichever rule removed them
+    labelled_all: int  # records carrying the label, judged or not
+    removed: int  # of those, not kept, whichever rule removed them
 
     @property
     def precision(self) -> float | None:
@@ -191,9 +203,8 @@ class RuleQuality:
 
     @property
     def removed_fraction(self) -> float | None:
-        """Recall of the whole filter on this noise (a rule skipped after an earlier reject
-        still counts the record removed)."""
-        return self.removed / self.labelled if self.labelled else None
+        """Recall of the whole filter on this noise, whichever rule removed it."""
+        return self.removed / self.labelled_all if self.labelled_all else None
 
 
 @dataclass
@@ -211,6 +222,7 @@ class GroundTruthResult:
     untargeted: list[UntargetedLabel]
     matched: int  # measurement rows found in the ground truth
     unmatched: int
+    keys: list[str]  # the join key
 
 
 @dataclass
@@ -305,7 +317,7 @@ def _gather_measurements(output_dir: str, stats: dict, ground_truth: pa.Table | 
     aspect = Histogram(edges["aspect"])
     languages: Counter = Counter()
     alts, images = Frequent(), Frequent()
-    quality = _QualityCounter(ground_truth) if ground_truth is not None else None
+    quality = QualityCounter(ground_truth) if ground_truth is not None else None
     # Images are the same picture when their bytes are; before download only the URL is known.
     image_key, rows = ("url" if stats.get("mode") == "text" else "sha256"), 0
     for table in iter_batches(measurements_pattern(output_dir), MEASUREMENT_COLUMNS):
@@ -401,39 +413,54 @@ def read_thumbnails(pattern: str | None, uids: set[str]) -> dict[str, bytes]:
     return thumbnails
 
 
-class _QualityCounter:
-    """Counts, per rule, records flagged, labelled and both, joining on (url, alt)."""
+class QualityCounter:
+    """Counts, per rule, records judged, flagged, labelled and both, joined to the ground truth.
+
+    The join key is (url, alt, page_url) when both sides have page_url (a noise label belongs
+    to one <img> occurrence), else (url, alt); labels of duplicate keys are OR-ed.
+    """
 
     def __init__(self, ground_truth: pa.Table):
+        self.ground_truth = ground_truth
         self.labels = sorted(
             name for name in ground_truth.column_names if name.startswith("noise_")
         )
-        self.truth = ground_truth.group_by(["url", "alt"]).aggregate(
-            [(label, "any") for label in self.labels]
-        )
-        self.truth = self.truth.rename_columns(
-            [name.removesuffix("_any") for name in self.truth.column_names]
-        )
+        self.truth, self.keys = None, None
         self.rules = {rule: label for rule, label in RULE_TARGETS.items() if label in self.labels}
-        self.counts = {rule: [0, 0, 0, 0] for rule in self.rules}
+        self.counts = {rule: np.zeros(6, dtype=np.int64) for rule in self.rules}
         self.untargeted = {
             label: [0, 0] for label in self.labels if label not in self.rules.values()
         }
         self.matched = self.unmatched = 0
 
-    def add(self, table: pa.Table) -> None:
-        slim = table.select(["url", "alt"]).append_column(
-            "row", pa.array(np.arange(table.num_rows))
+    def _index(self, columns: list[str]) -> None:
+        both = "page_url" in columns and "page_url" in self.ground_truth.column_names
+        self.keys = ["url", "alt", "page_url"] if both else ["url", "alt"]
+        truth = self.ground_truth.group_by(self.keys).aggregate(
+            [(label, "any") for label in self.labels]
         )
-        rows = slim.join(self.truth, ["url", "alt"], join_type="inner").sort_by("row")
+        self.truth = truth.rename_columns(
+            [name.removesuffix("_any") for name in truth.column_names]
+        )
+
+    def _joined(self, table: pa.Table) -> pa.Table:
+        """The batch's rows found in the ground truth, with their labels, in batch order."""
+        if self.truth is None:
+            self._index(table.column_names)
+        slim = table.select(self.keys).append_column("row", pa.array(np.arange(table.num_rows)))
+        rows = slim.join(self.truth, self.keys, join_type="inner").sort_by("row")
         self.matched += rows.num_rows
         self.unmatched += table.num_rows - rows.num_rows
-        if not rows.num_rows:
+        picked = table.take(rows.column("row"))
+        for name in ["kept", "reasons"] + sorted(set(JUDGED_BY.values())):
+            if name in picked.column_names:
+                rows = rows.append_column(name, picked.column(name))
+        return rows
+
+    def add(self, table: pa.Table) -> None:
+        joined = self._joined(table)
+        if not joined.num_rows:
             return
-        picked = table.select(["kept", "reasons"]).take(rows.column("row"))
-        joined = rows.append_column("kept", picked.column("kept")).append_column(
-            "reasons", picked.column("reasons")
-        )
         kept = joined.column("kept").to_numpy(zero_copy_only=False).astype(bool)
         flat = pc.list_flatten(joined.column("reasons")).to_pylist()
         parents = pc.list_parent_indices(joined.column("reasons")).to_numpy()
@@ -442,11 +469,23 @@ class _QualityCounter:
             hits = [index for index, reason in enumerate(flat) if reason_family(reason) == rule]
             flagged[parents[hits]] = True
             labelled = joined.column(label).to_numpy(zero_copy_only=False).astype(bool)
-            counts = self.counts[rule]
-            counts[0] += int(flagged.sum())
-            counts[1] += int(labelled.sum())
-            counts[2] += int((flagged & labelled).sum())
-            counts[3] += int((labelled & ~kept).sum())
+            needs = JUDGED_BY.get(rule)
+            judged = np.ones(joined.num_rows, dtype=bool)
+            if needs is not None:
+                column = joined.column(needs) if needs in joined.column_names else None
+                judged = (
+                    np.zeros(joined.num_rows, dtype=bool)
+                    if column is None
+                    else pc.is_valid(column).to_numpy(zero_copy_only=False)
+                )
+            self.counts[rule] += [
+                judged.sum(),
+                (flagged & judged).sum(),
+                (labelled & judged).sum(),
+                (flagged & labelled & judged).sum(),
+                labelled.sum(),
+                (labelled & ~kept).sum(),
+            ]
         for label, counts in self.untargeted.items():
             labelled = joined.column(label).to_numpy(zero_copy_only=False).astype(bool)
             counts[0] += int(labelled.sum())
@@ -454,12 +493,16 @@ class _QualityCounter:
 
     def result(self) -> GroundTruthResult:
         return GroundTruthResult(
-            rules=[RuleQuality(rule, self.rules[rule], *self.counts[rule]) for rule in self.rules],
+            rules=[
+                RuleQuality(rule, self.rules[rule], *(int(n) for n in self.counts[rule]))
+                for rule in self.rules
+            ],
             untargeted=[
                 UntargetedLabel(label, *counts) for label, counts in self.untargeted.items()
             ],
             matched=self.matched,
             unmatched=self.unmatched,
+            keys=self.keys or ["url", "alt"],
         )
 
 
@@ -477,7 +520,8 @@ def read_ground_truth(path: str) -> pa.Table:
     if missing:
         raise ValueError(f"ground truth {path} lacks column(s) {', '.join(sorted(missing))}")
     labels = [name for name in table.column_names if name.startswith("noise_")]
-    return table.select(["url", "alt", *labels])
+    keys = ["url", "alt"] + ["page_url"] * ("page_url" in table.column_names)
+    return table.select([*keys, *labels])
 
 
 def gather(output_dir: str, ground_truth: str | None = None) -> ReportData:

@@ -9,13 +9,14 @@ from tools.report_data import ReportData
 
 TEXT_LIMIT = 120
 QUALITY_HEADER = [
-    "reason", "targets", "flagged", "labelled", "both", "precision", "recall",
+    "reason", "targets", "judged", "flagged", "labelled", "both", "precision", "recall",
     "removed by any rule",
 ]  # fmt: skip
 QUALITY_NOTE = (
-    "A rule flags a record when it fails at all, first or not; a rule the filter skips after "
-    "an earlier reject (language runs last) cannot flag, so 'removed by any rule' is the "
-    "share of that noise the whole filter removed."
+    "Precision and recall count the records a rule could judge (language: those it ran on, "
+    "as it runs last; image rules: downloaded images); a rule flags a record when it fails "
+    "at all, first or not. 'Removed by any rule' is the share of all records carrying the "
+    "label that the whole filter removed."
 )
 FIGURE_TITLES = {
     "removed_per_rule.png": "Records removed per rule",
@@ -97,6 +98,7 @@ def quality_rows(data: ReportData) -> list[list[str]]:
         [
             rule.rule,
             rule.label,
+            f"{rule.judged:,}",
             f"{rule.flagged:,}",
             f"{rule.labelled:,}",
             f"{rule.both:,}",
@@ -161,7 +163,8 @@ def markdown(data: ReportData, figures: list[str], title: str) -> str:
     if data.ground_truth is not None:
         lines += ["## Rules against the ground truth", ""]
         lines += [
-            f"Joined on (url, alt): {data.ground_truth.matched:,} records matched, "
+            f"Joined on ({', '.join(data.ground_truth.keys)}): "
+            f"{data.ground_truth.matched:,} records matched, "
             f"{data.ground_truth.unmatched:,} not in the ground truth. {QUALITY_NOTE}",
             "",
         ]
@@ -276,7 +279,8 @@ def html_page(data: ReportData, pngs: dict[str, bytes], title: str) -> str:
     if data.ground_truth is not None:
         parts.append("<h2>Rules against the ground truth</h2>")
         parts.append(
-            f"<p>Joined on (url, alt): {data.ground_truth.matched:,} records matched, "
+            f"<p>Joined on ({', '.join(data.ground_truth.keys)}): "
+            f"{data.ground_truth.matched:,} records matched, "
             f"{data.ground_truth.unmatched:,} not in the ground truth. "
             f"{html.escape(QUALITY_NOTE)}</p>"
         )

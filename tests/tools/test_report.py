@@ -17,7 +17,7 @@ from PIL import Image
 from pipeline.filter_apply import MEASUREMENT_SCHEMA, REJECT_OUTPUT_SCHEMA
 from pipeline.records import make_uid
 from tools.report import main, write_report
-from tools.report_data import Frequent, Histogram, gather, read_thumbnails
+from tools.report_data import Frequent, Histogram, QualityCounter, gather, read_thumbnails
 
 # The filter's rule names, in its order (pipeline.filter_apply.rules_for("all", True, ...)).
 RULES = ["download", "alt_length", "image_size", "aspect", "images_per_alt", "alts_per_image"]
@@ -175,17 +175,16 @@ def write_ground_truth(path: Path, records: list[dict]) -> Path:
         | {"noise_boilerplate_alt", "noise_broken_link"}
     )
     rows = [
-        {"url": r["url"], "alt": r["alt"], **{label: label in r["labels"] for label in labels}}
+        {"url": r["url"], "alt": r["alt"], "page_url": r["page_url"],
+         **{label: label in r["labels"] for label in labels}}
         for r in records
-    ]
-    rows += [dict(rows[0], **{label: False for label in labels})]  # same pair on a second page
+    ]  # fmt: skip
+    # The first pair again on another page, where it is clean: labels belong to occurrences.
     rows += [
-        {
-            "url": "http://127.0.0.3:8000/never-crawled.jpg",
-            "alt": "x",
-            **dict.fromkeys(labels, True),
-        }
+        dict(rows[0], page_url="http://127.0.0.1:8000/other.html", **dict.fromkeys(labels, False))
     ]
+    rows += [{"url": "http://127.0.0.3:8000/never-crawled.jpg", "alt": "x", "page_url": "p",
+              **dict.fromkeys(labels, True)}]  # fmt: skip
     pq.write_table(pa.Table.from_pylist(rows), path)
     return path
 
@@ -263,12 +262,27 @@ def test_precision_and_recall_of_each_rule_against_the_noise_it_targets(report):
     markdown = section(report.read_text(), "## Rules against the ground truth")
     # alt_too_short flags 22, all labelled; 24 are labelled (2 missed): recall 22/24.
     assert table_row(markdown, "alt_too_short")[1:] == [
-        "noise_too_short", "22", "24", "22", "1.00", "0.92", "0.92",
+        "noise_too_short", "264", "22", "24", "22", "1.00", "0.92", "0.92",
     ]  # fmt: skip
     # image_too_small flags 4 + 16 + 3 = 23, of which 20 labelled: precision 20/23.
-    assert table_row(markdown, "image_too_small")[5:] == ["0.87", "1.00", "1.00"]
-    assert table_row(markdown, "eval_near_duplicate")[5:] == ["1.00", "1.00", "1.00"]
-    assert "264 records matched" in markdown  # the pair on two pages counts once per record
+    assert table_row(markdown, "image_too_small")[6:] == ["0.87", "1.00", "1.00"]
+    assert table_row(markdown, "eval_near_duplicate")[6:] == ["1.00", "1.00", "1.00"]
+    assert "Joined on (url, alt, page_url): 264 records matched, 0 not in" in markdown
+
+
+def test_a_rule_is_judged_only_on_records_it_could_measure():
+    truth = pa.table({"url": ["a", "b", "c"], "alt": ["x", "y", "z"],
+                      "noise_non_english": [True, True, False]})  # fmt: skip
+    measured = pa.table({
+        "url": ["a", "b", "c"], "alt": ["x", "y", "z"], "kept": [False, False, True],
+        "reasons": [["alt_too_short"], ["language"], []], "language": [None, "fr", "en"],
+    })  # fmt: skip
+    counter = QualityCounter(truth)
+    counter.add(measured)
+    (language,) = counter.result().rules
+    assert (language.judged, language.flagged, language.labelled, language.both) == (2, 1, 1, 1)
+    assert (language.recall, language.removed_fraction) == (1.0, 1.0)
+    assert counter.result().keys == ["url", "alt"]
 
 
 def test_noise_no_rule_targets_is_reported_with_how_much_was_kept(report):
