@@ -10,6 +10,7 @@ Every URL ends as one FetchResult whose ``status`` is ``ok`` or a named failure.
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 import urllib.parse
 from collections import Counter, deque
@@ -32,6 +33,7 @@ USER_AGENT = "align-recipe/0.1 (+https://github.com/align-recipe/align-recipe)"
 AGENT_TOKEN = "align-recipe"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_OBJECT_REPR = re.compile(r"<[^<>]* object at 0x[0-9a-f]+>")
 _DRAIN_BYTES = 64 * 1024  # read and discard at most this much to keep a connection alive
 
 
@@ -87,6 +89,11 @@ class _Answer:
     headers: dict[str, str]
     location: str | None = None
     body: bytes | None = None
+
+
+def describe(error: BaseException) -> str:
+    """An exception as text without object addresses, so reruns write identical errors."""
+    return _OBJECT_REPR.sub("<connection>", f"{type(error).__name__}: {error}")[:500]
 
 
 def http_failure_name(code: int) -> str:
@@ -283,7 +290,7 @@ class Fetcher:
         except InvalidHost as error:
             raise FetchFailure("invalid_url", str(error)) from None
         except OSError as error:
-            raise FetchFailure("dns_error", f"{host}: {error}") from None
+            raise FetchFailure("dns_error", f"{host}: {describe(error)}") from None
 
     def _wait_before_retry(self, key: str, answer: _Answer, attempt: int) -> None:
         delay = retry_after_seconds(answer.headers.get("retry-after"))
@@ -321,11 +328,11 @@ class Fetcher:
                 decode_content=True,
             )
         except (u3.ConnectTimeoutError, u3.ReadTimeoutError, TimeoutError) as error:
-            raise FetchFailure("timeout", f"{host}: {error}") from None
+            raise FetchFailure("timeout", f"{host}: {describe(error)}") from None
         except u3.SSLError as error:
-            raise FetchFailure("tls_error", f"{host}: {error}") from None
+            raise FetchFailure("tls_error", f"{host}: {describe(error)}") from None
         except (u3.HTTPError, OSError) as error:
-            raise FetchFailure("connection_error", f"{host}: {error}") from None
+            raise FetchFailure("connection_error", f"{host}: {describe(error)}") from None
         try:
             return self._answer(response)
         finally:
@@ -366,13 +373,17 @@ class Fetcher:
                     response.close()
                     raise FetchFailure("timeout", "body took too long", response.status)
         except (u3.ReadTimeoutError, TimeoutError) as error:
-            raise FetchFailure("timeout", f"reading body: {error}", response.status) from None
+            raise FetchFailure(
+                "timeout", f"reading body: {describe(error)}", response.status
+            ) from None
         except u3.ProtocolError as error:
-            raise FetchFailure("truncated", f"body cut short: {error}", response.status) from None
+            raise FetchFailure(
+                "truncated", f"body cut short: {describe(error)}", response.status
+            ) from None
         except u3.DecodeError as error:
-            raise FetchFailure("content_encoding", f"{error}", response.status) from None
+            raise FetchFailure("content_encoding", describe(error), response.status) from None
         except (u3.HTTPError, OSError) as error:
-            raise FetchFailure("connection_error", f"{error}", response.status) from None
+            raise FetchFailure("connection_error", describe(error), response.status) from None
         return b"".join(chunks)
 
     def _pool(self, scheme: str, host: str, port: int, address: str):
