@@ -24,7 +24,7 @@ def test_defaults_are_aligns_values():
 def test_small_config_ships_and_loads():
     config = load_config(small_config_path())
     assert config.max_alts_per_image == 20
-    assert config.rare_token_min_count == 3
+    assert config.rare_token_min_count == 2
 
 
 def test_yaml_overrides_only_what_it_names(tmp_path):

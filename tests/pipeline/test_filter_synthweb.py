@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import io
-from pathlib import Path
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
