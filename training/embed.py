@@ -215,8 +215,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run(argv: Sequence[str] | None = None) -> None:
+    """The console script: returns None so ``sys.exit(run())`` exits 0 on success."""
+    main(argv)
+
+
 @exits_cleanly("align-embed")
-def run(argv: Sequence[str] | None = None):
+def main(argv: Sequence[str] | None = None) -> dict | list[dict]:
+    """Runs a subcommand; returns its summary (images, texts) or its results (query)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "batch_size", 1) < 1 or getattr(args, "k", 1) < 1:

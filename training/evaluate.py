@@ -374,8 +374,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run(argv: Sequence[str] | None = None) -> None:
+    """The console script: returns None so ``sys.exit(run())`` exits 0 on success."""
+    main(argv)
+
+
 @exits_cleanly("align-eval")
-def run(argv: Sequence[str] | None = None) -> dict:
+def main(argv: Sequence[str] | None = None) -> dict:
+    """Evaluates and returns the metrics (what ``--output`` holds)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not (args.zero_shot or args.retrieval):

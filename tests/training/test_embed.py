@@ -59,7 +59,7 @@ def test_an_undecodable_image_keeps_its_row_with_the_error(image_index):
 
 
 def test_text_query_finds_the_matching_images_ties_by_row_order(model_dir, image_index, capsys):
-    results = embed.run(
+    results = embed.main(
         [
             "query",
             "--model-dir",
@@ -79,20 +79,20 @@ def test_text_query_finds_the_matching_images_ties_by_row_order(model_dir, image
 
 def test_streamed_query_matches_a_single_batch(model_dir, image_index, monkeypatch):
     args = ["query", "--model-dir", model_dir, "--index", str(image_index), "--text", "green"]
-    whole = embed.run(args)
+    whole = embed.main(args)
     monkeypatch.setattr(embed, "READ_BATCH", 1)
-    assert embed.run(args) == whole
+    assert embed.main(args) == whole
 
 
 def test_text_index_and_image_query(model_dir, image_folder, tmp_path):
     lines = tmp_path / "texts.txt"
     lines.write_text("a red thing\n\n  a green thing  \nblue\n")
     output = tmp_path / "texts.parquet"
-    summary = embed.run(
+    summary = embed.main(
         ["texts", "--model-dir", model_dir, "--input", str(lines), "--output", str(output)]
     )
     assert summary["rows"] == 3
-    results = embed.run(
+    results = embed.main(
         [
             "query",
             "--model-dir",
@@ -110,7 +110,7 @@ def test_text_index_and_image_query(model_dir, image_folder, tmp_path):
 
 def test_rewriting_an_index_is_byte_identical(model_dir, image_folder, image_index, tmp_path):
     again = tmp_path / "again.parquet"
-    embed.run(
+    embed.main(
         [
             "images",
             "--model-dir",
@@ -128,7 +128,7 @@ def test_rewriting_an_index_is_byte_identical(model_dir, image_folder, image_ind
 
 def test_a_missing_input_folder_is_a_one_line_error(model_dir, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        embed.run(
+        embed.main(
             [
                 "images",
                 "--model-dir",
@@ -145,5 +145,5 @@ def test_a_missing_input_folder_is_a_one_line_error(model_dir, tmp_path, capsys)
 
 def test_a_query_needs_text_or_image(model_dir, image_index):
     with pytest.raises(SystemExit) as exit_info:
-        embed.run(["query", "--model-dir", model_dir, "--index", str(image_index)])
+        embed.main(["query", "--model-dir", model_dir, "--index", str(image_index)])
     assert exit_info.value.code == 2

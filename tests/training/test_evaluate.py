@@ -1,6 +1,9 @@
 """align-eval: datasets, prompt ensembles, streamed evaluation and the command line."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,18 +41,27 @@ def test_zero_shot_cli_scores_the_colour_model_perfectly_and_prints_chance(
     model_dir, zero_shot_dir, tmp_path, capsys
 ):
     output = tmp_path / "out" / "zero_shot.json"
-    result = evaluate.run(
-        ["--model-dir", model_dir, "--zero-shot", zero_shot_dir, "--output", str(output)]
-    )
+    assert evaluate.run(["--model-dir", model_dir, "--zero-shot", zero_shot_dir,
+                         "--output", str(output)]) is None  # fmt: skip
+    result = json.loads(output.read_text())
     assert result["top1"] == 1.0 and result["images"] == 6
     assert result["chance"]["top1"] == pytest.approx(1 / 3)
-    assert json.loads(output.read_text()) == result
     table = capsys.readouterr().out
     assert "top-1" in table and "100.00%" in table and "33.33%" in table
 
 
+def test_the_console_script_exits_zero_and_writes_the_json(model_dir, retrieval_dir, tmp_path):
+    output = tmp_path / "retrieval.json"
+    script = Path(sys.executable).with_name("align-eval")
+    done = subprocess.run([str(script), "--model-dir", model_dir, "--retrieval", retrieval_dir,
+                           "--output", str(output)], capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(output.read_text())["image_to_text"]["R@1"] == 1.0
+    assert "chance" in done.stdout
+
+
 def test_retrieval_cli_uses_the_test_split_and_prints_chance(model_dir, retrieval_dir, capsys):
-    result = evaluate.run(["--model-dir", model_dir, "--retrieval", retrieval_dir])
+    result = evaluate.main(["--model-dir", model_dir, "--retrieval", retrieval_dir])
     assert (result["images"], result["texts"]) == (3, 6)  # the train-split image is left out
     for direction in ("image_to_text", "text_to_image"):
         assert result[direction]["R@1"] == 1.0
@@ -59,7 +71,7 @@ def test_retrieval_cli_uses_the_test_split_and_prints_chance(model_dir, retrieva
 
 
 def test_both_tasks_write_one_json_keyed_by_task(model_dir, zero_shot_dir, retrieval_dir):
-    result = evaluate.run(
+    result = evaluate.main(
         ["--model-dir", model_dir, "--zero-shot", zero_shot_dir, "--retrieval", retrieval_dir]
     )
     assert set(result) == {"zero_shot", "retrieval"}
@@ -128,14 +140,14 @@ def test_a_folder_missing_from_classes_txt_is_a_one_line_error(model_dir, tmp_pa
     write_zero_shot(tmp_path, per_class=1)
     (tmp_path / "classes.txt").write_text("red\ngreen\n")
     with pytest.raises(SystemExit) as exit_info:
-        evaluate.run(["--model-dir", model_dir, "--zero-shot", str(tmp_path)])
+        evaluate.main(["--model-dir", model_dir, "--zero-shot", str(tmp_path)])
     assert exit_info.value.code == 2
     assert "align-eval: error: folder 'blue'" in capsys.readouterr().err
 
 
 def test_an_empty_split_names_the_splits_there_are(model_dir, retrieval_dir, capsys):
     with pytest.raises(SystemExit):
-        evaluate.run(["--model-dir", model_dir, "--retrieval", retrieval_dir, "--split", "val"])
+        evaluate.main(["--model-dir", model_dir, "--retrieval", retrieval_dir, "--split", "val"])
     assert "no images in split 'val'" in capsys.readouterr().err
 
 
@@ -143,13 +155,13 @@ def test_an_undecodable_eval_image_is_a_one_line_error(model_dir, tmp_path, caps
     write_zero_shot(tmp_path, per_class=1)
     (tmp_path / "red" / "bad.jpg").write_bytes(b"\xff\xd8 truncated")
     with pytest.raises(SystemExit):
-        evaluate.run(["--model-dir", model_dir, "--zero-shot", str(tmp_path)])
+        evaluate.main(["--model-dir", model_dir, "--zero-shot", str(tmp_path)])
     assert "cannot decode image" in capsys.readouterr().err
 
 
 def test_a_task_is_required(model_dir, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        evaluate.run(["--model-dir", model_dir])
+        evaluate.main(["--model-dir", model_dir])
     assert exit_info.value.code == 2
     assert "--zero-shot" in capsys.readouterr().err
 
@@ -158,7 +170,7 @@ def test_custom_templates_must_hold_one_placeholder(model_dir, zero_shot_dir, tm
     templates = tmp_path / "templates.txt"
     templates.write_text("a photo of a {}.\nno placeholder here\n")
     with pytest.raises(SystemExit):
-        evaluate.run(
+        evaluate.main(
             ["--model-dir", model_dir, "--zero-shot", zero_shot_dir, "--templates", str(templates)]
         )
     assert "no placeholder here" in capsys.readouterr().err
