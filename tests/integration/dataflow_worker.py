@@ -1,0 +1,54 @@
+"""Plays a Dataflow worker offline: install the staged package, then unpickle the staged graph.
+
+Dataflow workers start from a bare SDK container, ``pip install`` the staged sdist
+(``workflow.tar.gz``) and unpickle the job's DoFns. This helper does the same in a fresh
+interpreter that cannot see the checkout (the editable install's finder is removed and the
+working directory is elsewhere), so a step that needs code outside the package fails here
+as it would on Dataflow.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from pipeline.dataflow import read_bytes, read_template, staged_packages
+
+LOAD_AS_A_WORKER = """
+import sys
+sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in repr(f)]
+sys.path_hooks[:] = [h for h in sys.path_hooks if "__editable__" not in repr(h)]
+sys.path.insert(0, {site!r})
+import pipeline
+assert pipeline.__file__.startswith({site!r}), pipeline.__file__
+from pipeline.dataflow import load_pipeline, pipeline_proto, read_template
+load_pipeline(pipeline_proto(read_template({template!r})))
+print("loaded")
+"""
+
+
+def install_staged_package(template_path: str, workdir: Path) -> Path:
+    """Downloads the job's staged sdist and pip-installs it (no deps, offline) into a folder."""
+    sdist = workdir / "workflow.tar.gz"
+    sdist.write_bytes(read_bytes(staged_packages(read_template(template_path))["workflow.tar.gz"]))
+    site = workdir / "site"
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index"]
+    command += ["--no-build-isolation", "--target", str(site), str(sdist)]
+    subprocess.run(command, check=True, cwd=workdir, capture_output=True)
+    return site
+
+
+def load_as_a_worker(template_path: str, site: Path) -> subprocess.CompletedProcess:
+    """Rebuilds the staged pipeline in a fresh interpreter that sees only the installed package."""
+    script = LOAD_AS_A_WORKER.format(site=str(site), template=template_path)
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=site,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
