@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from apache_beam.io.filesystems import FileSystems
 
-from tools.report_data import ReportData, gather, reason_family
+from tools.report_data import ReportData, gather
 from tools.report_plots import all_figures, png_bytes
 from tools.report_render import html_page, markdown, notes
 
@@ -56,22 +56,21 @@ def summary_table(data: ReportData, report_path: str) -> str:
         f"rejected {stats['in'] - stats['kept']:,}   balanced {balanced}",
     ]
     lines += [f"  ! {note}" for note in notes(data)]
-    quality = {}
-    if data.ground_truth is not None:
-        quality = {rule.rule: rule for rule in data.ground_truth.rules}
-    width = max([len(reason) for reason in data.reasons] + [6])
-    header = f"  {'reason':<{width}}  {'first':>9}  {'any':>9}"
-    if quality:
-        header += f"  {'precision':>9}  {'recall':>6}"
-    lines.append(header)
+    width = max([len(reason) for reason in data.reasons] + [len("reason")])
+    lines.append(f"  {'reason':<{width}}  {'first':>9}  {'any':>9}")
     for reason in data.reasons:
-        line = f"  {reason:<{width}}  {data.first[reason]:>9,}  {data.any[reason]:>9,}"
-        rule = quality.get(reason_family(reason))
-        if rule is not None:
-            precision = "n/a" if rule.precision is None else f"{rule.precision:.2f}"
-            recall = "n/a" if rule.recall is None else f"{rule.recall:.2f}"
-            line += f"  {precision:>9}  {recall:>6}"
-        lines.append(line)
+        lines.append(f"  {reason:<{width}}  {data.first[reason]:>9,}  {data.any[reason]:>9,}")
+    if data.ground_truth is not None:
+        rules = data.ground_truth.rules
+        width = max([len(rule.rule) for rule in rules] + [len("vs ground truth")])
+        lines.append(
+            f"  {'vs ground truth':<{width}}  {'precision':>9}  {'any noise':>9}  {'recall':>6}"
+            f"  {'removed':>7}"
+        )
+        for rule in rules:
+            values = (rule.precision, rule.precision_any_noise, rule.recall, rule.removed_fraction)
+            p, a, r, m = ("n/a" if value is None else f"{value:.2f}" for value in values)
+            lines.append(f"  {rule.rule:<{width}}  {p:>9}  {a:>9}  {r:>6}  {m:>7}")
     return "\n".join(lines)
 
 

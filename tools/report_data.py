@@ -175,9 +175,10 @@ class Frequent:
             self.error += ranked[self.capacity][1][0]
             self.entries = dict(ranked[: self.capacity])
 
-    def top(self, k: int = TOP_K) -> list[FrequentEntry]:
-        ranked = sorted(self.entries.items(), key=lambda item: (-item[1][0], item[0]))[:k]
-        return [FrequentEntry(key, *values) for key, values in ranked]
+    def top(self, k: int = TOP_K, min_count: int = 1) -> list[FrequentEntry]:
+        """The k most frequent keys seen at least min_count times, ties by key."""
+        ranked = sorted(self.entries.items(), key=lambda item: (-item[1][0], item[0]))
+        return [FrequentEntry(key, *values) for key, values in ranked[:k] if values[0] >= min_count]
 
 
 @dataclass
@@ -192,10 +193,16 @@ class RuleQuality:
     both: int
     labelled_all: int  # records carrying the label, judged or not
     removed: int  # of those, not kept, whichever rule removed them
+    flagged_noisy: int  # flagged records carrying any noise label (not only this rule's)
 
     @property
     def precision(self) -> float | None:
         return self.both / self.flagged if self.flagged else None
+
+    @property
+    def precision_any_noise(self) -> float | None:
+        """Precision where flagging a record with another kind of noise is no mistake."""
+        return self.flagged_noisy / self.flagged if self.flagged else None
 
     @property
     def recall(self) -> float | None:
@@ -234,7 +241,8 @@ class ReportData:
     alt_length: Histogram
     shorter_side: Histogram
     aspect: Histogram
-    languages: Counter
+    languages: Counter  # detected language -> records
+    languages_unmeasured: int  # records the language rule did not run on
     top_alts: list[FrequentEntry]
     top_images: list[FrequentEntry]
     frequent_error: int
@@ -316,6 +324,7 @@ def _gather_measurements(output_dir: str, stats: dict, ground_truth: pa.Table | 
     shorter_side = Histogram(edges["shorter_side"])
     aspect = Histogram(edges["aspect"])
     languages: Counter = Counter()
+    unmeasured = 0
     alts, images = Frequent(), Frequent()
     quality = QualityCounter(ground_truth) if ground_truth is not None else None
     # Images are the same picture when their bytes are; before download only the URL is known.
@@ -331,7 +340,9 @@ def _gather_measurements(output_dir: str, stats: dict, ground_truth: pa.Table | 
         shorter_side.add(shorter, kept)
         aspect.add(ratio, kept)
         if "language" in table.column_names:
-            counts = pc.value_counts(table.column("language").fill_null("(not measured)"))
+            column = table.column("language")
+            unmeasured += column.null_count
+            counts = pc.value_counts(column.drop_null())
             languages.update({item["values"]: item["counts"] for item in counts.to_pylist()})
         alts.add(table, "alt")
         images.add(table, image_key)
@@ -342,8 +353,9 @@ def _gather_measurements(output_dir: str, stats: dict, ground_truth: pa.Table | 
         "shorter_side": shorter_side,
         "aspect": aspect,
         "languages": languages,
-        "top_alts": alts.top(),
-        "top_images": images.top(),
+        "languages_unmeasured": unmeasured,
+        "top_alts": alts.top(min_count=2),
+        "top_images": images.top(min_count=2),
         "frequent_error": max(alts.error, images.error),
         "image_key": image_key,
         "ground_truth": quality.result() if quality is not None else None,
@@ -427,7 +439,7 @@ class QualityCounter:
         )
         self.truth, self.keys = None, None
         self.rules = {rule: label for rule, label in RULE_TARGETS.items() if label in self.labels}
-        self.counts = {rule: np.zeros(6, dtype=np.int64) for rule in self.rules}
+        self.counts = {rule: np.zeros(7, dtype=np.int64) for rule in self.rules}
         self.untargeted = {
             label: [0, 0] for label in self.labels if label not in self.rules.values()
         }
@@ -464,6 +476,9 @@ class QualityCounter:
         kept = joined.column("kept").to_numpy(zero_copy_only=False).astype(bool)
         flat = pc.list_flatten(joined.column("reasons")).to_pylist()
         parents = pc.list_parent_indices(joined.column("reasons")).to_numpy()
+        noisy = np.zeros(joined.num_rows, dtype=bool)
+        for label in self.labels:
+            noisy |= joined.column(label).to_numpy(zero_copy_only=False).astype(bool)
         for rule, label in self.rules.items():
             flagged = np.zeros(joined.num_rows, dtype=bool)
             hits = [index for index, reason in enumerate(flat) if reason_family(reason) == rule]
@@ -485,6 +500,7 @@ class QualityCounter:
                 (flagged & labelled & judged).sum(),
                 labelled.sum(),
                 (labelled & ~kept).sum(),
+                (flagged & judged & noisy).sum(),
             ]
         for label, counts in self.untargeted.items():
             labelled = joined.column(label).to_numpy(zero_copy_only=False).astype(bool)

@@ -1,23 +1,18 @@
-"""The filter report as Markdown (thumbnails beside it) and as one self-contained HTML page."""
+"""The filter report as Markdown (thumbnails beside it) and as one self-contained HTML page.
+
+The report is built once as a list of blocks (headings, paragraphs, tables, figures), then
+written by two small renderers, so both formats always say the same thing.
+"""
 
 from __future__ import annotations
 
 import base64
 import html
+from dataclasses import dataclass
 
 from tools.report_data import ReportData
 
 TEXT_LIMIT = 120
-QUALITY_HEADER = [
-    "reason", "targets", "judged", "flagged", "labelled", "both", "precision", "recall",
-    "removed by any rule",
-]  # fmt: skip
-QUALITY_NOTE = (
-    "Precision and recall count the records a rule could judge (language: those it ran on, "
-    "as it runs last; image rules: downloaded images); a rule flags a record when it fails "
-    "at all, first or not. 'Removed by any rule' is the share of all records carrying the "
-    "label that the whole filter removed."
-)
 FIGURE_TITLES = {
     "removed_per_rule.png": "Records removed per rule",
     "rule_quality.png": "Rules against the ground truth",
@@ -26,6 +21,32 @@ FIGURE_TITLES = {
     "aspect_ratio.png": "Image aspect ratio",
     "languages.png": "Languages",
 }
+QUALITY_HEADER = [
+    "reason", "targets", "judged", "flagged", "labelled", "both", "precision",
+    "precision (any noise)", "recall", "removed by any rule",
+]  # fmt: skip
+QUALITY_NOTE = (
+    "Precision and recall count the records a rule could judge (language: those it ran on, "
+    "as it runs last; image rules: downloaded images); a rule flags a record when it fails "
+    "at all, first or not. 'Precision (any noise)' also counts as right a flagged record "
+    "that carries another noise label. 'Removed by any rule' is the share of all records "
+    "carrying the label that the whole filter removed."
+)
+
+
+@dataclass(frozen=True)
+class Thumb:
+    """A table cell showing the thumbnail of a record's image (or that there is none)."""
+
+    uid: str
+
+
+@dataclass(frozen=True)
+class Block:
+    kind: str  # "h1", "h2", "h3", "p", "note", "table", "figure"
+    text: str = ""
+    header: tuple = ()
+    rows: tuple = ()
 
 
 def _short(text: str | None, limit: int = TEXT_LIMIT) -> str:
@@ -39,6 +60,10 @@ def _percent(part: int, whole: int) -> str:
 
 def _ratio(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
+
+
+def _table(header: list[str], rows: list[list]) -> Block:
+    return Block("table", header=tuple(header), rows=tuple(tuple(row) for row in rows))
 
 
 def notes(data: ReportData) -> list[str]:
@@ -59,10 +84,13 @@ def notes(data: ReportData) -> list[str]:
     return lines
 
 
-def summary_rows(data: ReportData) -> list[list[str]]:
+def _summary(data: ReportData) -> list[Block]:
     stats = data.stats
     rejected = sum(stats.get("rejected", {}).values())
-    return [
+    eval_sets = ", ".join(
+        f"{name} ({n:,} images)" for name, n in stats.get("eval_sets", {}).items()
+    )
+    rows = [
         ["records in", f"{stats['in']:,}"],
         ["kept", f"{stats['kept']:,} ({_percent(stats['kept'], stats['in'])})"],
         ["rejected", f"{rejected:,} ({_percent(rejected, stats['in'])})"],
@@ -70,148 +98,166 @@ def summary_rows(data: ReportData) -> list[list[str]]:
         ["mode", str(stats.get("mode", "?"))],
         ["rules applied", ", ".join(stats.get("rules", [])) or "none"],
         ["NSFW rule", "applied" if stats.get("nsfw_applied") else "not applied"],
-        [
-            "evaluation sets",
-            ", ".join(f"{name} ({n:,} images)" for name, n in stats.get("eval_sets", {}).items())
-            or "none",
-        ],
+        ["evaluation sets", eval_sets or "none"],
         ["input", str(stats.get("input", "?"))],
     ]
+    return [Block("note", note) for note in notes(data)] + [_table(["", ""], rows)]
 
 
-def rule_rows(data: ReportData) -> list[list[str]]:
+def _removed(data: ReportData) -> list[Block]:
     total = data.stats["in"]
-    return [
-        [
-            reason,
-            f"{data.first[reason]:,}",
-            _percent(data.first[reason], total),
-            f"{data.any[reason]:,}",
-            _percent(data.any[reason], total),
-        ]
+    rows = [
+        [reason, f"{data.first[reason]:,}", _percent(data.first[reason], total),
+         f"{data.any[reason]:,}", _percent(data.any[reason], total)]
         for reason in data.reasons
+    ]  # fmt: skip
+    return [
+        Block("h2", "Records removed per rule"),
+        Block(
+            "p",
+            "Each rejected record counts once under the first rule it failed, and under "
+            "every rule it failed in 'any failing'.",
+        ),  # fmt: skip
+        _table(["reason", "first failing", "% of in", "any failing", "% of in"], rows),
+        Block("figure", "removed_per_rule.png"),
     ]
 
 
-def quality_rows(data: ReportData) -> list[list[str]]:
-    return [
-        [
-            rule.rule,
-            rule.label,
-            f"{rule.judged:,}",
-            f"{rule.flagged:,}",
-            f"{rule.labelled:,}",
-            f"{rule.both:,}",
-            _ratio(rule.precision),
-            _ratio(rule.recall),
-            _ratio(rule.removed_fraction),
+def _ground_truth(data: ReportData) -> list[Block]:
+    truth = data.ground_truth
+    if truth is None:
+        return []
+    rows = [
+        [rule.rule, rule.label, f"{rule.judged:,}", f"{rule.flagged:,}", f"{rule.labelled:,}",
+         f"{rule.both:,}", _ratio(rule.precision), _ratio(rule.precision_any_noise),
+         _ratio(rule.recall), _ratio(rule.removed_fraction)]
+        for rule in truth.rules
+    ]  # fmt: skip
+    blocks = [
+        Block("h2", "Rules against the ground truth"),
+        Block(
+            "p",
+            f"Joined on ({', '.join(truth.keys)}): {truth.matched:,} records matched, "
+            f"{truth.unmatched:,} not in the ground truth. {QUALITY_NOTE}",
+        ),
+        _table(QUALITY_HEADER, rows),
+    ]
+    if truth.untargeted:
+        rows = [
+            [label.label, f"{label.labelled:,}", f"{label.kept:,}"] for label in truth.untargeted
         ]
-        for rule in data.ground_truth.rules
-    ]
+        blocks += [Block("p", "Noise no rule targets, and how much of it was kept:")]
+        blocks += [_table(["label", "labelled", "kept"], rows)]
+    return blocks + [Block("figure", "rule_quality.png")]
 
 
-def untargeted_rows(data: ReportData) -> list[list[str]]:
-    return [
-        [label.label, f"{label.labelled:,}", f"{label.kept:,}"]
-        for label in data.ground_truth.untargeted
-    ]
-
-
-def language_rows(data: ReportData) -> list[list[str]]:
+def _distributions(data: ReportData) -> list[Block]:
+    blocks = [Block("h2", "Distributions")]
+    blocks += [Block("figure", name) for name in ("alt_length.png", "shorter_side.png")]
+    blocks += [Block("figure", "aspect_ratio.png")]
+    if not data.languages and not data.languages_unmeasured:
+        return blocks
     total = sum(data.languages.values())
     ranked = sorted(data.languages.items(), key=lambda item: (-item[1], item[0]))[:20]
-    return [[name, f"{count:,}", _percent(count, total)] for name, count in ranked]
+    blocks += [Block("h2", "Languages")]
+    if data.languages_unmeasured:
+        blocks += [
+            Block(
+                "p",
+                f"{data.languages_unmeasured:,} records were rejected before language "
+                "detection (it runs last) and are not counted here.",
+            )  # fmt: skip
+        ]
+    rows = [[name, f"{count:,}", _percent(count, total)] for name, count in ranked]
+    return blocks + [_table(["language", "records", "%"], rows), Block("figure", "languages.png")]
+
+
+def _frequent(data: ReportData) -> list[Block]:
+    blocks = [Block("h2", "Most frequent alt-texts")]
+    if data.top_alts:
+        blocks += [Block("p", "Alt-texts shared by two or more records, the most frequent first.")]
+        rows = [
+            [str(i + 1), e.key, f"{e.count:,}", f"{e.kept:,}"] for i, e in enumerate(data.top_alts)
+        ]
+        blocks += [_table(["#", "alt-text", "records", "kept"], rows)]
+    else:
+        blocks += [Block("p", "No alt-text appears more than once.")]
+    blocks += [Block("h2", "Most frequent images")]
+    what = "content (sha256)" if data.image_key == "sha256" else "URL, as nothing is downloaded yet"
+    if data.top_images:
+        blocks += [Block("p", f"Images of two or more records, the same by {what}.")]
+        rows = [
+            [str(i + 1), Thumb(e.example_uid), _image_label(data, e.key), f"{e.count:,}",
+             f"{e.kept:,}", e.example_alt or ""]
+            for i, e in enumerate(data.top_images)
+        ]  # fmt: skip
+        blocks += [_table(["#", "image", "key", "records", "kept", "an alt-text"], rows)]
+    else:
+        blocks += [Block("p", f"No image appears more than once, the same by {what}.")]
+    return blocks
 
 
 def _image_label(data: ReportData, key: str) -> str:
     return f"sha256 {key[:12]}…" if data.image_key == "sha256" else key
 
 
+def _examples(data: ReportData) -> list[Block]:
+    blocks = [Block("h2", "Rejected examples per rule")]
+    for reason in data.reasons:
+        rows = [
+            [Thumb(row["uid"]), row["alt"], row["url"], ", ".join(row["reasons"] or []),
+             ", ".join(row["measured"] or [])]
+            for row in data.examples.get(reason, [])
+        ]  # fmt: skip
+        blocks += [Block("h3", reason)]
+        header = ["image", "alt-text", "url", "reasons", "measured"]
+        blocks += [_table(header, rows) if rows else Block("p", "(no example)")]
+    return blocks
+
+
+def document(data: ReportData, title: str) -> list[Block]:
+    """The whole report, in reading order."""
+    return (
+        [Block("h1", f"Filter report: {title}")]
+        + _summary(data)
+        + _removed(data)
+        + _ground_truth(data)
+        + _distributions(data)
+        + _frequent(data)
+        + _examples(data)
+    )
+
+
 # --- Markdown ---------------------------------------------------------------------------
 
 
-def _md_cell(text: str) -> str:
-    """Text as one table cell: no HTML, no pipes, no links or images of its own."""
-    text = html.escape(_short(text), quote=False)
+def _md_cell(cell, data: ReportData) -> str:
+    """One table cell: thumbnails as images, text with no HTML, pipes, links of its own."""
+    if isinstance(cell, Thumb):
+        return f"![{cell.uid}](thumbs/{cell.uid}.jpg)" if cell.uid in data.thumbnails else " "
+    text = html.escape(_short(cell), quote=False)
     for char in "\\|`[]*":
         text = text.replace(char, "\\" + char)
     return text or " "
 
 
-def _md_table(header: list[str], rows: list[list[str]], raw: frozenset = frozenset()) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += [
-        "| " + " | ".join(c if i in raw else _md_cell(c) for i, c in enumerate(row)) + " |"
-        for row in rows
-    ]
-    return lines + [""]
-
-
-def _md_thumb(data: ReportData, uid: str) -> str:
-    return f"![{uid}](thumbs/{uid}.jpg)" if uid in data.thumbnails else " "
-
-
 def markdown(data: ReportData, figures: list[str], title: str) -> str:
-    lines = [f"# Filter report: {title}", ""]
-    lines += [f"> **{note}**" for note in notes(data)] + [""] * bool(notes(data))
-    lines += _md_table(["", ""], summary_rows(data))
-    lines += ["## Records removed per rule", ""]
-    lines += _md_table(
-        ["reason", "first failing", "% of in", "any failing", "% of in"], rule_rows(data)
-    )
-    lines += _md_figures(figures, ["removed_per_rule.png"])
-    if data.ground_truth is not None:
-        lines += ["## Rules against the ground truth", ""]
-        lines += [
-            f"Joined on ({', '.join(data.ground_truth.keys)}): "
-            f"{data.ground_truth.matched:,} records matched, "
-            f"{data.ground_truth.unmatched:,} not in the ground truth. {QUALITY_NOTE}",
-            "",
-        ]
-        header = QUALITY_HEADER
-        lines += _md_table(header, quality_rows(data))
-        if data.ground_truth.untargeted:
-            lines += ["Noise no rule targets (how much of it was kept):", ""]
-            lines += _md_table(["label", "labelled", "kept"], untargeted_rows(data))
-        lines += _md_figures(figures, ["rule_quality.png"])
-    lines += ["## Distributions", ""]
-    lines += _md_figures(figures, ["alt_length.png", "shorter_side.png", "aspect_ratio.png"])
-    if data.languages:
-        lines += ["## Languages", ""] + _md_table(["language", "records", "%"], language_rows(data))
-        lines += _md_figures(figures, ["languages.png"])
-    lines += [f"## The {len(data.top_alts)} most frequent alt-texts", ""]
-    lines += _md_table(
-        ["#", "alt-text", "records", "kept"],
-        [[str(i + 1), e.key, f"{e.count:,}", f"{e.kept:,}"] for i, e in enumerate(data.top_alts)],
-    )
-    lines += [f"## The {len(data.top_images)} most frequent images", ""]
-    rows = [
-        [str(i + 1), _md_thumb(data, e.example_uid), _image_label(data, e.key), f"{e.count:,}",
-         f"{e.kept:,}", e.example_alt or ""]
-        for i, e in enumerate(data.top_images)
-    ]  # fmt: skip
-    lines += _md_table(["#", "image", "key", "records", "kept", "an alt-text"], rows, {1})
-    lines += ["## Rejected examples per rule", ""]
-    for reason in data.reasons:
-        lines += [f"### {reason}", ""]
-        rows = [
-            [_md_thumb(data, row["uid"]), row["alt"], row["url"], ", ".join(row["reasons"] or []),
-             ", ".join(row["measured"] or [])]
-            for row in data.examples.get(reason, [])
-        ]  # fmt: skip
-        if rows:
-            lines += _md_table(["image", "alt-text", "url", "reasons", "measured"], rows, {0})
-        else:
-            lines += ["(no example)", ""]
+    lines: list[str] = []
+    for block in document(data, title):
+        if block.kind in ("h1", "h2", "h3"):
+            lines += ["#" * int(block.kind[1]) + " " + block.text, ""]
+        elif block.kind in ("p", "note"):
+            text = html.escape(block.text, quote=False)
+            lines += [f"> **{text}**" if block.kind == "note" else text, ""]
+        elif block.kind == "figure" and block.text in figures:
+            lines += [f"![{FIGURE_TITLES[block.text]}]({block.text})", ""]
+        elif block.kind == "table":
+            lines += ["| " + " | ".join(block.header) + " |", "|" + "---|" * len(block.header)]
+            lines += [
+                "| " + " | ".join(_md_cell(c, data) for c in row) + " |" for row in block.rows
+            ]
+            lines += [""]
     return "\n".join(lines).rstrip() + "\n"
-
-
-def _md_figures(figures: list[str], names: list[str]) -> list[str]:
-    lines = []
-    for name in names:
-        if name in figures:
-            lines += [f"![{FIGURE_TITLES[name]}]({name})", ""]
-    return lines
 
 
 # --- HTML -------------------------------------------------------------------------------
@@ -226,7 +272,6 @@ th{background:#f3f5f8}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .note{background:#fff4e5;border-left:4px solid #f4a261;padding:.5em 1em;margin:.5em 0}
 img.fig{max-width:100%;display:block;margin:.5em 0 1.5em}
 img.thumb{max-width:128px;max-height:128px}.muted{color:#6b7785}
-code{font-size:.9em;word-break:break-all}
 """
 
 
@@ -234,92 +279,39 @@ def _data_uri(data: bytes, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
 
 
-def _cell(value: str) -> str:
-    numeric = value.replace(",", "").replace("%", "").replace(".", "", 1).isdigit()
-    return (
-        f'<td class="n">{html.escape(value)}</td>' if numeric else f"<td>{html.escape(value)}</td>"
-    )
+def _html_cell(cell, data: ReportData) -> str:
+    if isinstance(cell, Thumb):
+        if cell.uid not in data.thumbnails:
+            return '<td><span class="muted">no image</span></td>'
+        uri = _data_uri(data.thumbnails[cell.uid], "image/jpeg")
+        return f'<td><img class="thumb" alt="{cell.uid}" src="{uri}"></td>'
+    text = _short(cell)
+    numeric = text.replace(",", "").replace("%", "").replace(".", "", 1).isdigit()
+    return f'<td class="n">{html.escape(text)}</td>' if numeric else f"<td>{html.escape(text)}</td>"
 
 
-def _html_table(header: list[str], rows: list[list[str]], raw: frozenset = frozenset()) -> str:
-    head = "".join(f"<th>{html.escape(name)}</th>" for name in header)
+def _html_block(block: Block, data: ReportData, pngs: dict[str, bytes]) -> str:
+    if block.kind in ("h1", "h2", "h3"):
+        return f"<{block.kind}>{html.escape(block.text)}</{block.kind}>"
+    if block.kind == "p":
+        return f"<p>{html.escape(block.text)}</p>"
+    if block.kind == "note":
+        return f'<p class="note"><b>{html.escape(block.text)}</b></p>'
+    if block.kind == "figure":
+        if block.text not in pngs:
+            return ""
+        uri = _data_uri(pngs[block.text], "image/png")
+        return f'<img class="fig" alt="{html.escape(FIGURE_TITLES[block.text])}" src="{uri}">'
+    head = "".join(f"<th>{html.escape(name)}</th>" for name in block.header)
     body = "".join(
-        "<tr>"
-        + "".join(f"<td>{cell}</td>" if i in raw else _cell(cell) for i, cell in enumerate(row))
-        + "</tr>"
-        for row in rows
+        "<tr>" + "".join(_html_cell(cell, data) for cell in row) + "</tr>" for row in block.rows
     )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _html_thumb(data: ReportData, uid: str) -> str:
-    if uid not in data.thumbnails:
-        return '<span class="muted">no image</span>'
-    return f'<img class="thumb" alt="{uid}" src="{_data_uri(data.thumbnails[uid], "image/jpeg")}">'
-
-
-def _html_figure(pngs: dict[str, bytes], name: str) -> str:
-    if name not in pngs:
-        return ""
-    uri = _data_uri(pngs[name], "image/png")
-    return f'<img class="fig" alt="{html.escape(FIGURE_TITLES[name])}" src="{uri}">'
-
-
 def html_page(data: ReportData, pngs: dict[str, bytes], title: str) -> str:
-    parts = [f"<h1>Filter report: {html.escape(title)}</h1>"]
-    parts += [f'<p class="note"><b>{html.escape(note)}</b></p>' for note in notes(data)]
-    parts.append(_html_table(["", ""], summary_rows(data)))
-    parts.append("<h2>Records removed per rule</h2>")
-    parts.append(
-        _html_table(
-            ["reason", "first failing", "% of in", "any failing", "% of in"], rule_rows(data)
-        )
-    )
-    parts.append(_html_figure(pngs, "removed_per_rule.png"))
-    if data.ground_truth is not None:
-        parts.append("<h2>Rules against the ground truth</h2>")
-        parts.append(
-            f"<p>Joined on ({', '.join(data.ground_truth.keys)}): "
-            f"{data.ground_truth.matched:,} records matched, "
-            f"{data.ground_truth.unmatched:,} not in the ground truth. "
-            f"{html.escape(QUALITY_NOTE)}</p>"
-        )
-        header = QUALITY_HEADER
-        parts.append(_html_table(header, quality_rows(data)))
-        if data.ground_truth.untargeted:
-            parts.append("<p>Noise no rule targets (how much of it was kept):</p>")
-            parts.append(_html_table(["label", "labelled", "kept"], untargeted_rows(data)))
-        parts.append(_html_figure(pngs, "rule_quality.png"))
-    parts.append("<h2>Distributions</h2>")
-    parts += [_html_figure(pngs, name) for name in ("alt_length.png", "shorter_side.png")]
-    parts.append(_html_figure(pngs, "aspect_ratio.png"))
-    if data.languages:
-        parts.append("<h2>Languages</h2>")
-        parts.append(_html_table(["language", "records", "%"], language_rows(data)))
-        parts.append(_html_figure(pngs, "languages.png"))
-    parts.append(f"<h2>The {len(data.top_alts)} most frequent alt-texts</h2>")
-    rows = [
-        [str(i + 1), _short(e.key), f"{e.count:,}", f"{e.kept:,}"]
-        for i, e in enumerate(data.top_alts)
-    ]
-    parts.append(_html_table(["#", "alt-text", "records", "kept"], rows))
-    parts.append(f"<h2>The {len(data.top_images)} most frequent images</h2>")
-    rows = [
-        [str(i + 1), _html_thumb(data, e.example_uid), _image_label(data, e.key), f"{e.count:,}",
-         f"{e.kept:,}", _short(e.example_alt)]
-        for i, e in enumerate(data.top_images)
-    ]  # fmt: skip
-    parts.append(_html_table(["#", "image", "key", "records", "kept", "an alt-text"], rows, {1}))
-    parts.append("<h2>Rejected examples per rule</h2>")
-    for reason in data.reasons:
-        parts.append(f"<h3>{html.escape(reason)}</h3>")
-        rows = [
-            [_html_thumb(data, row["uid"]), _short(row["alt"]), _short(row["url"]),
-             ", ".join(row["reasons"] or []), ", ".join(row["measured"] or [])]
-            for row in data.examples.get(reason, [])
-        ]  # fmt: skip
-        header = ["image", "alt-text", "url", "reasons", "measured"]
-        parts.append(_html_table(header, rows, {0}) if rows else "<p>(no example)</p>")
+    """One HTML file with the plots and thumbnails embedded: it can be mailed or archived."""
+    parts = [_html_block(block, data, pngs) for block in document(data, title)]
     body = "\n".join(part for part in parts if part)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
