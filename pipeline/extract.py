@@ -134,7 +134,9 @@ def resolve_url(base: str, reference: str | None) -> tuple[str | None, str]:
     if not reference:
         return None, "no_src"
     try:
-        url = urljoin(base, reference)
+        # Absolute URLs (most of them) need no joining: urljoin would only re-assemble them.
+        absolute = reference[:8].lower().startswith(("http://", "https://"))
+        url = reference if absolute else urljoin(base, reference)
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a malformed port
     except ValueError:
