@@ -551,6 +551,11 @@ def gather(output_dir: str, ground_truth: str | None = None) -> ReportData:
     wanted |= {entry.example_uid for entry in measured["top_images"]}
     thumbnails = read_thumbnails(input_images_pattern(stats), wanted)
     counts = stats.get("counts", {})
+    if measured["ground_truth"] is not None:  # rules in the order the run applied them
+        position = {
+            reason_family(reason): index for index, reason in reversed(list(enumerate(reasons)))
+        }
+        measured["ground_truth"].rules.sort(key=lambda rule: position.get(rule.rule, len(reasons)))
     return ReportData(
         stats=stats,
         reasons=reasons,

@@ -12,9 +12,10 @@ import io
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from tools.report_data import Histogram, ReportData, reason_family
+from tools.report_data import Histogram, ReportData, rule_of
 
 STYLE = {
     "font.size": 11,
@@ -32,8 +33,6 @@ STYLE = {
 KEPT = "#2a9d8f"
 ALL = "#c9ced6"
 THRESHOLD = "#b5179e"
-FIRST = "#e76f51"
-ANY = "#f4a261"
 DPI = 110
 MAX_LANGUAGES = 12
 
@@ -50,53 +49,65 @@ def _thousands(value: float, _position=None) -> str:
     return f"{value:,.0f}"
 
 
-def reason_colours(reasons: list[str]) -> dict[str, tuple]:
-    palette = matplotlib.colormaps["tab20"].colors
-    return {reason: palette[(2 * index) % 20] for index, reason in enumerate(reasons)}
+def rule_groups(data: ReportData) -> dict[str, list[str]]:
+    """The run's reasons grouped by the rule that gives them, in the order rules ran."""
+    groups: dict[str, list[str]] = {}
+    for reason in data.reasons:
+        groups.setdefault(rule_of(reason), []).append(reason)
+    return groups
 
 
 def removed_per_rule(data: ReportData) -> Figure:
-    """Top: where every input record went. Bottom: each rule's removals, first vs any."""
+    """Top: where every input record went, by rule. Bottom: each reason, first vs any."""
     reasons, total = data.reasons, max(data.stats["in"], 1)
+    groups = rule_groups(data)
+    palette = matplotlib.colormaps["tab10"].colors
+    colour_of = {rule: palette[index % 10] for index, rule in enumerate(groups)}
     rows = max(len(reasons), 1)
     with matplotlib.rc_context(STYLE):
-        figure = Figure(figsize=(9, 2.2 + 0.55 * rows), layout="constrained")
-        top, bottom = figure.subplots(2, 1, height_ratios=[1, max(2, rows * 0.9)])
-        colours = reason_colours(reasons)
+        figure = Figure(figsize=(9, 2.6 + 0.5 * rows), layout="constrained")
+        top, bottom = figure.subplots(2, 1, height_ratios=[1.3, max(2, rows * 0.8)])
+        segments = [("kept", data.stats["kept"], KEPT)] + [
+            (rule, sum(data.first[reason] for reason in group), colour_of[rule])
+            for rule, group in groups.items()
+        ]
         left = 0
-        for label, count, colour in [("kept", data.stats["kept"], KEPT)] + [
-            (reason, data.first[reason], colours[reason]) for reason in reasons
-        ]:
+        for label, count, colour in segments:
             top.barh([0], [count], left=left, color=colour, label=label, height=0.6)
             left += count
+        if data.stats["kept"] / total > 0.12:
+            top.text(data.stats["kept"] / 2, 0, f"kept {data.kept_fraction:.1%}", color="white",
+                     ha="center", va="center", fontweight="bold")  # fmt: skip
         top.set_xlim(0, total)
         top.set_yticks([])
         top.grid(False)
         top.xaxis.set_major_formatter(FuncFormatter(_thousands))
-        top.set_title(
-            f"Kept {data.kept_fraction:.1%} of {data.stats['in']:,} records "
-            "(rejections by first failing rule)"
-        )
-        if data.stats["kept"] / total > 0.12:
-            top.text(data.stats["kept"] / 2, 0, f"kept {data.kept_fraction:.1%}", color="white",
-                     ha="center", va="center", fontweight="bold")  # fmt: skip
-        top.legend(loc="upper center", bbox_to_anchor=(0.5, -0.35), ncols=3, fontsize=9)
+        top.set_title(f"Kept {data.kept_fraction:.1%} of {data.stats['in']:,} records")
+        top.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncols=4, fontsize=9,
+                   title="removed by the first rule they failed", title_fontsize=9)  # fmt: skip
 
         positions = np.arange(len(reasons))
+        colours = [colour_of[rule_of(reason)] for reason in reasons]
         firsts = [data.first[reason] for reason in reasons]
         anys = [max(data.any[reason], data.first[reason]) for reason in reasons]
-        bottom.barh(positions - 0.2, anys, height=0.4, color=ANY, label="any failing rule")
-        bottom.barh(positions + 0.2, firsts, height=0.4, color=FIRST, label="first failing rule")
+        bottom.barh(positions - 0.2, anys, height=0.4, color=colours, alpha=0.4)
+        bottom.barh(positions + 0.2, firsts, height=0.4, color=colours)
         for position, first, any_ in zip(positions, firsts, anys, strict=True):
-            bottom.text(any_, position - 0.2, f" {any_:,} ({any_ / total:.1%})", va="center")
-            bottom.text(first, position + 0.2, f" {first:,} ({first / total:.1%})", va="center")
+            bottom.text(any_, position - 0.2, f" {any_:,} ({any_ / total:.1%})", va="center",
+                        fontsize=9)  # fmt: skip
+            bottom.text(first, position + 0.2, f" {first:,} ({first / total:.1%})", va="center",
+                        fontsize=9)  # fmt: skip
         bottom.set_yticks(positions, reasons)
         bottom.invert_yaxis()
         bottom.set_xlim(0, max(anys + [1]) * 1.3)
         bottom.xaxis.set_major_formatter(FuncFormatter(_thousands))
         bottom.set_xlabel("records removed")
-        bottom.set_title("Records removed per rule")
-        bottom.legend(loc="lower right")
+        bottom.set_title("Records removed per reason")
+        bottom.legend(
+            handles=[Patch(color="#555555", alpha=0.4), Patch(color="#555555")],
+            labels=["failing it at all (upper bar)", "failing it first (lower bar)"],
+            loc="lower right",
+        )
     return figure
 
 
@@ -202,27 +213,34 @@ def languages(data: ReportData) -> Figure:
     return figure
 
 
+QUALITY_SERIES = [
+    ("precision", "precision", "#1d3557"),
+    ("precision_any_noise", "precision (any noise counts)", "#8ab6d6"),
+    ("recall", "recall", "#e9c46a"),
+]
+
+
 def rule_quality(data: ReportData) -> Figure:
-    order = {reason_family(reason): index for index, reason in enumerate(reversed(data.reasons))}
-    rules = sorted(data.ground_truth.rules, key=lambda rule: -order.get(rule.rule, -1))
+    """Per rule: precision (own label, any noise) and recall against the ground truth."""
+    rules = data.ground_truth.rules
     positions = np.arange(len(rules))
-    precision = [rule.precision or 0.0 for rule in rules]
-    recall = [rule.recall or 0.0 for rule in rules]
+    height = 0.8 / len(QUALITY_SERIES)
     with matplotlib.rc_context(STYLE):
-        figure = Figure(figsize=(9, 1.8 + 0.6 * max(len(rules), 1)), layout="constrained")
+        figure = Figure(figsize=(9, 1.8 + 0.75 * max(len(rules), 1)), layout="constrained")
         axes = figure.subplots()
-        axes.barh(positions - 0.2, precision, height=0.4, color="#457b9d", label="precision")
-        axes.barh(positions + 0.2, recall, height=0.4, color="#e9c46a", label="recall")
-        for position, rule in zip(positions, rules, strict=True):
-            for offset, value in ((-0.2, rule.precision), (0.2, rule.recall)):
+        for index, (attribute, label, colour) in enumerate(QUALITY_SERIES):
+            offsets = positions + (index - 1) * height
+            values = [getattr(rule, attribute) for rule in rules]
+            axes.barh(offsets, [v or 0.0 for v in values], height=height, color=colour, label=label)
+            for offset, value in zip(offsets, values, strict=True):
                 text = "n/a" if value is None else f"{value:.2f}"
-                axes.text((value or 0.0) + 0.01, position + offset, text, va="center", fontsize=9)
+                axes.text((value or 0.0) + 0.01, offset, text, va="center", fontsize=8)
         axes.set_yticks(positions, [f"{rule.rule}\n({rule.label})" for rule in rules], fontsize=9)
         axes.invert_yaxis()
         axes.set_xlim(0, 1.1)
-        axes.set_xlabel("precision: flagged records that carry the label; recall: the reverse")
+        axes.set_xlabel("fraction of the records the rule could judge")
         axes.set_title("Each rule against the noise it targets (ground truth)")
-        figure.legend(loc="outside upper right", ncols=2)
+        figure.legend(loc="outside upper center", ncols=3, fontsize=9)
     return figure
 
 
