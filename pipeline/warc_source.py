@@ -20,6 +20,7 @@ from typing import BinaryIO
 GZIP_MAGIC = b"\x1f\x8b\x08"
 CHUNK = 1 << 16
 DEFAULT_MAX_RECORD_BYTES = 32 << 20  # a longer record block is clipped (see WarcRecord.clipped)
+MAX_LINE = 1 << 16  # a header line longer than this is malformed (bounds memory on garbage)
 
 
 @dataclass
@@ -166,7 +167,7 @@ class _RecordParser:
         if self.pending is not None:
             line, self.pending = self.pending, None
             return line
-        return self.stream.readline()
+        return self.stream.readline(MAX_LINE)
 
     def records(self) -> Iterator[WarcRecord | Damage]:
         while True:
@@ -209,9 +210,11 @@ class _RecordParser:
         headers: dict[str, str] = {}
         name = None
         while True:
-            line = self.stream.readline()
+            line = self.stream.readline(MAX_LINE)
             if not line:
                 raise _Damaged("truncated_record")
+            if not line.endswith(b"\n"):
+                raise _Damaged("malformed_record")
             if line in (b"\r\n", b"\n"):
                 return headers
             text = line.decode("utf-8", "replace").rstrip("\r\n")
@@ -227,7 +230,7 @@ class _RecordParser:
     def _resync(self) -> None:
         """Skips to the next line that starts a record (``WARC/1.x``)."""
         while True:
-            line = self.stream.readline()
+            line = self.stream.readline(MAX_LINE)
             if not line or line.startswith(b"WARC/"):
                 self.pending = line or None
                 return

@@ -3,6 +3,7 @@
 import gzip
 import io
 import json
+import random
 
 import pytest
 
@@ -234,3 +235,25 @@ def test_wat_image_links_are_resolved_against_base_and_page():
 )
 def test_each_wat_record_is_kept_or_rejected_by_name(data, reason):
     assert from_wat_record(record_of(data), "w", OPTIONS).reason == reason
+
+
+DAMAGE = {"truncated_gzip_member", "corrupt_gzip_member", "malformed_record", "truncated_record"}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_random_bytes_never_crash_the_reader_or_the_extractor(seed):
+    rng = random.Random(seed)
+    garbage = bytes(rng.randrange(256) for _ in range(20_000))
+    records = pages(2)
+    for data in (garbage, gzip.compress(garbage), records[0] + garbage + b"\r\n" + records[1]):
+        items = read(data)
+        for item in items:
+            if isinstance(item, Damage):
+                assert item.reason in DAMAGE
+            else:
+                from_warc_record(item, "f", OPTIONS)
+    assert summary(items)[0] == "http://site/0" and summary(items)[-1] == "http://site/1"
+
+
+def test_a_file_without_line_breaks_is_one_damage():
+    assert summary(read(b"x" * 300_000)) == ["malformed_record"]
