@@ -1,6 +1,6 @@
 """align-crawl throughput: the Beam job on 2 workers against a one-process loop of the same code.
 
-    .venv/bin/python bench/crawl.py [--copies 400] [--files 16]
+    .venv/bin/python bench/crawl.py [--copies 1200] [--files 16]
 
 Builds a corpus from the synthetic web's WARC files (every record, request and metadata ones
 too, copied ``--copies`` times with the page host renamed per copy so relative image URLs give
@@ -53,7 +53,7 @@ def build_corpus(records: list, output: Path, copies: int, files: int) -> int:
             uri = headers.get("warc-target-uri", "").replace("127.0.0.1:", host)
             renamed = {**headers, "warc-target-uri": uri} if uri else headers
             block = block.replace(b"127.0.0.1:", host.encode())
-            handles[copy % files].write(gzip_member(serialise(renamed, block)))
+            handles[copy % files].write(gzip_member(serialise(renamed, block), level=1))
     for handle in handles:
         handle.close()
     return copies * len(records)
@@ -82,7 +82,7 @@ def job(corpus: Path, output: Path, workers: int) -> tuple[int, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--copies", type=int, default=400)
+    parser.add_argument("--copies", type=int, default=1200)
     parser.add_argument("--files", type=int, default=16)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -122,7 +122,12 @@ class HarvestFile(_Harvest):
     def outcomes(self, path: str) -> Iterator[Outcome]:
         extract = from_wat_record if file_format_of(path, self.file_format) == "wat" else None
         extract = extract or from_warc_record
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
+        try:
+            stream = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+        except OSError:  # gone or unreadable since it was matched: the whole file is one reject
+            yield rejected(path, "unreadable_file")
+            return
+        with stream:
             for item in iter_records(stream):
                 if isinstance(item, Damage):
                     outcome = from_damage(item, path)

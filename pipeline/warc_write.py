@@ -35,9 +35,9 @@ def warc_record(
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + block + b"\r\n\r\n"
 
 
-def gzip_member(record: bytes) -> bytes:
+def gzip_member(record: bytes, level: int = 6) -> bytes:
     """A record as its own gzip member, with a fixed mtime so files are reproducible."""
-    return gzip.compress(record, compresslevel=6, mtime=0)
+    return gzip.compress(record, compresslevel=level, mtime=0)
 
 
 def page_record(uri: str, html: bytes | str, content_type: str | None = "text/html") -> bytes:

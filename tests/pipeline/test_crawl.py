@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from pipeline.crawl import keep_first_per_uid, run
+from pipeline.crawl import HarvestFile, keep_first_per_uid, run
+from pipeline.harvest import HarvestOptions
 from pipeline.records import PAIR_SCHEMA, make_uid
 from pipeline.shards import read_table, rows_to_table
 from pipeline.stats import read_stats
@@ -160,3 +161,9 @@ def test_bad_command_lines_get_a_one_line_error(argv, message, capsys):
     assert exit_info.value.code == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith("align-crawl: error:") and message in error
+
+
+def test_an_unreadable_file_is_one_reject(tmp_path):
+    harvest = HarvestFile("warc", HarvestOptions())
+    (outcome,) = harvest.outcomes(str(tmp_path / "vanished.warc.gz"))
+    assert outcome.reason == "unreadable_file"
