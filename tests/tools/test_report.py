@@ -413,3 +413,38 @@ def test_main_reports_a_missing_run_in_one_line(tmp_path, capsys):
     assert main([str(tmp_path / "absent")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("python -m tools.report: error:") and "\n" not in err
+
+
+@pytest.fixture(scope="module")
+def real_run(synthetic_web, tmp_path_factory) -> Path:
+    """The whole chain on the synthetic web: crawl, download, filter --stats with its truth."""
+    from filters.config import small_config_path
+    from pipeline import crawl, download
+    from pipeline import filter as align_filter
+
+    root = tmp_path_factory.mktemp("report_real_run")
+    crawl.run(["--input", synthetic_web.warc_glob, "--output", str(root / "pairs")])
+    download.run(["--input", str(root / "pairs"), "--output", str(root / "images"),
+                  "--allow-private-networks", "--read-timeout", "3", "--backoff", "0.1",
+                  "--per-host-rate", "0"])  # fmt: skip
+    evals = synthetic_web.eval_zero_shot.parent
+    align_filter.run(["--input", str(root / "images"), "--output", str(root / "out"),
+                      "--rules", "all", "--config", str(small_config_path()), "--stats",
+                      "--ground-truth", str(synthetic_web.ground_truth),
+                      "--eval-images", f"zero_shot={evals}/zero_shot/*/*.jpg"])  # fmt: skip
+    return root / "out"
+
+
+def test_a_real_filter_run_on_the_synthetic_web_gets_its_report(real_run):
+    stats = json.loads((real_run / "stats.json").read_text())
+    markdown = (real_run / "report" / "report.md").read_text()
+    assert table_row(markdown, "records in")[1] == f"{stats['in']:,}"
+    for reason, count in stats["rejected"].items():
+        assert (
+            table_row(section(markdown, "## Records removed per rule"), reason)[1] == f"{count:,}"
+        )
+    quality = section(markdown, "## Rules against the ground truth")
+    assert f"{stats['in']:,} records matched, 0 not in the ground truth" in quality
+    for reason in ("alt_too_short", "alt_shared_by_many_images", "image_too_small"):
+        assert float(table_row(quality, reason)[8]) >= 0.9  # recall of rules the web exercises
+    assert 'src="data:image/jpeg;base64,' in (real_run / "report" / "report.html").read_text()
