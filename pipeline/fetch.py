@@ -188,6 +188,10 @@ class Fetcher:
             return FetchResult(
                 url, failure.url or url, failure.status, failure.http_status, error=failure.error
             )
+        except (UnicodeError, ValueError, u3.LocationValueError) as error:  # e.g. bad IDNA
+            return FetchResult(url, url, "invalid_url", error=describe(error))
+        except Exception as error:  # noqa: BLE001 (one odd URL must not end a worker's shard)
+            return FetchResult(url, url, "fetch_error", error=describe(error))
         return FetchResult(url, final_url, "ok", answer.http_status, answer.headers, answer.body)
 
     def fetch_many(self, urls: Iterable[str]) -> list[FetchResult]:

@@ -155,7 +155,7 @@ def _decode_and_resize(
             width, height, new_size = height, width, (new_size[1], new_size[0])
         image = to_rgb(image)
         if image.size != new_size:
-            image = image.resize(new_size, Image.Resampling.BICUBIC, reducing_gap=3.0)
+            image = image.resize(new_size, Image.Resampling.BICUBIC, reducing_gap=2.0)
         output = io.BytesIO()
         image.save(output, "JPEG", quality=quality)
         return ProcessedImage(

@@ -163,6 +163,8 @@ def test_body_shorter_than_its_length_is_truncated(server, fetcher):
         ("http:///nohost.jpg", "invalid_url"),
         ("http://[::1/x.jpg", "invalid_url"),
         ("http://1.2.3.999/x.jpg", "invalid_url"),
+        ("http://" + "a" * 300 + ".example/x.jpg", "invalid_url"),  # IDNA label too long
+        ("http://exa mple.example/x.jpg", "invalid_url"),
     ],
 )
 def test_urls_that_cannot_be_fetched_get_a_named_status(fetcher, url, status):
