@@ -86,6 +86,7 @@ def build_text_encoder(config: TrainConfig, vocabulary_size: int, embed_dim: int
         num_segments=1,
         name="bert",
     )
+    backbone.get_layer("pooled_dense").trainable = False  # ALIGN reads [CLS] itself, unpooled
     token_ids = keras.Input((config.max_tokens,), dtype="int32", name="token_ids")
     padding_mask = keras.Input((config.max_tokens,), dtype="int32", name="padding_mask")
     # One segment only: token_ids * 0 is the segment id of every token, built from stock layers
