@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from eval_fixtures import COLOURS, solid_jpeg, write_export, write_retrieval, write_zero_shot
 
@@ -174,3 +175,115 @@ def test_custom_templates_must_hold_one_placeholder(model_dir, zero_shot_dir, tm
             ["--model-dir", model_dir, "--zero-shot", zero_shot_dir, "--templates", str(templates)]
         )
     assert "no placeholder here" in capsys.readouterr().err
+
+
+# --- Integration: the synthetic web -> align-filter -> align-vocab -> align-train -> align-eval --
+
+
+def ok_records(synthetic_web) -> list[dict]:
+    """What align-download stores for every pair the server serves cleanly (bytes from site/)."""
+    import hashlib
+    import io
+    from urllib.parse import urlsplit
+
+    from PIL import Image
+
+    from filters.phash import phash
+
+    rows = []
+    for row in pq.read_table(synthetic_web.ground_truth).to_pylist():
+        if not (
+            row["emitted_by_crawl"] and row["expected_status"] == "ok" and row["fault"] == "none"
+        ):
+            continue
+        url = urlsplit(row["url"])
+        data = (synthetic_web.site / url.hostname / url.path.lstrip("/")).read_bytes()
+        image = Image.open(io.BytesIO(data))
+        rows.append({
+            **{k: row[k] for k in ("uid", "url", "alt", "page_url")},
+            "source": "ground_truth", "status": "ok", "image": data, "mime": "image/jpeg",
+            "width": image.width, "height": image.height, "original_width": image.width,
+            "original_height": image.height, "sha256": hashlib.sha256(data).hexdigest(),
+            "phash": phash(image),
+        })  # fmt: skip
+    return rows
+
+
+@pytest.fixture(scope="module")
+def trained_on_synthetic_web(synthetic_web, tmp_path_factory):
+    """A few real align-train steps on the filtered shards, evaluated live every 2 steps."""
+    from filters.config import small_config_path
+    from pipeline.filter import run as align_filter
+    from pipeline.records import DOWNLOAD_SCHEMA
+    from pipeline.shards import rows_to_table
+    from training.train import run as align_train
+    from training.vocab import run as align_vocab
+
+    root = tmp_path_factory.mktemp("trained")
+    (root / "download").mkdir()
+    table = rows_to_table(ok_records(synthetic_web), DOWNLOAD_SCHEMA)
+    pq.write_table(table, root / "download" / "images-00000-of-00001.parquet")
+    evals = synthetic_web.root / "eval"
+    align_filter(["--input", str(root / "download"), "--output", str(root / "filter"),
+                  "--rules", "all", "--config", str(small_config_path()), "--shards", "2",
+                  "--eval-images", f"zero_shot={evals}/zero_shot/*/*.jpg",
+                  "--eval-images", f"retrieval={evals}/retrieval/images/*.jpg"])  # fmt: skip
+    shards = str(root / "filter" / "shards" / "*.tfrecord")
+    # align-vocab reads the texts from the TFRecords themselves (WORKAROUND, see the report:
+    # it prefers the Parquet sidecars, whose caption column is "alt", not "text").
+    (root / "records").mkdir()
+    for shard in (root / "filter" / "shards").glob("*.tfrecord"):
+        (root / "records" / shard.name).write_bytes(shard.read_bytes())
+    vocab_input = str(root / "records" / "*.tfrecord")
+    align_vocab(
+        ["--shards", vocab_input, "--output", str(root / "vocab.txt"), "--vocab-size", "400"]
+    )
+    align_train(["--shards", shards, "--vocab", str(root / "vocab.txt"),
+                 "--model-dir", str(root / "model"), "--config", "small", "--steps", "4",
+                 "--batch-size", "8", "--image-size", "32", "--resize-size", "38",
+                 "--eval-zero-shot", str(synthetic_web.eval_zero_shot),
+                 "--eval-retrieval", str(synthetic_web.eval_retrieval),
+                 "--eval-every", "2", "--quiet"])  # fmt: skip
+    return root / "model"
+
+
+@pytest.mark.slow
+def test_align_eval_on_the_synthetic_web_matches_the_live_eval_and_prints_chance(
+    synthetic_web, trained_on_synthetic_web, tmp_path, capsys
+):
+    """The exported towers, read without training code, score exactly what the live towers
+    scored at the last step; the held-out sets are read whole (25 classes; 5 captions each)."""
+    output = tmp_path / "eval.json"
+    web = synthetic_web
+    evaluate.run(["--model-dir", str(trained_on_synthetic_web),
+                  "--zero-shot", str(web.eval_zero_shot), "--retrieval", str(web.eval_retrieval),
+                  "--output", str(output)])  # fmt: skip
+    result = json.loads(output.read_text())
+    classes = (synthetic_web.eval_zero_shot / "classes.txt").read_text().split("\n")
+    n_classes = len([c for c in classes if c.strip()])
+    assert result["zero_shot"]["classes"] == n_classes
+    assert result["zero_shot"]["chance"]["top1"] == pytest.approx(1 / n_classes)
+    captions = json.loads((synthetic_web.eval_retrieval / "captions.json").read_text())["images"]
+    assert result["retrieval"]["images"] == len(captions)
+    assert result["retrieval"]["texts"] == sum(len(c["sentences"]) for c in captions)
+    live = read_eval_scalars(trained_on_synthetic_web / "tensorboard" / "eval")
+    assert sorted(live["zero_shot/top1"]) == [2, 4]
+    assert live["zero_shot/top1"][4] == pytest.approx(result["zero_shot"]["top1"])
+    assert live["zero_shot/top5"][4] == pytest.approx(result["zero_shot"]["top5"])
+    for direction in ("image_to_text", "text_to_image"):
+        for key in ("R@1", "R@10", "mean_rank"):
+            exported = result["retrieval"][direction][key]
+            assert live[f"retrieval/{direction}/{key}"][4] == pytest.approx(exported, rel=1e-5)
+    table = capsys.readouterr().out
+    assert "chance" in table and f"{100 / n_classes:.2f}%" in table
+
+
+def read_eval_scalars(log_dir) -> dict:
+    import tensorflow as tf
+
+    scalars = {}
+    for path in sorted(log_dir.glob("events.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                scalars.setdefault(value.tag, {})[event.step] = float(tf.make_ndarray(value.tensor))
+    return scalars
