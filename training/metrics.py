@@ -29,27 +29,32 @@ def _blocks(n: int, size: int) -> Iterator[slice]:
         yield slice(start, min(start + size, n))
 
 
-def _positive_lists(positives: Sequence[Sequence[int]], n_candidates: int) -> list[np.ndarray]:
+def _positive_pairs(
+    positives: Sequence[Sequence[int]], n_candidates: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(query, candidate) index pairs, ordered by query, after checking every query has one."""
     lists = [np.asarray(p, dtype=np.int64).reshape(-1) for p in positives]
-    for query, items in enumerate(lists):
-        if items.size == 0:
-            raise ValueError(f"query {query} has no positive candidate")
-        if items.min() < 0 or items.max() >= n_candidates:
-            raise ValueError(f"query {query} has a positive outside 0..{n_candidates - 1}")
-    return lists
+    sizes = np.array([items.size for items in lists], dtype=np.int64)
+    if (sizes == 0).any():
+        raise ValueError(f"query {int(np.argmax(sizes == 0))} has no positive candidate")
+    queries = np.repeat(np.arange(len(lists), dtype=np.int64), sizes)
+    candidates = np.concatenate(lists) if lists else np.zeros(0, np.int64)
+    outside = (candidates < 0) | (candidates >= n_candidates)
+    if outside.any():
+        query = int(queries[np.argmax(outside)])
+        raise ValueError(f"query {query} has a positive outside 0..{n_candidates - 1}")
+    return queries, candidates
 
 
 def _tile_positives(
-    lists: list[np.ndarray], rows: slice, cols: slice
+    pairs: tuple[np.ndarray, np.ndarray], rows: slice, cols: slice
 ) -> tuple[np.ndarray, np.ndarray]:
     """(row, column) indices, local to the tile, of the positives that fall inside it."""
-    tile_rows, tile_cols = [], []
-    for local, query in enumerate(range(rows.start, rows.stop)):
-        items = lists[query]
-        inside = items[(items >= cols.start) & (items < cols.stop)]
-        tile_rows.append(np.full(inside.size, local, dtype=np.int64))
-        tile_cols.append(inside - cols.start)
-    return np.concatenate(tile_rows), np.concatenate(tile_cols)
+    queries, candidates = pairs
+    lo, hi = np.searchsorted(queries, [rows.start, rows.stop])
+    q, c = queries[lo:hi], candidates[lo:hi]
+    inside = (c >= cols.start) & (c < cols.stop)
+    return q[inside] - rows.start, c[inside] - cols.start
 
 
 def positive_ranks(
@@ -73,24 +78,24 @@ def positive_ranks(
         )
     if len(positives) != len(queries):
         raise ValueError(f"{len(queries)} queries but {len(positives)} positive lists")
-    lists = _positive_lists(positives, len(candidates))
+    pairs = _positive_pairs(positives, len(candidates))
     ranks = np.empty(len(queries), dtype=np.int64)
     col_blocks = list(_blocks(len(candidates), candidate_block))
     for rows in _blocks(len(queries), query_block):
-        ranks[rows] = _rank_block(queries[rows], candidates, lists, rows, col_blocks)
+        ranks[rows] = _rank_block(queries[rows], candidates, pairs, rows, col_blocks)
     return ranks
 
 
 def _rank_block(
     block: np.ndarray,
     candidates: np.ndarray,
-    lists: list[np.ndarray],
+    pairs: tuple[np.ndarray, np.ndarray],
     rows: slice,
     col_blocks: list[slice],
 ) -> np.ndarray:
     def tiles():
         for cols in col_blocks:
-            yield block @ candidates[cols].T, *_tile_positives(lists, rows, cols)
+            yield block @ candidates[cols].T, *_tile_positives(pairs, rows, cols)
 
     first = list(tiles()) if len(col_blocks) == 1 else None
     best = np.full(len(block), -np.inf, dtype=np.float32)
