@@ -239,10 +239,9 @@ class Crawl(beam.PTransform):
         self.num_buckets = num_buckets
 
     def expand(self, inputs):
-        harvested = (
-            inputs
-            | "Spread" >> beam.Reshuffle()
-            | "Harvest" >> beam.ParDo(self.harvest).with_outputs(TALLIES, main="pairs")
+        # (beam.Create already reshuffles its elements over the workers.)
+        harvested = inputs | "Harvest" >> beam.ParDo(self.harvest).with_outputs(
+            TALLIES, main="pairs"
         )
         unique = harvested.pairs | "Dedup" >> DedupPairs(self.num_buckets)
         tallies = (harvested[TALLIES], unique[TALLIES]) | "AllTallies" >> beam.Flatten()
