@@ -104,6 +104,17 @@ def normalise(embeddings: np.ndarray) -> np.ndarray:
     return embeddings / np.maximum(norms, 1e-12)
 
 
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _decode_pool() -> ThreadPoolExecutor:
+    """One shared pool of decoding threads (Pillow releases the GIL while decoding)."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1))
+    return _POOL
+
+
 def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -141,7 +152,6 @@ class Encoders:
         self.tokenizer = tokenizer
         self.spec = spec
         self.batch_size = batch_size
-        self._pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
 
     @classmethod
     def load(cls, path: str, batch_size: int = DEFAULT_BATCH_SIZE) -> Encoders:
@@ -175,7 +185,7 @@ class Encoders:
     def preprocess(self, items: Sequence[str | bytes]) -> np.ndarray:
         """Decodes and crops files or encoded bytes in parallel threads, order kept."""
         crop = [self.image_size, self.resize_size]
-        arrays = list(self._pool.map(lambda item: preprocess_image(item, *crop), items))
+        arrays = list(_decode_pool().map(lambda item: preprocess_image(item, *crop), items))
         return np.stack(arrays) if arrays else np.zeros((0, *[self.image_size] * 2, 3), np.uint8)
 
     def iter_image_embeddings(self, items: Sequence[ImageItem]) -> Iterator[np.ndarray]:
@@ -186,12 +196,13 @@ class Encoders:
                 yield _run_padded(self.image_model, batch, len(batch), self.batch_size)
             return
         batches = list(_chunks(list(items), self.batch_size))
-        pending = self._pool.submit(self.preprocess, batches[0]) if batches else None
-        for index in range(len(batches)):
-            pixels = pending.result()
-            if index + 1 < len(batches):
-                pending = self._pool.submit(self.preprocess, batches[index + 1])
-            yield _run_padded(self.image_model, pixels, len(pixels), self.batch_size)
+        with ThreadPoolExecutor(max_workers=1) as lookahead:  # decodes batch i+1 during batch i
+            pending = lookahead.submit(self.preprocess, batches[0]) if batches else None
+            for index in range(len(batches)):
+                pixels = pending.result()
+                if index + 1 < len(batches):
+                    pending = lookahead.submit(self.preprocess, batches[index + 1])
+                yield _run_padded(self.image_model, pixels, len(pixels), self.batch_size)
 
     def embed_images(self, images: Sequence[ImageItem]) -> np.ndarray:
         """uint8 [N, S, S, 3] already preprocessed, or a list of paths / encoded bytes."""
