@@ -237,23 +237,25 @@ def lighting(rng: np.random.Generator, image: Image.Image) -> Image.Image:
     return ImageChops.multiply(image, Image.merge("RGB", (shade, shade, shade)))
 
 
-def encode(image: Image.Image, fmt: str, rng: np.random.Generator, quality: int = 90) -> bytes:
+def encode(
+    image: Image.Image, fmt: str, rng: np.random.Generator, quality: int = 90, animate: bool = True
+) -> bytes:
     buffer = io.BytesIO()
     if fmt == "jpg":
         image.convert("RGB").save(buffer, "JPEG", quality=quality)
     elif fmt == "png":
         if rng.random() < 0.3:  # palette with a transparent index, as many web PNGs are
-            paletted = image.convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT)
+            paletted = image.convert("RGB").quantize(colors=64, method=Image.Quantize.FASTOCTREE)
             paletted.save(buffer, "PNG", transparency=0)
         else:
             image.save(buffer, "PNG", compress_level=1)
     elif fmt == "webp":
         image.save(buffer, "WEBP", quality=85, method=0)
     elif fmt == "gif":
-        first = image.convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT)
-        if rng.random() < 0.5:  # animated: a second, shifted frame
+        first = image.convert("RGB").quantize(colors=64, method=Image.Quantize.FASTOCTREE)
+        if rng.random() < 0.5 and animate:  # animated: a second, shifted frame
             second = Image.fromarray(np.roll(np.asarray(image.convert("RGB")), 7, axis=1))
-            second = second.quantize(colors=64, method=Image.Quantize.MEDIANCUT)
+            second = second.quantize(colors=64, method=Image.Quantize.FASTOCTREE)
             first.save(buffer, "GIF", save_all=True, append_images=[second], duration=200, loop=0)
         else:
             first.save(buffer, "GIF")
@@ -396,19 +398,13 @@ def _render_near_dup(spec: dict) -> bytes:
     return near_duplicate(render(spec["source"]), spec)
 
 
-_MAGIC = {
-    "jpg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00",
-    "png": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
-    "gif": b"GIF89a",
-    "webp": b"RIFF\x00\x10\x00\x00WEBPVP8 ",
-}
-
-
 def _render_undecodable(spec: dict) -> bytes:
-    """The right magic bytes, then garbage: judged an image by its bytes, but fails to decode."""
-    rng = rng_of(spec)
-    garbage = rng.integers(0, 256, size=int(rng.integers(2000, 12000)), dtype=np.uint8)
-    return _MAGIC[spec["format"]] + garbage.tobytes()
+    """A real picture cut off after its header: sane dimensions and the right magic bytes,
+    so it is judged an image of a plausible size, but decoding it fails."""
+    rng = np.random.default_rng([*spec["seed"], 2])
+    data = encode(shape_image(spec), spec["format"], rng, animate=False)
+    header = {"jpg": 700, "png": 120, "gif": 900, "webp": 60}[spec["format"]]
+    return data[: max(header, int(len(data) * rng.uniform(0.2, 0.45)))]
 
 
 def _render_html(spec: dict) -> bytes:

@@ -449,11 +449,7 @@ class Planner:
         for _ in range(n):
             picture = self.shape_picture(fmt=self.rng.choice(("jpg", "jpg", "png", "gif")))
             picture.fault = "undecodable"
-            picture.spec = {
-                "kind": "undecodable",
-                "seed": picture.spec["seed"],
-                "format": picture.spec["format"],
-            }
+            picture.spec["kind"] = "undecodable"  # rendered, then cut short
             self.occurrence(picture, self.clean(picture.attrs), "template", noise="undecodable")
 
     def plan_x_robots(self, n: int) -> None:
@@ -547,7 +543,7 @@ class Planner:
 
     def _redraw(self, picture: Picture, attrs: dict) -> None:
         picture.attrs = attrs
-        if picture.spec["kind"] in ("shape", "icon", "banner"):
+        if picture.spec["kind"] in ("shape", "icon", "banner", "undecodable"):
             picture.spec.update(attrs)
         picture.class_name = f"{attrs['colour']} {attrs['shape']}"
 

@@ -21,7 +21,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.options import UsageError, exits_cleanly
 from pipeline.records import make_uid
 from tools import synth_images
 from tools.synth_html import Page, content_type, image_url, make_pages, page_url, render_page
@@ -95,17 +94,31 @@ def small_config(port: int, seed: int = 0, n_pairs: int = 400) -> WebConfig:
 # --- rendering ------------------------------------------------------------------------------
 
 
-def _render_all(jobs: list[tuple[dict, list[str]]], workers: int | None) -> list:
-    if workers is None:
-        workers = 1 if len(jobs) < 800 else min(os.cpu_count() or 1, 8)
-    if workers <= 1:
-        return [synth_images.render_to_files(job) for job in jobs]
-    # spawn, not fork: the caller may hold TensorFlow or Beam threads
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(workers) as pool:
-        return pool.map(
-            synth_images.render_to_files, jobs, chunksize=max(1, len(jobs) // (workers * 16))
-        )
+class _Renderer:
+    """Renders picture specs to files, in a process pool when the web is big enough, while
+    the caller goes on writing pages and WARC files; ``sizes()`` waits for the pictures."""
+
+    def __init__(self, jobs: list[tuple[dict, list[str]]], workers: int | None) -> None:
+        if workers is None:
+            workers = 1 if len(jobs) < 800 else min(os.cpu_count() or 1, 8)
+        self._pool = self._pending = None
+        if workers <= 1:
+            self._results = [synth_images.render_to_files(job) for job in jobs]
+            return
+        # spawn, not fork: the caller may hold TensorFlow or Beam threads
+        self._pool = multiprocessing.get_context("spawn").Pool(workers)
+        chunksize = max(1, len(jobs) // (workers * 16))
+        self._pending = self._pool.map_async(synth_images.render_to_files, jobs, chunksize)
+
+    def results(self) -> list:
+        if self._pending is not None:
+            try:
+                self._results = self._pending.get()
+            finally:
+                self._pool.close()
+                self._pool.join()
+            self._pending = None
+        return self._results
 
 
 # --- the generator --------------------------------------------------------------------------
@@ -114,6 +127,8 @@ def _render_all(jobs: list[tuple[dict, list[str]]], workers: int | None) -> list
 def _prepare(output: Path) -> None:
     if output.exists() and any(output.iterdir()):
         if not (output / "web.json").exists():
+            from pipeline.options import UsageError  # (Beam is too heavy an import for workers)
+
             raise UsageError(f"{output} is not empty and holds no synthetic web; pick another")
         for name in ("warc", "wat", "site", "eval"):
             shutil.rmtree(output / name, ignore_errors=True)
@@ -131,10 +146,11 @@ def generate(output_dir: str | os.PathLike, config: WebConfig) -> dict:
     pages = make_pages(
         planner.imgs, page_count(len(planner.imgs), config.imgs_per_page), rng, config
     )
-    sizes = _write_pictures(output, planner, config)
+    pictures = _write_pictures(output, planner, config)
     routes = _write_pages(output, pages, config)
     _write_site_extras(output, planner, routes, config)
     n_warc = _write_crawl(output, pages, config)
+    sizes = pictures()
     rows = _ground_truth(planner, pages, sizes, config)
     pq.write_table(
         pa.Table.from_pylist(rows, schema=GROUND_TRUTH_SCHEMA),
@@ -148,7 +164,9 @@ def generate(output_dir: str | os.PathLike, config: WebConfig) -> dict:
     return manifest
 
 
-def _write_pictures(output: Path, planner: Planner, config: WebConfig) -> dict:
+def _write_pictures(output: Path, planner: Planner, config: WebConfig):
+    """Starts rendering every picture and eval image; returns a function that waits for
+    them and gives {picture id or eval name: (width, height) or None}."""
     site = output / "site"
     jobs, keys = [], []
     for picture in planner.pictures:
@@ -159,7 +177,8 @@ def _write_pictures(output: Path, planner: Planner, config: WebConfig) -> dict:
     for item in planner.eval_images:
         jobs.append((item.spec, [str(output / "eval" / item.name)]))
         keys.append(item.name)
-    return dict(zip(keys, _render_all(jobs, config.workers), strict=True))
+    renderer = _Renderer(jobs, config.workers)
+    return lambda: dict(zip(keys, renderer.results(), strict=True))
 
 
 def _write_pages(output: Path, pages: list[Page], config: WebConfig) -> dict:
@@ -375,8 +394,17 @@ def _manifest(config: WebConfig, rows: list[dict], pages, planner: Planner, n_wa
 # --- command line ---------------------------------------------------------------------------
 
 
-@exits_cleanly("align-synthweb")
 def run(argv: list[str] | None = None) -> dict:
+    """The align-synthweb command (exits 2 with one line on a bad flag)."""
+    # imported here: rendering workers re-import this module, and Beam takes seconds to import
+    from pipeline.options import exits_cleanly
+
+    return exits_cleanly("align-synthweb")(_run)(argv)
+
+
+def _run(argv: list[str] | None) -> dict:
+    from pipeline.options import UsageError
+
     parser = argparse.ArgumentParser(prog="align-synthweb", description=__doc__.split("\n")[0])
     parser.add_argument("--output", required=True, help="directory to write the web into")
     parser.add_argument("--pairs", type=int, default=WebConfig.n_pairs, help="about N pairs")

@@ -208,6 +208,7 @@ def test_image_size_noise_matches_the_served_pictures(synthetic_web, pairs):
         if row["expected_status"] != "ok":
             continue
         with Image.open(io.BytesIO(served_file(synthetic_web, row["url"]))) as image:
+            image.load()
             width, height = image.size
         assert (width, height) == (row["width"], row["height"])
         short, long = min(width, height), max(width, height)
@@ -217,6 +218,16 @@ def test_image_size_noise_matches_the_served_pictures(synthetic_web, pairs):
             assert long / short >= 3 and short > 200
         else:
             assert short > 200 and long / short < 3, row
+
+
+def test_undecodable_images_have_a_sane_header_but_fail_to_decode(synthetic_web, pairs):
+    rows = [r for r in pairs if r["noise_undecodable"]]
+    assert rows
+    for row in rows:
+        with Image.open(io.BytesIO(served_file(synthetic_web, row["url"]))) as image:
+            assert max(image.size) <= synthetic_web.config.max_side * 2
+            with pytest.raises(OSError):
+                image.load()
 
 
 def test_langdetect_tells_english_from_the_other_languages(pairs):
