@@ -133,3 +133,18 @@ def gcs_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcsEmulat
 def gcs_dir(gcs_emulator: GcsEmulator, request: pytest.FixtureRequest) -> str:
     """A fresh gs:// folder for one test."""
     return gcs_emulator.url(f"{request.node.name[:40]}-{uuid.uuid4().hex[:8]}")
+
+
+def upload(path: str, data: bytes) -> None:
+    """Stores bytes as they are (FileSystems would gzip a ``.gz`` name again on the way)."""
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+
+    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        handle.write(data)
+
+
+def upload_tree(local: Path, remote: str) -> None:
+    """Copies every file under a local folder to the same relative names under ``remote``."""
+    for path in sorted(p for p in local.rglob("*") if p.is_file()):
+        upload(f"{remote}/{path.relative_to(local).as_posix()}", path.read_bytes())

@@ -18,6 +18,7 @@ from pipeline.dataflow import pipeline_proto, read_template, staged_packages, st
 from pipeline.records import DOWNLOAD_SCHEMA, PAIR_SCHEMA, make_uid
 from pipeline.shards import ReadTables, WriteShards, rows_to_table, write_parquet
 from pipeline.stats import WriteStats
+from tests.gcs import upload
 from tests.integration.dataflow_worker import install_staged_package, load_as_a_worker
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,13 +44,6 @@ def jpeg(size=(260, 240)) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", size, (120, 30, 200)).save(buffer, format="JPEG")
     return buffer.getvalue()
-
-
-def upload(path: str, data: bytes) -> None:
-    from apache_beam.io.filesystems import FileSystems
-
-    with FileSystems.create(path) as handle:
-        handle.write(data)
 
 
 class ThingOutsideThePackage(beam.DoFn):
