@@ -10,12 +10,13 @@ Every URL ends as one FetchResult whose ``status`` is ``ok`` or a named failure.
 from __future__ import annotations
 
 import email.utils
+import queue
 import re
 import time
 import urllib.parse
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -35,6 +36,7 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _OBJECT_REPR = re.compile(r"<[^<>]* object at 0x[0-9a-f]+>")
 _DRAIN_BYTES = 64 * 1024  # read and discard at most this much to keep a connection alive
+_READ_CHUNK = 256 * 1024  # read1: at most one socket read, so the deadline is checked often
 
 
 @dataclass
@@ -212,6 +214,7 @@ class Fetcher:
         """
         window = window or max(1024, 8 * self.config.threads)
         work = _Schedule(enumerate(urls), window, self.config.per_host_concurrency)
+        completed: queue.SimpleQueue[Future] = queue.SimpleQueue()
         in_flight: dict[Future, str | None] = {}
         done: dict[int, T] = {}
         next_index = 0
@@ -220,13 +223,13 @@ class Fetcher:
             for index, url, key in work.ready(self.config.threads - len(in_flight)):
                 future = self._executor.submit(self._fetch_and_process, index, url, process)
                 in_flight[future] = key
+                future.add_done_callback(completed.put)
             if not in_flight:
                 break
-            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            for future in finished:
-                work.finished(in_flight.pop(future))
-                index, value = future.result()
-                done[index] = value
+            future = completed.get()
+            work.finished(in_flight.pop(future))
+            index, value = future.result()
+            done[index] = value
             while next_index in done:
                 yield done.pop(next_index)
                 next_index += 1
@@ -367,7 +370,7 @@ class Fetcher:
         deadline = time.monotonic() + self.config.total_timeout
         chunks, size = [], 0
         try:
-            while chunk := response.read(64 * 1024):
+            while chunk := response.read1(_READ_CHUNK):
                 chunks.append(chunk)
                 size += len(chunk)
                 if size > limit:

@@ -272,3 +272,19 @@ def test_per_host_rate_spaces_request_starts(server):
         fetcher.fetch_many([server.url("/rated")] * 5)
     times = sorted(hit["time"] for hit in server.hits("/rated"))
     assert times[-1] - times[0] >= 0.3  # 5 starts at 10/s span at least 0.4 s
+
+
+def test_a_body_trickled_slower_than_the_total_timeout_times_out(server):
+    def trickle(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Length", "1000")
+        handler.end_headers()
+        for _ in range(100):
+            handler.wfile.write(b"x" * 10)
+            handler.wfile.flush()
+            time.sleep(0.1)
+
+    server.routes["/trickle"] = trickle
+    with Fetcher(quick_config(read_timeout=0.5, total_timeout=0.6)) as fetcher:
+        result = fetcher.fetch(server.url("/trickle"))
+    assert (result.status, result.error) == ("timeout", "body took too long")
