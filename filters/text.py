@@ -14,7 +14,7 @@ ALT_SHARED = "alt_shared_by_many_images"
 # Characters that carry no words but can hide or reorder them: C0/C1 controls, zero-width
 # spaces and joiners, bidirectional overrides and isolates, the byte-order mark.
 _INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
-_WORD = re.compile(r"\w+(?:['\u2019]\w+)*")
+_WORD = re.compile(r"\w++(?:['\u2019]\w++)*+")  # possessive: no backtracking
 _MAX_KEY_CHARS = 64
 
 Verdict = tuple[str, str] | None  # None keeps; otherwise (reason, what was measured)
@@ -23,13 +23,19 @@ Verdict = tuple[str, str] | None  # None keeps; otherwise (reason, what was meas
 def normalize(alt: str) -> str:
     """The form every text rule sees: NFKC, invisible characters removed, spaces collapsed,
     case-folded, so "Click HERE" and "click here" count as the same alt-text."""
-    text = _INVISIBLE.sub(" ", unicodedata.normalize("NFKC", alt))
-    return " ".join(text.split()).casefold()
+    if not alt.isascii():  # ASCII is already NFKC: skip the costly call for most alt-texts
+        alt = unicodedata.normalize("NFKC", alt)
+    return " ".join(_INVISIBLE.sub(" ", alt).split()).casefold()
+
+
+def tokenize(normalized: str) -> list[str]:
+    """Word tokens (letters, digits, inner apostrophes) of an already normalised text."""
+    return _WORD.findall(normalized)
 
 
 def unigrams(alt: str) -> list[str]:
-    """Word tokens of the normalised text (letters, digits, inner apostrophes)."""
-    return _WORD.findall(normalize(alt))
+    """Word tokens of the normalised text."""
+    return tokenize(normalize(alt))
 
 
 def bigrams(tokens: list[str]) -> list[str]:

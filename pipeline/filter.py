@@ -64,7 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--nsfw-threshold", type=float, help="reject scores above (0.5)")
     parser.add_argument("--nsfw-batch-size", type=int, default=32)
     parser.add_argument("--shards", type=int, default=4, help="output shards per kind")
-    parser.add_argument("--batch-rows", type=int, default=8192, help="records per batch")
+    parser.add_argument("--batch-rows", type=int, default=65_536, help="records per batch")
+    parser.add_argument(
+        "--key-buckets",
+        type=int,
+        default=16,
+        help="shuffle buckets of the frequency joins; raise with the data (a bucket's keys "
+        "are held together: aim for at most a few million per bucket)",
+    )
     parser.add_argument(
         "--stats",
         nargs="?",
@@ -168,7 +175,7 @@ def build(pipeline, args, config, pattern: str, eval_sets: dict[str, str]) -> No
         | "Read" >> ReadTables(pattern)
         | "Measure"
         >> beam.ParDo(
-            measure.MeasureBatch(mode, config, args.batch_rows, use_eval, nsfw)
+            measure.MeasureBatch(mode, config, args.batch_rows, args.key_buckets, use_eval, nsfw)
         ).with_outputs(
             measure.TOKENS,
             measure.ALT_IMAGES,
@@ -276,8 +283,8 @@ def run(argv=None) -> None:
         parser.error("--input is required (or --stats DIR alone for a finished run's report)")
     if not args.output:
         parser.error("--output is required")
-    if args.shards < 1 or args.batch_rows < 1:
-        raise UsageError("--shards and --batch-rows must be at least 1")
+    if min(args.shards, args.batch_rows, args.key_buckets) < 1:
+        raise UsageError("--shards, --batch-rows and --key-buckets must be at least 1")
     if isinstance(args.stats, str):
         raise UsageError("--stats takes no directory when --input is given")
     config = effective_config(args)

@@ -14,7 +14,7 @@ from filters import image as image_rules
 from filters import text as text_rules
 from filters.eval_index import EVAL_DUPLICATE
 from filters.language import LANGUAGE, check_language, detector
-from pipeline.filter_measure import N_UNIGRAMS, unpack_rows
+from pipeline.filter_measure import N_UNIGRAMS, gc_paused
 from pipeline.records import REJECT_SCHEMA, STATUS_OK
 from pipeline.stats import mirror_to_metrics, rejected
 
@@ -109,7 +109,9 @@ class ApplyRules(beam.DoFn):
         flags = list(grouped["flags"])
         scores = list(grouped.get("scores", ()))
         for table in grouped["batch"]:
-            yield from self._apply(table, flags, scores)
+            with gc_paused():
+                outputs = list(self._apply(table, flags, scores))
+            yield from outputs
 
     def _apply(self, table: pa.Table, flags: list, scores: list):
         verdicts, languages = self._verdicts(table, flags, scores)
@@ -138,12 +140,16 @@ class ApplyRules(beam.DoFn):
         ok = [status == STATUS_OK for status in _column(table, "status")]
         self._local_rules(table, verdicts, ok)
         rare: dict[int, list[str]] = {}
-        for packed, reason, value in flags:
-            for row in unpack_rows(packed):
-                if reason == text_rules.RARE_TOKEN:
-                    rare.setdefault(row, []).append(value)
-                else:
-                    verdicts[row].append((reason, value))
+        for flag_table in flags:
+            flag = flag_table.to_pydict()
+            for rows, reason, value in zip(
+                flag["rows"], flag["reason"], flag["measured"], strict=True
+            ):
+                for row in dict.fromkeys(rows):  # a token twice in a row is one flag
+                    if reason == text_rules.RARE_TOKEN:
+                        rare.setdefault(row, []).append(value)
+                    else:
+                        verdicts[row].append((reason, value))
         for row, tokens in rare.items():
             verdicts[row].append(text_rules.check_rare_tokens(tokens))
         if "nsfw" in self.order:

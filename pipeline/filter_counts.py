@@ -1,28 +1,48 @@
 """The frequency rules as distributed counts and joins, never a dict of all keys on one worker.
 
-Inputs are per-batch partials ``(key, (..., batch_id, packed rows))``; a GroupByKey brings a
-key's partials together, the total decides the rule, and a failing key sends a flag
-``(batch_id, (packed rows, reason, measured))`` back towards its batch.
+Inputs are ``(bucket, partial table)`` from filter_measure: rows of (key, rows, count, bid
+[, ids]). A GroupByKey on the bucket brings every partial of a key together (a bucket holds
+1/N of the keys); Arrow group-bys total them; a failing key sends a flag table
+``(batch_id, table of (rows, reason, measured))`` back towards each batch it occurs in.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import apache_beam as beam
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from filters.text import RARE_TOKEN, Verdict, rare_cut_count
 
-Flag = tuple[str, tuple[bytes, str, str]]
+FLAG_SCHEMA = pa.schema(
+    [("rows", pa.list_(pa.uint32())), ("reason", pa.string()), ("measured", pa.string())]
+)
+
+
+def flags_by_batch(flagged: pa.Table) -> Iterator[tuple[str, pa.Table]]:
+    """(bid, flag table) per batch in ``flagged`` (columns bid, rows, reason, measured)."""
+    if flagged.num_rows == 0:
+        return
+    flagged = flagged.select(["bid", *FLAG_SCHEMA.names])
+    order = pc.sort_indices(flagged, sort_keys=[("bid", "ascending")]).to_numpy()
+    bids = flagged.column("bid").take(pa.array(order)).to_pylist()
+    start = 0
+    for index in range(1, len(bids) + 1):
+        if index == len(bids) or bids[index] != bids[start]:
+            part = flagged.take(pa.array(order[start:index]))  # own buffers, not a slice
+            yield bids[start], part.select(FLAG_SCHEMA.names).cast(FLAG_SCHEMA)
+            start = index
+
+
+def _concat(tables: Iterable[pa.Table]) -> pa.Table:
+    return pa.concat_tables(list(tables))
 
 
 class DistinctCountRule(beam.PTransform):
-    """key -> number of distinct ids (capped at limit + 1); over the limit, flag every row.
-
-    Partials are ``(key, (sorted ids, batch_id, rows))``; the union is capped just above
-    the limit, so memory per key stays bounded however common the key is.
-    """
+    """key -> number of distinct ids (capped at limit + 1); over the limit, flag every row."""
 
     def __init__(self, limit: int, check: Callable[[int, int], Verdict]):
         super().__init__()
@@ -32,28 +52,38 @@ class DistinctCountRule(beam.PTransform):
     def expand(self, partials):
         return (
             partials
-            | "GroupByKey" >> beam.GroupByKey()
+            | "GroupByBucket" >> beam.GroupByKey()
             | "FlagOverLimit" >> beam.FlatMapTuple(self._flags)
         )
 
-    def _flags(self, key: str, partials: Iterable) -> Iterable[Flag]:
-        cap = self.limit + 1
-        distinct: set[str] = set()
-        for ids, _, _ in partials:
-            for identity in ids:
-                if len(distinct) >= cap:
-                    break
-                distinct.add(identity)
-        verdict = self.check(len(distinct), self.limit)
-        if verdict is None:
+    def _flags(self, bucket: int, tables: Iterable[pa.Table]):
+        partial = _concat(tables)
+        ids = partial.column("ids")
+        pairs = pa.table(
+            {
+                "key": partial.column("key").take(pc.list_parent_indices(ids)),
+                "id": pc.list_flatten(ids),
+            }
+        )
+        counts = pairs.group_by("key").aggregate([("id", "count_distinct")])
+        over = counts.filter(pc.greater(counts.column("id_count_distinct"), self.limit))
+        if over.num_rows == 0:
             return
-        reason, measured = verdict
-        for _, bid, rows in partials:
-            yield bid, (rows, reason, measured)
-
-
-def _histogram_to_cut(histogram: dict[int, int], vocab_size: int, min_count: int) -> int:
-    return rare_cut_count(histogram, vocab_size, min_count)
+        measured = {}
+        for key, count in zip(*over.to_pydict().values(), strict=True):
+            verdict = self.check(min(count, self.limit + 1), self.limit)
+            if verdict:
+                measured[key] = verdict
+        if not measured:
+            return
+        keys = pa.array(list(measured), pa.string())
+        flagged = partial.filter(pc.is_in(partial.column("key"), value_set=keys))
+        verdicts = [measured[key] for key in flagged.column("key").to_pylist()]
+        yield from flags_by_batch(
+            flagged.append_column(
+                "reason", pa.array([v[0] for v in verdicts], pa.string())
+            ).append_column("measured", pa.array([v[1] for v in verdicts], pa.string()))
+        )
 
 
 class MergeHistograms(beam.CombineFn):
@@ -62,8 +92,8 @@ class MergeHistograms(beam.CombineFn):
     def create_accumulator(self) -> Counter:
         return Counter()
 
-    def add_input(self, accumulator: Counter, count: int) -> Counter:
-        accumulator[count] += 1
+    def add_input(self, accumulator: Counter, histogram: dict[int, int]) -> Counter:
+        accumulator.update(histogram)
         return accumulator
 
     def merge_accumulators(self, accumulators: Iterable[Counter]) -> Counter:
@@ -74,6 +104,36 @@ class MergeHistograms(beam.CombineFn):
 
     def extract_output(self, accumulator: Counter) -> dict[int, int]:
         return dict(accumulator)
+
+
+def _totals(tables: Iterable[pa.Table]) -> tuple[pa.Table, pa.Table]:
+    partial = _concat(tables)
+    return partial, partial.group_by("key").aggregate([("count", "sum")])
+
+
+def _histogram(element) -> dict[int, int]:
+    _, totals = _totals(element[1])
+    counts = pc.value_counts(totals.column("count_sum"))
+    return dict(
+        zip(*(counts.field(name).to_pylist() for name in ("values", "counts")), strict=True)
+    )
+
+
+def _rare_flags(element, cut: int):
+    partial, totals = _totals(element[1])
+    rare = totals.filter(pc.less(totals.column("count_sum"), cut))
+    if rare.num_rows == 0:
+        return
+    index = pa.table({"key": partial.column("key"), "_row": pa.array(range(partial.num_rows))})
+    matched = index.join(rare, "key", join_type="inner").sort_by("_row")
+    flagged = partial.take(matched.column("_row"))
+    measured = pc.binary_join_element_wise(
+        flagged.column("key"), pc.cast(matched.column("count_sum"), pa.string()), ":"
+    )
+    reason = pa.array([RARE_TOKEN] * flagged.num_rows, pa.string())
+    yield from flags_by_batch(
+        flagged.append_column("reason", reason).append_column("measured", measured)
+    )
 
 
 class RareTokens(beam.PTransform):
@@ -90,22 +150,11 @@ class RareTokens(beam.PTransform):
         self.min_count = min_count
 
     def expand(self, partials):
-        totals = (
-            partials | "GroupByToken" >> beam.GroupByKey()
-        )  # grouped values are re-iterable: one pass sums, a second routes flags
+        grouped = partials | "GroupByBucket" >> beam.GroupByKey()
         cut = (
-            totals
-            | "Counts" >> beam.MapTuple(lambda _, parts: sum(part[0] for part in parts))
+            grouped
+            | "BucketHistograms" >> beam.Map(_histogram)
             | "Histogram" >> beam.CombineGlobally(MergeHistograms())
-            | "CutCount" >> beam.Map(_histogram_to_cut, self.vocab_size, self.min_count)
+            | "CutCount" >> beam.Map(rare_cut_count, self.vocab_size, self.min_count)
         )
-        return totals | "FlagRare" >> beam.FlatMap(self._flags, beam.pvalue.AsSingleton(cut))
-
-    @staticmethod
-    def _flags(grouped: tuple[str, Iterable], cut: int) -> Iterable[Flag]:
-        token, parts = grouped
-        total = sum(part[0] for part in parts)
-        if total >= cut:
-            return
-        for _, bid, rows in parts:
-            yield bid, (rows, RARE_TOKEN, f"{token}:{total}")
+        return grouped | "FlagRare" >> beam.FlatMap(_rare_flags, beam.pvalue.AsSingleton(cut))

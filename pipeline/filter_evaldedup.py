@@ -11,12 +11,13 @@ import io
 import re
 
 import apache_beam as beam
+import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 from PIL import Image
 
 from filters.eval_index import EvalMatch, bands, best_match, eval_reason
 from filters.phash import phash
-from pipeline.filter_measure import pack_rows
+from pipeline.filter_counts import FLAG_SCHEMA
 
 _WILDCARD = re.compile(r"[*?\[]")
 
@@ -98,7 +99,12 @@ def _verify_within(element, max_distance: int):
 
 def _to_flag(row_key: tuple[str, int], match: EvalMatch):
     bid, row = row_key
-    return bid, (pack_rows([row]), eval_reason(match.set_name), match.measured())
+    flag = {
+        "rows": [[row]],
+        "reason": [eval_reason(match.set_name)],
+        "measured": [match.measured()],
+    }
+    return bid, pa.table(flag, schema=FLAG_SCHEMA)
 
 
 class _FlattenWith(beam.PTransform):
