@@ -56,7 +56,7 @@ BROKEN_SPLIT = (
     ("redirect_loop", 0.1),
 )
 X_ROBOTS_VALUES = ("noai", "noimageai", "noai, noimageai")
-MAX_USES = {"photo": 3, "too_short": 4}  # images per alt-text; every other kind: 1
+MAX_USES = {"photo": 3, "too_short": 8}  # images per alt-text; every other kind: 1
 MIN_NGRAM_COUNT = 5  # every n-gram of a guarded alt-text occurs at least this often
 GUARDED = {"template", "photo", "reused", "too_short", "too_long", "mismatched", "rare_token"}
 IMAGE_FORMATS = (("jpg", 0.8), ("png", 0.08), ("webp", 0.07), ("gif", 0.05))
@@ -218,8 +218,18 @@ class Planner:
                 return alt
         raise RuntimeError("caption space exhausted: add templates or lower the pair count")
 
-    def clean(self, attrs: dict) -> str:
-        return self.unique(lambda: text.clean_caption(self.rng, attrs))
+    def clean(self, attrs: dict, picture: Picture | None = None) -> str:
+        """A unique true caption; when ``picture`` is given and its attributes have run out of
+        unused captions, the picture is redrawn with other attributes."""
+        for _ in range(20):
+            try:
+                return self.unique(lambda a=attrs: text.clean_caption(self.rng, a), limit=60)
+            except RuntimeError:
+                if picture is None:
+                    raise
+                self._redraw(picture, self.random_attrs())
+                attrs = picture.attrs
+        raise RuntimeError("caption space exhausted: add templates or lower the pair count")
 
     # --- the plan ----------------------------------------------------------------------------
 
@@ -274,7 +284,7 @@ class Planner:
     def plan_clean(self, n: int) -> None:
         for _ in range(n):
             picture = self.shape_picture()
-            self.occurrence(picture, self.clean(picture.attrs), "template")
+            self.occurrence(picture, self.clean(picture.attrs, picture), "template")
 
     def plan_photos(self, n: int) -> None:
         if n <= 0:
@@ -352,7 +362,7 @@ class Planner:
             attrs["count"] = 1
             fmt = self.rng.choice(("png", "gif", "jpg", "jpg"))
             picture = self.shape_picture(attrs, "icon", dims, fmt)
-            self.occurrence(picture, self.clean(attrs), "template", noise="small_image")
+            self.occurrence(picture, self.clean(attrs, picture), "template", noise="small_image")
 
     def plan_extreme_aspect(self, n: int) -> None:
         for k in range(n):
@@ -360,7 +370,9 @@ class Planner:
             ratio = 3.0 if k == 0 else self.rng.uniform(3.2, 5.0)  # 3.0 fails "< 3"
             dims = (int(round(short * ratio)), short)
             picture = self.shape_picture(self.random_attrs(), "banner", dims, "jpg")
-            self.occurrence(picture, self.clean(picture.attrs), "template", noise="extreme_aspect")
+            self.occurrence(
+                picture, self.clean(picture.attrs, picture), "template", noise="extreme_aspect"
+            )
 
     def plan_non_english(self, n: int) -> None:
         languages = list(text.FOREIGN)
@@ -378,7 +390,7 @@ class Planner:
     def plan_rare_token(self, n: int) -> None:
         for _ in range(n):
             picture = self.shape_picture()
-            alt, token = self.with_token(self.clean(picture.attrs))
+            alt, token = self.with_token(self.clean(picture.attrs, picture))
             img = self.occurrence(picture, alt, "rare_token", noise="rare_token")
             img.rare = token
 
@@ -387,10 +399,12 @@ class Planner:
         return text.with_rare_token(self.rng, caption, token), token
 
     def plan_too_short(self, n: int) -> None:
+        """True one- or two-word alt-texts, each on as few images as the web allows (a short
+        alt-text on more than 10 images would be boilerplate noise too)."""
         for _ in range(n):
             picture = self.shape_picture()
             for _ in range(50):
-                alt = text.too_short_caption(self.rng, picture.attrs)
+                alt = min(text.too_short_options(picture.attrs), key=lambda a: self.alt_uses[a])
                 if self.alt_uses[alt] < MAX_USES["too_short"]:
                     break
                 self._redraw(picture, self.random_attrs())
@@ -443,14 +457,18 @@ class Planner:
                 picture.store = []
             if fault == "not_an_image":
                 picture.spec = {"kind": "html", "seed": picture.spec["seed"]}
-            self.occurrence(picture, self.clean(picture.attrs), "template", noise="broken_link")
+            self.occurrence(
+                picture, self.clean(picture.attrs, picture), "template", noise="broken_link"
+            )
 
     def plan_undecodable(self, n: int) -> None:
         for _ in range(n):
             picture = self.shape_picture(fmt=self.rng.choice(("jpg", "jpg", "png", "gif")))
             picture.fault = "undecodable"
             picture.spec["kind"] = "undecodable"  # rendered, then cut short
-            self.occurrence(picture, self.clean(picture.attrs), "template", noise="undecodable")
+            self.occurrence(
+                picture, self.clean(picture.attrs, picture), "template", noise="undecodable"
+            )
 
     def plan_x_robots(self, n: int) -> None:
         for k in range(n):
@@ -470,7 +488,9 @@ class Planner:
                     folder="private",
                 )
                 picture.fault = "robots_disallowed"
-            self.occurrence(picture, self.clean(picture.attrs), "template", noise="x_robots")
+            self.occurrence(
+                picture, self.clean(picture.attrs, picture), "template", noise="x_robots"
+            )
 
     def plan_benign_faults(self) -> None:
         """Faults a careful downloader gets through: they land on clean pictures."""

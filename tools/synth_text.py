@@ -44,6 +44,14 @@ TEMPLATES = (
     "a bright illustration of {np} {bg}",
     "a nice print of {np}",
     "a nice print of {np} {bg}",
+    "a picture of {np}",
+    "this is {np}",
+    "a simple drawing of {np}",
+    "a bright illustration of {np}",
+    "the drawing shows {np}",
+    "the drawing shows {np} {bg}",
+    "a sticker with {np}",
+    "a sticker with {np} {bg}",
 )
 SIZE_WORDS = {"small": ("small", "tiny"), "medium": ("",), "large": ("large", "big")}
 
@@ -258,16 +266,20 @@ def photo_caption(rng: random.Random, photo: str, variants: int = 2, suffixes: i
     return " ".join(part for part in parts if part)
 
 
+def too_short_options(attrs: dict) -> list[str]:
+    """Every one- or two-word alt-text that is true of a picture."""
+    shape, plural = attrs["shape"], PLURALS[attrs["shape"]]
+    noun = shape if attrs["count"] == 1 else plural
+    options = [noun, f"{attrs['colour']} {noun}"]
+    options += [f"{word} {noun}" for word in SIZE_WORDS[attrs["size"]] if word]
+    if attrs["count"] > 1:
+        options.append(f"{COUNT_WORDS[attrs['count']]} {plural}")
+    return options
+
+
 def too_short_caption(rng: random.Random, attrs: dict) -> str:
     """One or two words naming the class: true, but under ALIGN's 3-word minimum."""
-    return rng.choice(
-        (
-            attrs["shape"],
-            PLURALS[attrs["shape"]],
-            f"{attrs['colour']} {attrs['shape']}",
-            f"{attrs['colour']} {PLURALS[attrs['shape']]}",
-        )
-    )
+    return rng.choice(too_short_options(attrs))
 
 
 def too_long_caption(rng: random.Random, attrs: dict) -> str:

@@ -165,12 +165,12 @@ def test_boilerplate_alts_are_shared_by_more_than_ten_images(pairs):
     assert any(n >= 15 for n in shared)
 
 
-def test_no_other_alt_is_shared_by_more_than_three_images(pairs):
+def test_no_other_alt_is_shared_by_more_than_eight_images(pairs):
     images = defaultdict(set)
     for row in pairs:
         if row["caption"] not in ("boilerplate", "boundary"):
             images[row["alt"]].add(row["image_id"])
-    assert max(len(ids) for ids in images.values()) <= 4
+    assert max(len(ids) for ids in images.values()) <= 8
 
 
 def test_rare_tokens_occur_once_in_the_whole_web(pairs):
