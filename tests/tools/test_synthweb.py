@@ -21,7 +21,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from tools import synth_text
 from tools.synth_plan import NOISE_KINDS
-from tools.synthweb import WebConfig, generate, run, small_config
+from tools.synthweb import WebConfig, generate, photo_jpegs, run, small_config
 
 CONTRACT_COLUMNS = {
     "url",
@@ -305,6 +305,42 @@ def test_pages_hold_exactly_the_ground_truth_pairs(synthetic_web, pairs):
     assert found == {(r["url"], r["alt"]) for r in pairs}
 
 
+@pytest.mark.parametrize(
+    "marker",
+    [
+        b"<base href=",
+        b"<BASE HREF=",
+        b"<IMG ",
+        b"data-src=",
+        b'src="data:image/',
+        b'src="//',
+        b'src="../',
+        b'src="/assets/',
+        b"&nbsp;",
+        b"&#x",
+        b"srcset=",
+        b"charset=iso-8859-1",
+        b"charset=windows-1252",
+        b"http-equiv",
+        b"<!-- <img",
+    ],
+)
+def test_pages_use_every_markup_variant(synthetic_web, marker):
+    pages = [p.read_bytes() for p in (synthetic_web.site / "127.0.0.1").rglob("*.html")]
+    assert any(marker in page for page in pages)
+
+
+def test_some_pages_declare_no_charset_at_all(synthetic_web):
+    routes = json.loads((synthetic_web.site / "routes.json").read_text())["routes"]["127.0.0.1"]
+    undeclared = [
+        path
+        for path, route in routes.items()
+        if "charset" not in route.get("content_type", "charset")
+        and b"charset" not in (synthetic_web.site / "127.0.0.1" / path.lstrip("/")).read_bytes()
+    ]
+    assert undeclared
+
+
 def test_warc_responses_are_the_served_pages(synthetic_web):
     types = Counter()
     pages = 0
@@ -401,6 +437,17 @@ def test_eval_images_appear_on_the_web_only_as_near_duplicates(synthetic_web, pa
         else:
             nearest.append(min(hamming(digest, h) for h in eval_hashes.values()))
     assert sum(d <= 8 for d in nearest) <= len(nearest) * 0.01
+
+
+def test_photo_jpegs_are_real_photos_of_the_asked_size():
+    photos = list(photo_jpegs(4, min_side=800, max_side=1000, seed=1))
+    assert len({data for _, data in photos}) == 4
+    for name, data in photos:
+        assert name.endswith(".jpg")
+        with Image.open(io.BytesIO(data)) as image:
+            assert image.format == "JPEG"
+            assert 800 <= min(image.size) and max(image.size) <= 1000
+    assert list(photo_jpegs(4, min_side=800, max_side=1000, seed=1)) == photos
 
 
 # --- the command line ------------------------------------------------------------------------

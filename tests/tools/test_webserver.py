@@ -177,12 +177,13 @@ def test_path_traversal_is_refused(synthetic_web):
 
 def test_keep_alive_serves_several_requests_on_one_connection(synthetic_web):
     connection = http.client.HTTPConnection("127.0.0.2", synthetic_web.port, timeout=5)
+    sockets = []
     for _ in range(3):
         connection.request("GET", "/robots.txt")
         response = connection.getresponse()
         assert response.status == 200 and response.read()
-    sock = connection.sock
-    assert sock is not None  # the same socket carried all three
+        sockets.append(connection.sock)
+    assert sockets[0] is not None and sockets[0] is sockets[1] is sockets[2]  # else a reconnect
     connection.close()
 
 
