@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import mimetypes
+import os
 import socket
 import threading
 import time
@@ -202,8 +203,8 @@ class _Handler(BaseHTTPRequestHandler):
             location = self._redirect(fault, route, path, parse_qs(parts.query))
             if location:
                 return self._send(302, b"", "text/plain", body, {"Location": location})
-        data = self._read(host, path)
-        if data is None:
+        target = self._locate(host, path)
+        if target is None:
             return self._send(404, b"not found\n", "text/plain", body)
         content_type = route.get("content_type") or _guess_type(path)
         if fault == "wrong_content_type":
@@ -212,8 +213,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "x_robots_tag":
             headers["X-Robots-Tag"] = route.get("x_robots_tag", "noai")
         if fault == "truncated":
-            return self._send_truncated(data, content_type, body)
-        return self._send(200, data, content_type, body, headers)
+            return self._send_truncated(target.read_bytes(), content_type, body)
+        return self._send_file(target, content_type, body, headers)
 
     def _redirect(self, fault: str, route: dict, path: str, query: dict) -> str | None:
         web = self.server.web
@@ -226,12 +227,13 @@ class _Handler(BaseHTTPRequestHandler):
             return f"{path}?hop={hop + 1}"
         return None
 
-    def _read(self, host: str, path: str) -> bytes | None:
+    def _locate(self, host: str, path: str) -> Path | None:
+        """The file behind a path, never outside the host's folder."""
         root = self.server.web.docroot(host).resolve()
         target = (root / path.lstrip("/")).resolve()
         if not target.is_relative_to(root) or not target.is_file():
             return None
-        return target.read_bytes()
+        return target
 
     # --- writing -------------------------------------------------------------------------
 
@@ -245,6 +247,23 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             if body and data:
                 self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _send_file(self, target: Path, content_type: str, body: bool, headers: dict) -> None:
+        """A file with sendfile(2): no copy through Python, the GIL released while it goes."""
+        try:
+            with open(target, "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(size))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                if body and size:
+                    self.wfile.flush()
+                    self.connection.sendfile(handle)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
