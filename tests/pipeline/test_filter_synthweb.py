@@ -35,10 +35,10 @@ FLOORS = {
     "alt_too_long": ("noise_too_long", 0.9, 0.9),
     "image_too_small": ("noise_small_image", 0.9, 0.9),
     "extreme_aspect": ("noise_extreme_aspect", 0.9, 0.9),
-    # The web's flat renders of one shape differ little in greyscale pHash: different
-    # pictures of the same layout land within 2-8 bits, so precision here is low by design
-    # of the test bed (real photos: near-dups <= 10, unrelated >= 20, tests/filters).
-    "eval_near_duplicate": ("noise_eval_near_duplicate", 0.3, 0.9),
+    # Flat renders of one layout can differ little in greyscale pHash (an earlier version of
+    # the web put unrelated renders within 2-8 bits): a looser floor than for real photos
+    # (near-dups <= 10, unrelated >= 20 bits apart, tests/filters/test_eval_index.py).
+    "eval_near_duplicate": ("noise_eval_near_duplicate", 0.6, 0.9),
 }
 LANGUAGE_FLOOR = ("noise_non_english", 0.9, 0.8)
 TEXT_RULES = {"alt_shared_by_many_images", "rare_token", "alt_too_short", "alt_too_long"}
@@ -170,3 +170,16 @@ def language_run(request, synthetic_web, tmp_path_factory) -> tuple[Path, list[d
 
 def test_language_rule_precision_and_recall(language_run):
     check_floors(quality(*language_run, "language", LANGUAGE_FLOOR[0]), LANGUAGE_FLOOR, "language")
+
+
+def test_stats_alone_writes_the_report_of_the_finished_run(filtered, synthetic_web):
+    out, _ = filtered
+    run(["--stats", str(out), "--ground-truth", str(synthetic_web.ground_truth)])
+    report = (out / "report" / "report.md").read_text()
+    assert "alt_shared_by_many_images" in report
+
+
+def test_stats_of_an_unfinished_run_is_a_clear_error(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        run(["--stats", str(tmp_path)])
+    assert "no stats.json" in capsys.readouterr().err
