@@ -2,9 +2,10 @@
 
 import json
 
+import apache_beam as beam
 import pytest
 
-from pipeline.crawl import HarvestFile, keep_first_per_uid, run
+from pipeline.crawl import DedupPairs, HarvestFile, keep_first_per_uid, run
 from pipeline.harvest import HarvestOptions
 from pipeline.records import PAIR_SCHEMA, make_uid
 from pipeline.shards import read_table, rows_to_table
@@ -167,3 +168,31 @@ def test_an_unreadable_file_is_one_reject(tmp_path):
     harvest = HarvestFile("warc", HarvestOptions())
     (outcome,) = harvest.outcomes(str(tmp_path / "vanished.warc.gz"))
     assert outcome.reason == "unreadable_file"
+
+
+def test_dedup_pairs_keeps_one_row_per_uid_across_tables():
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+
+    def pair(url: str, page: str) -> dict:
+        return {
+            "uid": make_uid(url, "alt"),
+            "url": url,
+            "alt": "alt",
+            "page_url": page,
+            "source": "s",
+        }
+
+    first = rows_to_table([pair("http://a/1", "p2"), pair("http://a/2", "p1")], PAIR_SCHEMA)
+    second = rows_to_table([pair("http://a/1", "p1"), pair("http://a/3", "p3")], PAIR_SCHEMA)
+    with TestPipeline() as pipeline:
+        tables = pipeline | beam.Create([first, second], reshuffle=False)
+        unique = tables | DedupPairs(num_buckets=2)
+        rows = unique.pairs | beam.FlatMap(
+            lambda t: [(r["url"], r["page_url"]) for r in t.to_pylist()]
+        )
+        assert_that(
+            rows, equal_to([("http://a/1", "p1"), ("http://a/2", "p1"), ("http://a/3", "p3")])
+        )
+        duplicates = unique.tallies | beam.Map(lambda tally: tally["pairs/duplicates"])
+        assert_that(duplicates | beam.CombineGlobally(sum), equal_to([1]), label="OneDuplicate")
