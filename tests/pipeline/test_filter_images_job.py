@@ -144,6 +144,15 @@ def test_tfrecord_shards_hold_the_kept_records_as_tf_examples(out):
     assert "image" not in sidecar.column_names
 
 
+def test_rerun_writes_byte_identical_shards(root, out, tmp_path):
+    run(["--input", str(root / "in"), "--output", str(tmp_path), "--rules", "all",
+         "--config", str(root / "config.yaml"), "--shards", "3", "--batch-rows", "4",
+         "--eval-images", f"zs={root}/eval/zs/*.jpg"])  # fmt: skip
+    for path in sorted((out / "shards").iterdir()) + sorted((out / "rejects").iterdir()):
+        again = tmp_path / path.parent.name / path.name
+        assert path.read_bytes() == again.read_bytes(), path.name
+
+
 def test_rules_none_keeps_every_ok_download_and_names_the_failures(root, tmp_path):
     run(["--input", str(root / "in"), "--output", str(tmp_path), "--rules", "none"])
     stats = read_stats(str(tmp_path))

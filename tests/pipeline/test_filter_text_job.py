@@ -51,9 +51,14 @@ def runs(tmp_path_factory) -> tuple[Path, Path, Path]:
     config = root / "config.yaml"
     config.write_text(CONFIG)
     outputs = []
-    for name in ("out", "rerun"):
+    for name, extra in [
+        ("out", []),
+        # Rerun on two worker processes with other batches: the same bytes must come out.
+        ("rerun", ["--batch-rows", "5", "--key-buckets", "3", "--direct_num_workers", "2",
+                   "--direct_running_mode", "multi_processing"]),
+    ]:  # fmt: skip
         run(["--input", str(source), "--output", str(root / name), "--rules", "text",
-             "--config", str(config), "--shards", "2", "--batch-rows", "7"])  # fmt: skip
+             "--config", str(config), "--shards", "2", "--batch-rows", "7", *extra])  # fmt: skip
         outputs.append(root / name)
     return source, outputs[0], outputs[1]
 
@@ -126,7 +131,7 @@ def test_kept_pairs_keep_the_pair_schema_for_align_download(runs):
     ]
 
 
-def test_rerun_gives_byte_identical_outputs(runs):
+def test_rerun_with_other_workers_and_batches_gives_byte_identical_outputs(runs):
     _, out, rerun = runs
     files = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(rerun) for p in rerun.rglob("*") if p.is_file())
