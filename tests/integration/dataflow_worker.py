@@ -24,8 +24,12 @@ sys.path.insert(0, {site!r})
 import pipeline
 assert pipeline.__file__.startswith({site!r}), pipeline.__file__
 from pipeline.dataflow import load_pipeline, pipeline_proto, read_template
-load_pipeline(pipeline_proto(read_template({template!r})))
-print("loaded")
+for template in {templates!r}:
+    try:
+        load_pipeline(pipeline_proto(read_template(template)))
+        print("loaded", template)
+    except Exception as error:
+        print("failed", template, type(error).__name__, error)
 """
 
 
@@ -40,11 +44,12 @@ def install_staged_package(template_path: str, workdir: Path) -> Path:
     return site
 
 
-def load_as_a_worker(template_path: str, site: Path) -> subprocess.CompletedProcess:
-    """Rebuilds the staged pipeline in a fresh interpreter that sees only the installed package."""
-    script = LOAD_AS_A_WORKER.format(site=str(site), template=template_path)
+def load_as_a_worker(template_paths: list[str], site: Path) -> dict[str, str]:
+    """Rebuilds each staged pipeline in one fresh interpreter that sees only the installed
+    package; returns template -> "loaded" or the error that stopped it."""
+    script = LOAD_AS_A_WORKER.format(site=str(site), templates=list(template_paths))
     environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    return subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-c", script],
         cwd=site,
         env=environment,
@@ -52,3 +57,12 @@ def load_as_a_worker(template_path: str, site: Path) -> subprocess.CompletedProc
         text=True,
         timeout=300,
     )
+    outcomes = {
+        path: f"no answer (exit {done.returncode}): {done.stderr[-2000:]}"
+        for path in template_paths
+    }
+    for line in done.stdout.splitlines():
+        verdict, path, *error = line.split(" ", 2)
+        if path in outcomes:
+            outcomes[path] = "loaded" if verdict == "loaded" else " ".join(error)
+    return outcomes
