@@ -210,21 +210,32 @@ class ApplyRules(beam.DoFn):
 
     def _rejects(self, table, kept, reasons, measured) -> pa.Table:
         mask = pa.array([not k for k in kept])
-        columns = {name: _column(table, name) for name in ("uid", "url", "alt", "page_url")}
-        columns["source"] = _column(table, "source")
-        columns["reasons"] = reasons
-        columns["measured"] = measured
-        full = pa.table({name: columns[name] for name in REJECT_OUTPUT_SCHEMA.names})
-        return full.cast(REJECT_OUTPUT_SCHEMA).filter(mask)
+        columns = {"reasons": pa.array(reasons, pa.list_(pa.string()))}
+        columns["measured"] = pa.array(measured, pa.list_(pa.string()))
+        return _assemble(table, columns, REJECT_OUTPUT_SCHEMA).filter(mask)
 
     def _measurements(self, table, kept, reasons, measured, languages) -> pa.Table:
         columns = {
-            name: _column(table, name)
-            for name in ("uid", "url", "alt", "page_url", "original_width", "original_height")
+            "kept": pa.array(kept, pa.bool_()),
+            "reasons": pa.array(reasons, pa.list_(pa.string())),
+            "measured": pa.array(measured, pa.list_(pa.string())),
+            "language": pa.array(languages, pa.string()),
         }
-        columns["sha256"] = _column(table, "sha256")
-        columns.update(kept=kept, reasons=reasons, measured=measured, language=languages)
-        columns["n_unigrams"] = _column(table, N_UNIGRAMS)
-        return pa.table({name: columns[name] for name in MEASUREMENT_SCHEMA.names}).cast(
-            MEASUREMENT_SCHEMA
-        )
+        if N_UNIGRAMS in table.column_names:
+            columns["n_unigrams"] = table.column(N_UNIGRAMS)
+        return _assemble(table, columns, MEASUREMENT_SCHEMA)
+
+
+def _assemble(table: pa.Table, computed: dict, schema: pa.Schema) -> pa.Table:
+    """Columns of ``schema`` from ``computed``, else from the batch, else nulls (Arrow-side:
+    the record's strings are not copied through Python)."""
+    columns = []
+    for field in schema:
+        if field.name in computed:
+            column = computed[field.name]
+        elif field.name in table.column_names:
+            column = table.column(field.name)
+        else:
+            column = pa.nulls(table.num_rows, field.type)
+        columns.append(column.cast(field.type))
+    return pa.Table.from_arrays(columns, schema=schema)
