@@ -137,6 +137,25 @@ def image_record(result: FetchResult, options: ImageOptions, slots: threading.Se
     return record
 
 
+_WORKER_LOCK = threading.Lock()
+_WORKER_FETCHERS: dict[str, tuple[Fetcher, threading.Semaphore]] = {}
+
+
+def _worker_fetcher(config: FetchConfig) -> tuple[Fetcher, threading.Semaphore]:
+    """One Fetcher (threads, DNS cache, robots cache, host gates) per worker process.
+
+    A runner may run several bundles of this DoFn at once in one process (Dataflow runs
+    one per core); sharing the fetcher keeps the per-host caps per worker, not per bundle.
+    It lives as long as the process.
+    """
+    key = repr(config)
+    with _WORKER_LOCK:
+        if key not in _WORKER_FETCHERS:
+            slots = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
+            _WORKER_FETCHERS[key] = (Fetcher(config), slots)
+        return _WORKER_FETCHERS[key]
+
+
 class DownloadShard(beam.DoFn):
     """One input shard in, one complete output shard written; yields the shard's tally."""
 
@@ -145,11 +164,7 @@ class DownloadShard(beam.DoFn):
         self.options = options
 
     def setup(self):
-        self.fetcher = Fetcher(self.fetch_config)
-        self.decode_slots = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
-
-    def teardown(self):
-        self.fetcher.close()
+        self.fetcher, self.decode_slots = _worker_fetcher(self.fetch_config)
 
     def process(self, shard: tuple[str, str]) -> Iterator[dict]:
         input_path, output_path = shard
