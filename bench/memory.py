@@ -1,0 +1,187 @@
+"""Benchmark: peak memory of align-download and align-filter --rules text, 10k vs 100k records.
+
+    .venv/bin/python bench/memory.py [--small 10000] [--large 100000] [--shard-rows 5000]
+
+Each job runs in its own process (``python -m pipeline.<job>``, the in-process DirectRunner)
+and its peak RSS is read from the kernel when it exits (``os.wait4`` ru_maxrss). Input shards
+hold a fixed number of rows, so 10x the records is 10x the shards: a job that streams keeps
+the same peak, one that holds its input grows ~10x. The ratio large/small is the figure:
+1.0 is flat; the floor beside it is a process that only imports the job's modules.
+
+align-download fetches from a local HTTP server (threads, keep-alive) that serves a handful
+of JPEGs under as many URLs as there are records. align-filter reads pairs made by
+bench/filter.py's generator (template captions with boilerplate and rare-token noise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from pipeline.records import PAIR_SCHEMA, make_uid  # noqa: E402
+from pipeline.stats import read_stats  # noqa: E402
+
+
+def load_bench_filter():
+    """bench/filter.py's pair generator (bench/ is scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location("bench_filter", REPO / "bench" / "filter.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def jpegs(count: int) -> list[bytes]:
+    images = []
+    for index in range(count):
+        buffer = io.BytesIO()
+        colour = (40 * index % 256, 90, 255 - 30 * index % 256)
+        Image.new("RGB", (128 + index, 96), colour).save(buffer, format="JPEG", quality=85)
+        images.append(buffer.getvalue())
+    return images
+
+
+class ImageServer(ThreadingHTTPServer):
+    """Serves /img/<n>.jpg as one of a few JPEGs; anything else is a 404."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), ImageHandler)
+        self.images = jpegs(8)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def url(self, index: int) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/img/{index}.jpg"
+
+
+class ImageHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        name = self.path.rsplit("/", 1)[-1]
+        if self.path.startswith("/img/") and name.endswith(".jpg"):
+            body, kind, code = self.server.images[int(name[:-4]) % 8], "image/jpeg", 200
+        else:
+            body, kind, code = b"not found\n", "text/plain", 404
+        self.send_response(code)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def write_shards(table: pa.Table, folder: Path, shard_rows: int) -> None:
+    folder.mkdir(parents=True)
+    count = -(-table.num_rows // shard_rows)
+    for index in range(count):
+        part = table.slice(index * shard_rows, shard_rows)
+        pq.write_table(part, folder / f"pairs-{index:05d}-of-{count:05d}.parquet")
+
+
+def download_pairs(server: ImageServer, count: int) -> pa.Table:
+    urls = [server.url(i) for i in range(count)]
+    alts = [f"a photo of thing number {i}" for i in range(count)]
+    rows = {
+        "uid": [make_uid(url, alt) for url, alt in zip(urls, alts, strict=True)],
+        "url": urls,
+        "alt": alts,
+        "page_url": ["http://127.0.0.1/page.html"] * count,
+        "source": ["bench"] * count,
+    }
+    return pa.table(rows, schema=PAIR_SCHEMA)
+
+
+def run_measured(argv: list[str]) -> tuple[float, float]:
+    """Runs a command to completion; returns (seconds, peak RSS in MiB) of that process."""
+    start = time.perf_counter()
+    process = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    stderr = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise RuntimeError(f"{argv[2]} failed ({process.returncode}): {stderr[-2000:].decode()}")
+    return time.perf_counter() - start, usage.ru_maxrss / 1024
+
+
+def download_argv(source: Path, output: Path) -> list[str]:
+    return [sys.executable, "-m", "pipeline.download", "--input", str(source), "--output",
+            str(output), "--allow-private-networks", "--image-size", "64", "--threads", "32",
+            "--per-host-concurrency", "32", "--per-host-rate", "0"]  # fmt: skip
+
+
+def filter_argv(source: Path, output: Path, config: Path) -> list[str]:
+    return [sys.executable, "-m", "pipeline.filter", "--input", str(source), "--output",
+            str(output), "--rules", "text", "--config", str(config)]  # fmt: skip
+
+
+FLOOR = "import apache_beam, pyarrow.parquet, PIL.Image, pipeline.download, pipeline.filter"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", type=int, default=10_000)
+    parser.add_argument("--large", type=int, default=100_000)
+    parser.add_argument("--shard-rows", type=int, default=5_000)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench_memory_"))
+    server = ImageServer()
+    generator = load_bench_filter()
+    config = work / "config.yaml"
+    config.write_text("languages: all\nrare_token_min_count: 2\n")
+    results = {}
+    try:
+        _, floor_rss = run_measured([sys.executable, "-c", FLOOR])
+        for size in (args.small, args.large):
+            folder = work / str(size)
+            write_shards(download_pairs(server, size), folder / "dl-in", args.shard_rows)
+            write_shards(generator.make_pairs(size), folder / "text-in", args.shard_rows)
+            results["align-download", size] = run_measured(
+                download_argv(folder / "dl-in", folder / "dl-out")
+            )
+            stats = read_stats(str(folder / "dl-out"))
+            assert stats["balanced"] and stats["kept"] == size, stats  # every image fetched
+            results["align-filter --rules text", size] = run_measured(
+                filter_argv(folder / "text-in", folder / "text-out", config)
+            )
+            stats = read_stats(str(folder / "text-out"))
+            assert stats["balanced"] and stats["in"] == size, stats
+            print(f"done {size:,} records", flush=True)
+    finally:
+        server.shutdown()
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"\nshards of {args.shard_rows:,} rows; peak RSS of the job's process (MiB)")
+    print(f"floor (imports only): {floor_rss:.0f} MiB\n")
+    header = f"{'job':<28}{'records':>10}{'seconds':>9}{'peak MiB':>10}{'above floor':>13}"
+    print(header + f"{'ratio':>8}")
+    for job in ("align-download", "align-filter --rules text"):
+        base = results[job, args.small][1]
+        for size in (args.small, args.large):
+            seconds, rss = results[job, size]
+            print(
+                f"{job:<28}{size:>10,}{seconds:>9.1f}{rss:>10.0f}{rss - floor_rss:>13.0f}"
+                f"{rss / base:>8.2f}"
+            )
+
+
+if __name__ == "__main__":
+    main()
