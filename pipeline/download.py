@@ -183,7 +183,7 @@ class DownloadShard(beam.DoFn):
             pairs = _rows(pq.ParquetFile(source))
             pairs_for_urls, pairs_for_output = itertools.tee(pairs)
             records = self.fetcher.map(
-                (pair["url"] for pair in pairs_for_urls),
+                (pair["url"] or "" for pair in pairs_for_urls),
                 lambda result: image_record(result, self.options, self.decode_slots),
             )
             with pq.ParquetWriter(sink, DOWNLOAD_SCHEMA, compression=COMPRESSION) as writer:

@@ -154,7 +154,7 @@ def host_key(url: str) -> str | None:
     try:
         parts = urllib.parse.urlsplit(url)
         host, port = parts.hostname, parts.port
-    except ValueError:
+    except (ValueError, TypeError, AttributeError):
         return None
     if not host:
         return None

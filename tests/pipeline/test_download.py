@@ -228,3 +228,11 @@ def test_input_glob_and_directory_name_the_same_shards(tmp_path):
     by_dir = input_paths(str(tmp_path / "pairs"))
     assert by_dir == input_paths(str(tmp_path / "pairs" / "pairs-*.parquet")) and len(by_dir) == 2
     assert json.dumps(by_dir)
+
+
+def test_a_pair_without_a_url_is_a_status_not_a_crash(tmp_path):
+    row = {"uid": "0" * 16, "url": None, "alt": "x", "page_url": "p", "source": "s"}
+    (tmp_path / "pairs").mkdir()
+    pq.write_table(rows_to_table([row], PAIR_SCHEMA), tmp_path / "pairs" / "pairs-0-of-1.parquet")
+    stats = run(["--input", str(tmp_path / "pairs"), "--output", str(tmp_path / "out")])
+    assert stats["rejected"] == {"unsupported_scheme": 1} and stats["balanced"]
