@@ -288,3 +288,11 @@ def test_a_body_trickled_slower_than_the_total_timeout_times_out(server):
     with Fetcher(quick_config(read_timeout=0.5, total_timeout=0.6)) as fetcher:
         result = fetcher.fetch(server.url("/trickle"))
     assert (result.status, result.error) == ("timeout", "body took too long")
+
+
+def test_retry_after_delays_the_retry_by_at_least_its_seconds(server, fetcher):
+    answers = iter([respond(503, headers={"Retry-After": "1"}), respond(200, b"later")])
+    server.routes["/wait-a-second"] = lambda handler: next(answers)(handler)
+    assert fetcher.fetch(server.url("/wait-a-second")).status == "ok"
+    first, second = (hit["time"] for hit in server.hits("/wait-a-second"))
+    assert second - first >= 0.9
