@@ -325,8 +325,8 @@ class Planner:
 
     def plan_boundary_alts(self) -> None:
         """An alt-text on exactly 10 images (kept by ALIGN) and one on 11 (dropped)."""
-        if not self.config.boundary_alts:
-            return
+        if not self.config.boundary_alts or self.config.n_pairs < 300:
+            return  # 21 pairs on one alt-text would swamp a tiny web
         for size, alt in text.BOUNDARY_ALTS.items():
             noise = "boilerplate_alt" if size > 10 else None
             for _ in range(size):

@@ -394,15 +394,16 @@ def _manifest(config: WebConfig, rows: list[dict], pages, planner: Planner, n_wa
 # --- command line ---------------------------------------------------------------------------
 
 
-def run(argv: list[str] | None = None) -> dict:
-    """The align-synthweb command (exits 2 with one line on a bad flag)."""
+def run(argv: list[str] | None = None) -> None:
+    """The align-synthweb command (exits 2 with one line on a bad flag). Returns None, as the
+    console script passes its result to sys.exit; the manifest is in DIR/web.json."""
     # imported here: rendering workers re-import this module, and Beam takes seconds to import
     from pipeline.options import exits_cleanly
 
-    return exits_cleanly("align-synthweb")(_run)(argv)
+    exits_cleanly("align-synthweb")(_run)(argv)
 
 
-def _run(argv: list[str] | None) -> dict:
+def _run(argv: list[str] | None) -> None:
     from pipeline.options import UsageError
 
     parser = argparse.ArgumentParser(prog="align-synthweb", description=__doc__.split("\n")[0])
@@ -430,7 +431,6 @@ def _run(argv: list[str] | None) -> dict:
         from tools.webserver import serve_until_interrupted
 
         serve_until_interrupted(Path(args.output) / "site", config.port, config.hosts)
-    return manifest
 
 
 if __name__ == "__main__":
