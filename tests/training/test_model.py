@@ -1,0 +1,71 @@
+"""The towers: unit-norm embeddings of one size, serializable, loadable without training code."""
+
+import keras
+import numpy as np
+import pytest
+
+from training.config import UsageError, load_config
+from training.model import DualEncoder, build_dual_encoder, build_image_encoder
+
+CONFIG = load_config("small", image_size=32, resize_size=36, max_tokens=8)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_dual_encoder(CONFIG, 40)
+
+
+@pytest.fixture(scope="module")
+def batch():
+    rng = np.random.default_rng(0)
+    return {
+        "images": rng.uniform(0, 255, (3, 32, 32, 3)).astype("float32"),
+        "token_ids": rng.integers(5, 40, (3, 8)).astype("int32"),
+        "padding_mask": np.array([[1] * 8, [1] * 4 + [0] * 4, [1] * 2 + [0] * 6], "int32"),
+    }
+
+
+def test_both_towers_give_unit_vectors_of_the_image_width(model, batch):
+    images, texts = (np.asarray(x) for x in model(batch))
+    assert images.shape == texts.shape == (3, model.image_encoder.output_shape[-1])
+    np.testing.assert_allclose(np.linalg.norm(images, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(texts, axis=1), 1.0, atol=1e-5)
+
+
+def test_temperature_starts_at_the_configured_value(model):
+    assert float(np.asarray(model.temperature)) == pytest.approx(CONFIG.temperature_init)
+
+
+def test_padding_is_ignored_by_the_text_tower(model, batch):
+    tokens = {"token_ids": batch["token_ids"].copy(), "padding_mask": batch["padding_mask"]}
+    before = np.asarray(model.text_encoder(tokens))
+    tokens["token_ids"][1, 4:] = 7  # change only padded positions
+    np.testing.assert_allclose(np.asarray(model.text_encoder(tokens)), before, atol=1e-5)
+
+
+def test_dual_encoder_config_round_trip_rebuilds_the_same_architecture(model):
+    clone = DualEncoder.from_config(model.get_config())
+    assert clone.temperature_init == model.temperature_init
+    assert clone.label_smoothing == model.label_smoothing
+    assert clone.image_encoder.count_params() == model.image_encoder.count_params()
+    assert clone.text_encoder.count_params() == model.text_encoder.count_params()
+
+
+def test_saved_dual_encoder_reloads_with_its_weights(model, batch, tmp_path):
+    model.save(tmp_path / "model.keras")
+    again = keras.saving.load_model(tmp_path / "model.keras")
+    for ours, theirs in zip(model(batch), again(batch), strict=True):
+        np.testing.assert_allclose(np.asarray(theirs), np.asarray(ours), atol=1e-5)
+
+
+@pytest.mark.parametrize("key, value", [("image_tower", "resnet"), ("text_tower", "gpt")])
+def test_unknown_tower_is_a_usage_error(key, value):
+    with pytest.raises(UsageError, match=value):
+        build_dual_encoder(load_config("small", image_size=32, resize_size=36, **{key: value}), 9)
+
+
+def test_stock_efficientnet_b0_builds_without_a_head():
+    tower = build_image_encoder(
+        load_config(None, image_tower="efficientnet_b0", image_size=32, resize_size=36)
+    )
+    assert tower.output_shape == (None, 1280)
