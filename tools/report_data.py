@@ -25,6 +25,7 @@ from filters.image import EXTREME_ASPECT, IMAGE_MANY_ALTS, IMAGE_TOO_SMALL
 from filters.language import LANGUAGE
 from filters.text import ALT_SHARED, ALT_TOO_LONG, ALT_TOO_SHORT, RARE_TOKEN
 from pipeline.filter_apply import rule_of as filter_rule_of
+from pipeline.options import UsageError
 from pipeline.stats import read_stats
 
 # The one table of which noise label of the synthetic web each rule targets.
@@ -333,7 +334,7 @@ def _gather_measurements(output_dir: str, stats: dict, ground_truth: pa.Table | 
         rows += table.num_rows
         kept = _numpy(table, "kept", bool) if "kept" in table.column_names else None
         if kept is None:
-            raise ValueError(f"{measurements_pattern(output_dir)} has no 'kept' column")
+            raise UsageError(f"{measurements_pattern(output_dir)} has no 'kept' column")
         table = table.set_column(table.schema.get_field_index("kept"), "kept", pa.array(kept))
         alt_length.add(_numpy(table, "n_unigrams"), kept)
         shorter, ratio = _image_values(table)
@@ -534,7 +535,7 @@ def read_ground_truth(path: str) -> pa.Table:
     table = pa.concat_tables(tables)
     missing = {"url", "alt"} - set(table.column_names)
     if missing:
-        raise ValueError(f"ground truth {path} lacks column(s) {', '.join(sorted(missing))}")
+        raise UsageError(f"ground truth {path} lacks column(s) {', '.join(sorted(missing))}")
     labels = [name for name in table.column_names if name.startswith("noise_")]
     keys = ["url", "alt"] + ["page_url"] * ("page_url" in table.column_names)
     return table.select([*keys, *labels])

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from pipeline.filter_apply import MEASUREMENT_SCHEMA, REJECT_OUTPUT_SCHEMA
+from pipeline.options import UsageError
 from pipeline.records import make_uid
 from tools.report import main, write_report
 from tools.report_data import Frequent, Histogram, QualityCounter, gather, read_thumbnails
@@ -448,3 +449,10 @@ def test_a_real_filter_run_on_the_synthetic_web_gets_its_report(real_run):
     for reason in ("alt_too_short", "alt_shared_by_many_images", "image_too_small"):
         assert float(table_row(quality, reason)[8]) >= 0.9  # recall of rules the web exercises
     assert 'src="data:image/jpeg;base64,' in (real_run / "report" / "report.html").read_text()
+
+
+def test_a_ground_truth_without_url_and_alt_is_a_one_line_usage_error(run_dir, tmp_path):
+    bad = tmp_path / "truth.parquet"
+    pq.write_table(pa.table({"link": ["x"], "noise_too_short": [True]}), bad)
+    with pytest.raises(UsageError, match="lacks column"):
+        write_report(str(run_dir), str(bad), print_summary=False)
