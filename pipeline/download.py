@@ -235,30 +235,40 @@ class Download(beam.PTransform):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="align-download", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="align-download",
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("--input", required=True, help="directory of pairs-*.parquet, or a glob")
     parser.add_argument("--output", required=True, help="directory for images-*.parquet")
-    parser.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE)
+    parser.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE, help="shorter side")
     parser.add_argument("--upscale", action="store_true", help="also enlarge smaller images")
-    parser.add_argument("--jpeg-quality", type=int, default=DEFAULT_JPEG_QUALITY)
-    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS)
+    parser.add_argument("--jpeg-quality", type=int, default=DEFAULT_JPEG_QUALITY, help="1-100")
+    parser.add_argument(
+        "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="decompression-bomb cap"
+    )
     parser.add_argument(
         "--allow-private-networks",
         action="store_true",
         help="allow loopback/private addresses (local demo and tests only)",
     )
     defaults = FetchConfig()
-    parser.add_argument("--threads", type=int, default=defaults.threads)
-    parser.add_argument("--per-host-concurrency", type=int, default=defaults.per_host_concurrency)
-    parser.add_argument("--per-host-rate", type=float, default=defaults.per_host_rate)
-    parser.add_argument("--connect-timeout", type=float, default=defaults.connect_timeout)
-    parser.add_argument("--read-timeout", type=float, default=defaults.read_timeout)
-    parser.add_argument("--total-timeout", type=float, default=defaults.total_timeout)
-    parser.add_argument("--max-bytes", type=int, default=defaults.max_bytes)
-    parser.add_argument("--max-redirects", type=int, default=defaults.max_redirects)
-    parser.add_argument("--retries", type=int, default=defaults.retries)
-    parser.add_argument("--backoff", type=float, default=defaults.backoff)
-    parser.add_argument("--user-agent", default=defaults.user_agent)
+    flags = [
+        ("--threads", int, defaults.threads, "requests in flight per worker"),
+        ("--per-host-concurrency", int, defaults.per_host_concurrency, "per host and worker"),
+        ("--per-host-rate", float, defaults.per_host_rate, "request starts/s per host, 0: no cap"),
+        ("--connect-timeout", float, defaults.connect_timeout, "seconds"),
+        ("--read-timeout", float, defaults.read_timeout, "seconds per socket read"),
+        ("--total-timeout", float, defaults.total_timeout, "seconds for a whole body"),
+        ("--max-bytes", int, defaults.max_bytes, "byte cap per response"),
+        ("--max-redirects", int, defaults.max_redirects, "hops, each one re-checked"),
+        ("--retries", int, defaults.retries, "after 429/5xx/connection resets only"),
+        ("--backoff", float, defaults.backoff, "seconds before the first retry, doubling"),
+        ("--user-agent", str, defaults.user_agent, "robots token: " + defaults.agent_token),
+    ]
+    for flag, kind, default, text in flags:
+        parser.add_argument(flag, type=kind, default=default, help=text)
     return parser
 
 
