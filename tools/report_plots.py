@@ -209,6 +209,11 @@ def languages(data: ReportData) -> Figure:
         axes.set_xlabel("records")
         wanted = ", ".join(sorted(accepted)) if accepted else "all languages"
         axes.set_title(f"Detected alt-text language (green: accepted, {wanted})")
+        if data.languages_unmeasured:
+            axes.set_xlabel(
+                f"records (of {total:,} the language rule ran on; "
+                f"{data.languages_unmeasured:,} were rejected before it)"
+            )
         axes.set_ylim(len(shown) - 0.4, -0.6)
     return figure
 
