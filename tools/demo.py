@@ -107,27 +107,61 @@ def train_eval_stages(args, run: Path, name: str, shards_dir: Path, web: Path) -
     return [
         Stage(
             f"vocab ({name})",
-            [script("align-vocab"), "--shards", shards, "--output", str(vocab),
-             "--vocab-size", str(args.vocab_size)],
+            [
+                script("align-vocab"),
+                "--shards",
+                shards,
+                "--output",
+                str(vocab),
+                "--vocab-size",
+                str(args.vocab_size),
+            ],
         ),
         Stage(
             f"train ({name})",
-            [script("align-train"), "--shards", shards, "--vocab", str(vocab),
-             "--model-dir", str(model_dir), "--config", package_config("training", "small.yaml"),
-             "--steps", str(args.steps), "--batch-size", str(args.batch_size),
-             "--image-size", str(args.train_image_size), "--seed", str(args.seed)],
+            [
+                script("align-train"),
+                "--shards",
+                shards,
+                "--vocab",
+                str(vocab),
+                "--model-dir",
+                str(model_dir),
+                "--config",
+                package_config("training", "small.yaml"),
+                "--steps",
+                str(args.steps),
+                "--batch-size",
+                str(args.batch_size),
+                "--image-size",
+                str(args.train_image_size),
+                "--seed",
+                str(args.seed),
+            ],
         ),
         Stage(
             f"eval zero-shot ({name})",
-            [script("align-eval"), "--model-dir", str(model_dir),
-             "--zero-shot", str(eval_dir / "zero_shot"),
-             "--output", str(arm / "zero_shot.json")],
+            [
+                script("align-eval"),
+                "--model-dir",
+                str(model_dir),
+                "--zero-shot",
+                str(eval_dir / "zero_shot"),
+                "--output",
+                str(arm / "zero_shot.json"),
+            ],
         ),
         Stage(
             f"eval retrieval ({name})",
-            [script("align-eval"), "--model-dir", str(model_dir),
-             "--retrieval", str(eval_dir / "retrieval"),
-             "--output", str(arm / "retrieval.json")],
+            [
+                script("align-eval"),
+                "--model-dir",
+                str(model_dir),
+                "--retrieval",
+                str(eval_dir / "retrieval"),
+                "--output",
+                str(arm / "retrieval.json"),
+            ],
         ),
     ]
 
@@ -137,33 +171,102 @@ def data_stages(args, run: Path, web: Path) -> list[Stage]:
     beam = beam_flags(args.workers)
     small_filter = package_config("filters", "small.yaml")
     eval_sets = [
-        "--eval-images", f"zero_shot={web / 'eval' / 'zero_shot' / '*' / '*.jpg'}",
-        "--eval-images", f"retrieval={web / 'eval' / 'retrieval' / 'images' / '*.jpg'}",
+        "--eval-images",
+        f"zero_shot={web / 'eval' / 'zero_shot' / '*' / '*.jpg'}",
+        "--eval-images",
+        f"retrieval={web / 'eval' / 'retrieval' / 'images' / '*.jpg'}",
     ]
     download_flags = ["--image-size", str(args.download_image_size), "--allow-private-networks"]
     stages = [
-        Stage("crawl", [script("align-crawl"), "--input", str(web / "warc" / "*.warc.gz"),
-                        "--output", str(run / "crawl"), *beam], run / "crawl"),
-        Stage("filter text", [script("align-filter"), "--rules", "text",
-                              "--input", str(run / "crawl"), "--output", str(run / "text_filter"),
-                              "--config", small_filter, *beam], run / "text_filter"),
-        Stage("download", [script("align-download"), "--input", str(run / "text_filter"),
-                           "--output", str(run / "download"), *download_flags, *beam],
-              run / "download"),
-        Stage("filter all", [script("align-filter"), "--rules", "all",
-                             "--input", str(run / "download"), "--output", str(run / "filter"),
-                             "--config", small_filter, *eval_sets, "--stats", *beam],
-              run / "filter"),
+        Stage(
+            "crawl",
+            [
+                script("align-crawl"),
+                "--input",
+                str(web / "warc" / "*.warc.gz"),
+                "--output",
+                str(run / "crawl"),
+                *beam,
+            ],
+            run / "crawl",
+        ),
+        Stage(
+            "filter text",
+            [
+                script("align-filter"),
+                "--rules",
+                "text",
+                "--input",
+                str(run / "crawl"),
+                "--output",
+                str(run / "text_filter"),
+                "--config",
+                small_filter,
+                *beam,
+            ],
+            run / "text_filter",
+        ),
+        Stage(
+            "download",
+            [
+                script("align-download"),
+                "--input",
+                str(run / "text_filter"),
+                "--output",
+                str(run / "download"),
+                *download_flags,
+                *beam,
+            ],
+            run / "download",
+        ),
+        Stage(
+            "filter all",
+            [
+                script("align-filter"),
+                "--rules",
+                "all",
+                "--input",
+                str(run / "download"),
+                "--output",
+                str(run / "filter"),
+                "--config",
+                small_filter,
+                *eval_sets,
+                "--stats",
+                *beam,
+            ],
+            run / "filter",
+        ),
     ]
     if not args.skip_unfiltered:
         stages += [
-            Stage("download unfiltered", [script("align-download"), "--input", str(run / "crawl"),
-                                          "--output", str(run / "download_unfiltered"),
-                                          *download_flags, *beam], run / "download_unfiltered"),
-            Stage("shards unfiltered", [script("align-filter"), "--rules", "none",
-                                        "--input", str(run / "download_unfiltered"),
-                                        "--output", str(run / "unfiltered"), *beam],
-                  run / "unfiltered"),
+            Stage(
+                "download unfiltered",
+                [
+                    script("align-download"),
+                    "--input",
+                    str(run / "crawl"),
+                    "--output",
+                    str(run / "download_unfiltered"),
+                    *download_flags,
+                    *beam,
+                ],
+                run / "download_unfiltered",
+            ),
+            Stage(
+                "shards unfiltered",
+                [
+                    script("align-filter"),
+                    "--rules",
+                    "none",
+                    "--input",
+                    str(run / "download_unfiltered"),
+                    "--output",
+                    str(run / "unfiltered"),
+                    *beam,
+                ],
+                run / "unfiltered",
+            ),
         ]
     return stages
 
@@ -187,7 +290,9 @@ def summary_table(run: Path, stages: list[Stage], arms: list[str]) -> str:
                 f"{rejected:>10,}"
             )
     lines += ["", "Held-out evaluation (chance level in brackets)"]
-    lines.append(f"  {'model':<12}{'zero-shot top-1':>24}{'image->text R@1':>24}{'text->image R@1':>24}")
+    lines.append(
+        f"  {'model':<12}{'zero-shot top-1':>24}{'image->text R@1':>24}{'text->image R@1':>24}"
+    )
     for arm in arms:
         metrics = read_metrics(run / arm)
         zero_shot = metrics.get("zero_shot", {})
@@ -199,8 +304,12 @@ def summary_table(run: Path, stages: list[Stage], arms: list[str]) -> str:
             f"{cell(retrieval.get('text_to_image', {}), 'R@1'):>24}"
         )
     report = run / "filter" / "report" / "report.html"
-    lines += ["", f"Filter report: {report}", f"Manifest:      {run / 'manifest.json'}",
-              f"TensorBoard:   tensorboard --logdir {run}"]
+    lines += [
+        "",
+        f"Filter report: {report}",
+        f"Manifest:      {run / 'manifest.json'}",
+        f"TensorBoard:   tensorboard --logdir {run}",
+    ]
     return "\n".join(lines)
 
 
@@ -210,6 +319,15 @@ def cell(metrics: dict, key: str) -> str:
     chance = metrics.get("chance", {}).get(key)
     chance_text = f" [{100 * chance:.1f}%]" if chance is not None else ""
     return f"{100 * metrics[key]:.1f}%{chance_text}"
+
+
+def make_web(web: Path, config, server) -> dict:
+    """Generates the web into the folder the server already serves, then reloads its faults."""
+    from tools.synthweb import generate
+
+    counts = generate(str(web), config)["counts"]
+    server.reload()
+    return {"summary": f"{counts['pairs']:,} pairs on {counts['pages']:,} pages"}
 
 
 def run(argv: Sequence[str] | None = None) -> dict:
@@ -222,7 +340,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
     web = run_dir / "web"
     started = time.monotonic()
 
-    from tools.synthweb import WebConfig, generate
+    from tools.synthweb import WebConfig
     from tools.webserver import serve
 
     arms = ["filtered"] if args.skip_unfiltered else ["filtered", "unfiltered"]
@@ -230,10 +348,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
     progress = StageProgress(stages_total)
     with serve(web / "site", port=0) as server:
         config = WebConfig(n_pairs=args.pairs, seed=args.seed, port=server.port)
-        generated = progress.run(
-            "synthetic web",
-            lambda: {"summary": f"{generate(str(web), config).get('pairs', args.pairs):,} pairs"},
-        )
+        generated = progress.run("synthetic web", lambda: make_web(web, config, server))
         stages = data_stages(args, run_dir, web)
         for stage in stages:
             outcome = progress.run(stage.name, lambda stage=stage: run_stage(stage, logs))

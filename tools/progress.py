@@ -43,7 +43,8 @@ class StageProgress:
         def line(status: str) -> str:
             elapsed = format_seconds(time.monotonic() - stage_started)
             total = format_seconds(time.monotonic() - self.started)
-            return f"[{self.index}/{self.total_stages}] {name:<22} {status:<44} {elapsed} (total {total})"
+            step = f"[{self.index}/{self.total_stages}]"
+            return f"{step} {name:<22} {status:<44} {elapsed} (total {total})"
 
         def redraw() -> None:
             while not stop.wait(1.0):
@@ -60,7 +61,9 @@ class StageProgress:
             stop.set()
             if ticker:
                 ticker.join()
-        self.stream.write(("\r" if interactive else "") + line(outcome.get("summary", "done")) + "\n")
+        self.stream.write(
+            ("\r" if interactive else "") + line(outcome.get("summary", "done")) + "\n"
+        )
         self.stream.flush()
         outcome["seconds"] = round(time.monotonic() - stage_started, 1)
         return outcome
