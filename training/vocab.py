@@ -29,14 +29,23 @@ def text_files(pattern: str) -> list[str]:
     return shards
 
 
+def sidecar_text_column(names: Sequence[str], path: str) -> str:
+    """The sidecar keeps the pipeline's column name ``alt``; the TFRecord calls it ``text``."""
+    for column in ("alt", "text"):
+        if column in names:
+            return column
+    raise FileNotFoundError(f"{path} has neither an 'alt' nor a 'text' column")
+
+
 def read_texts(files: Sequence[str], batch_size: int = 4096) -> Iterator[list[str]]:
     """Batches of ``text`` in file order (Parquet column, or parsed from TFRecord examples)."""
     for path in files:
         if path.endswith(".parquet"):
             with tf.io.gfile.GFile(path, "rb") as handle:  # sidecars are small: no image bytes
                 parquet = pq.ParquetFile(pa.BufferReader(handle.read()))
-            for batch in parquet.iter_batches(batch_size=batch_size, columns=["text"]):
-                yield batch.column("text").to_pylist()
+            column = sidecar_text_column(parquet.schema_arrow.names, path)
+            for batch in parquet.iter_batches(batch_size=batch_size, columns=[column]):
+                yield batch.column(column).to_pylist()
         else:
             feature = {"text": tf.io.FixedLenFeature([], tf.string)}
             records = tf.data.TFRecordDataset(path).batch(batch_size)
