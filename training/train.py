@@ -215,5 +215,10 @@ def run(argv: Sequence[str] | None = None) -> dict:
     return train(args, config)
 
 
+def main(argv: Sequence[str] | None = None) -> None:
+    """The console script: like run(), but returns nothing, so the exit status is 0."""
+    run(argv)
+
+
 if __name__ == "__main__":
-    run()
+    main()

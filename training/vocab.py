@@ -106,5 +106,10 @@ def run(argv: Sequence[str] | None = None) -> list[str]:
     return vocabulary
 
 
+def main(argv: Sequence[str] | None = None) -> None:
+    """The console script: like run(), but returns nothing, so the exit status is 0."""
+    run(argv)
+
+
 if __name__ == "__main__":
-    run()
+    main()
