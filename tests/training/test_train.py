@@ -48,9 +48,9 @@ def trained(data, synthetic_web, tmp_path_factory):
         "--model-dir",
         str(model_dir),
         "--steps",
-        "160",
+        "240",
         "--checkpoint-every",
-        "40",
+        "60",
         "--log-every",
         "10",
         "--eval-zero-shot",
@@ -58,7 +58,7 @@ def trained(data, synthetic_web, tmp_path_factory):
         "--eval-retrieval",
         str(synthetic_web.eval_retrieval),
         "--eval-every",
-        "80",
+        "120",
         *SMALL,
     ]
     return {**train.run(args), "model_dir": model_dir}
@@ -76,8 +76,8 @@ def test_short_run_lifts_in_batch_retrieval_well_above_chance(trained):
 
 
 def test_run_stops_at_the_configured_step_with_a_checkpoint(trained):
-    assert trained["step"] == 160
-    assert tf.train.latest_checkpoint(str(trained["model_dir"] / "checkpoints")).endswith("-160")
+    assert trained["step"] == 240
+    assert tf.train.latest_checkpoint(str(trained["model_dir"] / "checkpoints")).endswith("-240")
 
 
 def test_tensorboard_gets_the_training_scalars(trained):
