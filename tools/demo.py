@@ -176,7 +176,19 @@ def data_stages(args, run: Path, web: Path) -> list[Stage]:
         "--eval-images",
         f"retrieval={web / 'eval' / 'retrieval' / 'images' / '*.jpg'}",
     ]
-    download_flags = ["--image-size", str(args.download_image_size), "--allow-private-networks"]
+    # The synthetic web's "hang" fault holds a response for a minute: shorter timeouts than
+    # the open web's defaults keep the demo quick, and those URLs still end as "timeout".
+    download_flags = [
+        "--image-size",
+        str(args.download_image_size),
+        "--allow-private-networks",
+        "--connect-timeout",
+        "5",
+        "--read-timeout",
+        "5",
+        "--total-timeout",
+        "10",
+    ]
     stages = [
         Stage(
             "crawl",
