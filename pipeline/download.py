@@ -59,9 +59,8 @@ def output_name(input_path: str) -> str:
 def input_paths(spec: str) -> list[str]:
     """The shards an --input names: a directory's pairs-*.parquet, or a glob; sorted."""
     pattern = spec
-    if not any(character in spec for character in "*?["):
-        if FileSystems.exists(spec) and not spec.endswith(".parquet"):
-            pattern = FileSystems.join(spec, f"{INPUT_PREFIX}*.parquet")
+    if not any(character in spec for character in "*?[") and not spec.endswith(".parquet"):
+        pattern = FileSystems.join(spec, f"{INPUT_PREFIX}*.parquet")  # a folder (gs:// has none)
     matches = FileSystems.match([pattern])[0].metadata_list
     paths = sorted(m.path for m in matches if not m.path.endswith(".tmp"))
     if not paths:
@@ -83,6 +82,8 @@ def plan_shards(paths: Sequence[str], output_dir: str) -> list[tuple[str, str]]:
 
 def parquet_rows(path: str) -> int | None:
     """Row count from a Parquet footer, or None when the file is missing or unreadable."""
+    if not FileSystems.exists(path):  # GCS raises NotFound, not OSError, for a missing object
+        return None
     try:
         with FileSystems.open(path) as handle:
             return pq.ParquetFile(handle).metadata.num_rows
