@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,6 +64,11 @@ def describe_non_image(data: bytes) -> str:
     if data[4:8] == b"ftyp":
         return f"unsupported container {data[8:12]!r}"
     return f"unknown bytes {data[:8]!r}"
+
+
+def _no_address(error: Exception) -> str:
+    """An error's text without object addresses ("<_io.BytesIO object at 0x7f...>")."""
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", str(error))
 
 
 @dataclass
@@ -130,9 +136,9 @@ def process_image(
     except Image.DecompressionBombError as error:
         result = ProcessedImage("too_many_pixels", str(error))
     except (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, KeyError) as error:
-        result = ProcessedImage("decode_error", f"{type(error).__name__}: {error}")
+        result = ProcessedImage("decode_error", f"{type(error).__name__}: {_no_address(error)}")
     except Exception as error:  # noqa: BLE001 (a hostile file must not kill the worker)
-        result = ProcessedImage("decode_error", f"{type(error).__name__}: {error}")
+        result = ProcessedImage("decode_error", f"{type(error).__name__}: {_no_address(error)}")
     result.sha256, result.mime = digest, mime
     return result
 
