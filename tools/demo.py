@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata, resources
 from pathlib import Path
@@ -29,6 +30,7 @@ class Stage:
     command: list[str]
     output: Path | None = None  # where its stats.json lands, if it is a Beam job
     summary: str = ""
+    describe: Callable[[Path], str] | None = None  # summary of a non-Beam stage, from its log
     seconds: float = 0.0
     stats: dict = field(default_factory=dict)
 
@@ -94,74 +96,102 @@ def run_stage(stage: Stage, logs: Path) -> dict:
     if stage.output and (stage.output / "stats.json").exists():
         stage.stats = json.loads((stage.output / "stats.json").read_text())
         stage.summary = f"in {stage.stats['in']:>7,}  kept {stage.stats['kept']:>7,}"
+    elif stage.describe:
+        stage.summary = stage.describe(log_path)
     return {"summary": stage.summary or "done"}
+
+
+def log_path_of(logs: Path, stage: Stage) -> Path:
+    return logs / f"{stage.name.replace(' ', '_')}.log"
+
+
+def last_report_line(log_path: Path) -> str:
+    """The job's own closing line, e.g. 'align-vocab: 133 pieces from 4 files -> ...'."""
+    lines = [line for line in log_path.read_text(errors="replace").splitlines() if ": " in line]
+    mine = [line for line in lines if line.startswith("align-")]
+    return mine[-1].split(": ", 1)[1][:44] if mine else "done"
+
+
+def training_step(log_path: Path) -> str:
+    """Keras's progress bar in the log, as a global step: (epoch - 1) * steps/epoch + batch."""
+    if not log_path.exists():
+        return "starting"
+    text = log_path.read_text(errors="replace")
+    epochs = re.findall(r"Epoch (\d+)/(\d+)", text)
+    batches = re.findall(r"(\d+)/(\d+) \S*\s*━", text) or re.findall(r"\r\s*(\d+)/(\d+) ", text)
+    if not epochs or not batches:
+        return "starting"
+    epoch, batch, per_epoch = int(epochs[-1][0]), int(batches[-1][0]), int(batches[-1][1])
+    return f"step {(epoch - 1) * per_epoch + batch:,}"
+
+
+def metric_line(path: Path, kind: str) -> str:
+    if not path.exists():
+        return "done"
+    metrics = json.loads(path.read_text())
+    if kind == "zero_shot":
+        return f"top-1 {cell(metrics, 'top1')}"
+    return (
+        f"i->t R@1 {cell(metrics.get('image_to_text', {}), 'R@1')}, "
+        f"t->i {cell(metrics.get('text_to_image', {}), 'R@1')}"
+    )
+
+
+def cli(program: str, *switches: str, **flags) -> list[str]:
+    """cli("align-vocab", output=p, vocab_size=9) -> [align-vocab, --output, p, --vocab-size, 9]."""
+    command = [script(program), *switches]
+    for name, value in flags.items():
+        command += [f"--{name.replace('_', '-')}", str(value)]
+    return command
 
 
 def train_eval_stages(args, run: Path, name: str, shards_dir: Path, web: Path) -> list[Stage]:
     """Vocabulary, training and evaluation of one arm (filtered or unfiltered)."""
-    arm = run / name
+    arm, eval_dir = run / name, web / "eval"
     shards = str(shards_dir / "shards" / "*.tfrecord")
-    vocab = arm / "vocab.txt"
-    model_dir = arm / "model"
-    eval_dir = web / "eval"
+    vocab, model_dir = arm / "vocab.txt", arm / "model"
+    train_config = package_config("training", "small.yaml")
+    zero_shot, retrieval = arm / "zero_shot.json", arm / "retrieval.json"
     return [
         Stage(
             f"vocab ({name})",
-            [
-                script("align-vocab"),
-                "--shards",
-                shards,
-                "--output",
-                str(vocab),
-                "--vocab-size",
-                str(args.vocab_size),
-            ],
+            cli("align-vocab", shards=shards, output=vocab, vocab_size=args.vocab_size),
+            describe=last_report_line,
         ),
         Stage(
             f"train ({name})",
-            [
-                script("align-train"),
-                "--shards",
-                shards,
-                "--vocab",
-                str(vocab),
-                "--model-dir",
-                str(model_dir),
-                "--config",
-                package_config("training", "small.yaml"),
-                "--steps",
-                str(args.steps),
-                "--batch-size",
-                str(args.batch_size),
-                "--image-size",
-                str(args.train_image_size),
-                "--seed",
-                str(args.seed),
-            ],
+            cli(
+                "align-train",
+                shards=shards,
+                vocab=vocab,
+                model_dir=model_dir,
+                config=train_config,
+                steps=args.steps,
+                batch_size=args.batch_size,
+                image_size=args.train_image_size,
+                seed=args.seed,
+            ),
+            describe=training_step,
         ),
         Stage(
             f"eval zero-shot ({name})",
-            [
-                script("align-eval"),
-                "--model-dir",
-                str(model_dir),
-                "--zero-shot",
-                str(eval_dir / "zero_shot"),
-                "--output",
-                str(arm / "zero_shot.json"),
-            ],
+            cli(
+                "align-eval",
+                model_dir=model_dir,
+                zero_shot=eval_dir / "zero_shot",
+                output=zero_shot,
+            ),
+            describe=lambda log: metric_line(zero_shot, "zero_shot"),
         ),
         Stage(
             f"eval retrieval ({name})",
-            [
-                script("align-eval"),
-                "--model-dir",
-                str(model_dir),
-                "--retrieval",
-                str(eval_dir / "retrieval"),
-                "--output",
-                str(arm / "retrieval.json"),
-            ],
+            cli(
+                "align-eval",
+                model_dir=model_dir,
+                retrieval=eval_dir / "retrieval",
+                output=retrieval,
+            ),
+            describe=lambda log: metric_line(retrieval, "retrieval"),
         ),
     ]
 
@@ -170,83 +200,69 @@ def data_stages(args, run: Path, web: Path) -> list[Stage]:
     """Crawl, text filter, download and the full filter (plus the unfiltered baseline)."""
     beam = beam_flags(args.workers)
     small_filter = package_config("filters", "small.yaml")
+    zero_shot_images = web / "eval" / "zero_shot" / "*" / "*.jpg"
+    retrieval_images = web / "eval" / "retrieval" / "images" / "*.jpg"
     eval_sets = [
         "--eval-images",
-        f"zero_shot={web / 'eval' / 'zero_shot' / '*' / '*.jpg'}",
+        f"zero_shot={zero_shot_images}",
         "--eval-images",
-        f"retrieval={web / 'eval' / 'retrieval' / 'images' / '*.jpg'}",
+        f"retrieval={retrieval_images}",
     ]
     # The synthetic web's "hang" fault holds a response for a minute: shorter timeouts than
     # the open web's defaults keep the demo quick, and those URLs still end as "timeout".
-    download_flags = [
-        "--image-size",
-        str(args.download_image_size),
-        "--allow-private-networks",
-        "--connect-timeout",
-        "5",
-        "--read-timeout",
-        "5",
-        "--total-timeout",
-        "10",
-    ]
+    # The per-host caps are lifted because the hosts are our own server on loopback: the open
+    # web's politeness (4 connections, 8 requests/s per host) would only make the demo wait.
+    download = dict(
+        image_size=args.download_image_size,
+        connect_timeout=5,
+        read_timeout=5,
+        total_timeout=10,
+        per_host_concurrency=32,
+        per_host_rate=1000,
+    )
+    private = "--allow-private-networks"
     stages = [
         Stage(
             "crawl",
-            [
-                script("align-crawl"),
-                "--input",
-                str(web / "warc" / "*.warc.gz"),
-                "--output",
-                str(run / "crawl"),
-                *beam,
-            ],
+            cli("align-crawl", *beam, input=web / "warc" / "*.warc.gz", output=run / "crawl"),
             run / "crawl",
         ),
         Stage(
             "filter text",
-            [
-                script("align-filter"),
-                "--rules",
-                "text",
-                "--input",
-                str(run / "crawl"),
-                "--output",
-                str(run / "text_filter"),
-                "--config",
-                small_filter,
+            cli(
+                "align-filter",
                 *beam,
-            ],
+                rules="text",
+                input=run / "crawl",
+                output=run / "text_filter",
+                config=small_filter,
+            ),
             run / "text_filter",
         ),
         Stage(
             "download",
-            [
-                script("align-download"),
-                "--input",
-                str(run / "text_filter"),
-                "--output",
-                str(run / "download"),
-                *download_flags,
+            cli(
+                "align-download",
+                private,
                 *beam,
-            ],
+                input=run / "text_filter",
+                output=run / "download",
+                **download,
+            ),
             run / "download",
         ),
         Stage(
             "filter all",
-            [
-                script("align-filter"),
-                "--rules",
-                "all",
-                "--input",
-                str(run / "download"),
-                "--output",
-                str(run / "filter"),
-                "--config",
-                small_filter,
-                *eval_sets,
+            cli(
+                "align-filter",
                 "--stats",
+                *eval_sets,
                 *beam,
-            ],
+                rules="all",
+                input=run / "download",
+                output=run / "filter",
+                config=small_filter,
+            ),
             run / "filter",
         ),
     ]
@@ -254,29 +270,25 @@ def data_stages(args, run: Path, web: Path) -> list[Stage]:
         stages += [
             Stage(
                 "download unfiltered",
-                [
-                    script("align-download"),
-                    "--input",
-                    str(run / "crawl"),
-                    "--output",
-                    str(run / "download_unfiltered"),
-                    *download_flags,
+                cli(
+                    "align-download",
+                    private,
                     *beam,
-                ],
+                    input=run / "crawl",
+                    output=run / "download_unfiltered",
+                    **download,
+                ),
                 run / "download_unfiltered",
             ),
             Stage(
                 "shards unfiltered",
-                [
-                    script("align-filter"),
-                    "--rules",
-                    "none",
-                    "--input",
-                    str(run / "download_unfiltered"),
-                    "--output",
-                    str(run / "unfiltered"),
+                cli(
+                    "align-filter",
                     *beam,
-                ],
+                    rules="none",
+                    input=run / "download_unfiltered",
+                    output=run / "unfiltered",
+                ),
                 run / "unfiltered",
             ),
         ]
