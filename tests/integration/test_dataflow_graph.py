@@ -80,7 +80,7 @@ JOBS = {
     ),
     "download": lambda root: (
         download.run,
-        ["--input", f"{root}/pairs/pairs-*.parquet", "--output", f"{root}/out-download"],
+        ["--input", f"{root}/pairs", "--output", f"{root}/out-download"],
     ),
     "filter-text": lambda root: (
         filter.run,
