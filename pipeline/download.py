@@ -28,6 +28,7 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import GoogleCloudOptions
 
 from pipeline.fetch import FetchConfig, Fetcher, FetchResult
 from pipeline.imaging import (
@@ -319,6 +320,8 @@ def run(argv: Sequence[str] | None = None) -> dict:
             | "Download" >> Download(plan, fetch_config_of(args), options)
             | "WriteStats" >> WriteStats(args.output, extra)
         )
+    if pipeline_options.view_as(GoogleCloudOptions).template_location:
+        return {}  # a template was written: no job ran, so there are no stats to read yet
     return read_stats(args.output)
 
 

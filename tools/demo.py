@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--run-dir", default="runs/demo", help="folder of this run (replaced)")
     parser.add_argument("--pairs", type=int, default=6000, help="size of the synthetic web")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=600, help="training steps per model")
+    parser.add_argument("--steps", type=int, default=1000, help="training steps per model")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--train-image-size", type=int, default=64, help="training crop size")
     parser.add_argument("--download-image-size", type=int, default=96, help="stored shorter side")

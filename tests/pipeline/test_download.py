@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from fetch_testserver import ScriptedServer, hang, redirect, respond
 from PIL import Image
 
 from pipeline.download import input_paths, output_name, run
 from pipeline.records import DOWNLOAD_SCHEMA, PAIR_SCHEMA, make_uid
 from pipeline.shards import read_table, rows_to_table
 from pipeline.stats import read_stats
+from tests.pipeline.fetch_testserver import ScriptedServer, hang, redirect, respond
 from tools.hostile import corpus
 
 FAST = [

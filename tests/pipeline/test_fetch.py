@@ -4,9 +4,9 @@ import threading
 import time
 
 import pytest
-from fetch_testserver import ScriptedServer, hang, redirect, respond, send, truncated
 
 from pipeline.fetch import USER_AGENT, FetchConfig, Fetcher, retry_after_seconds
+from tests.pipeline.fetch_testserver import ScriptedServer, hang, redirect, respond, send, truncated
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ target the redirect tries to reach.
 """
 
 import pytest
-from fetch_testserver import ScriptedServer, redirect, respond
 
 from pipeline.fetch import FetchConfig, Fetcher
 from pipeline.netguard import AddressGuard, classify
+from tests.pipeline.fetch_testserver import ScriptedServer, redirect, respond
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,8 @@
 
 import pyarrow.parquet as pq
 import pytest
-from eval_fixtures import COLOURS, solid_jpeg, write_export
 
+from tests.training.eval_fixtures import COLOURS, solid_jpeg, write_export
 from training import embed
 
 

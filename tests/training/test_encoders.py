@@ -4,9 +4,9 @@ import json
 
 import numpy as np
 import pytest
-from eval_fixtures import IMAGE_SIZE, solid_jpeg, write_export
 from PIL import Image
 
+from tests.training.eval_fixtures import IMAGE_SIZE, solid_jpeg, write_export
 from training.encoders import Encoders, preprocess_image
 
 

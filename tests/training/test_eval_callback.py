@@ -7,8 +7,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from eval_fixtures import write_export, write_retrieval, write_zero_shot
 
+from tests.training.eval_fixtures import write_export, write_retrieval, write_zero_shot
 from training.encoders import Encoders
 from training.eval_callback import EvalCallback
 

@@ -8,8 +8,14 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from eval_fixtures import COLOURS, solid_jpeg, write_export, write_retrieval, write_zero_shot
 
+from tests.training.eval_fixtures import (
+    COLOURS,
+    solid_jpeg,
+    write_export,
+    write_retrieval,
+    write_zero_shot,
+)
 from training import evaluate
 
 
