@@ -8,7 +8,6 @@ Inputs are ``(bucket, partial table)`` from filter_measure: rows of (key, rows, 
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 
 import apache_beam as beam
@@ -16,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from filters.text import RARE_TOKEN, Verdict, rare_cut_count
+from pipeline.stats import SumTallies
 
 FLAG_SCHEMA = pa.schema(
     [("rows", pa.list_(pa.uint32())), ("reason", pa.string()), ("measured", pa.string())]
@@ -86,26 +86,6 @@ class DistinctCountRule(beam.PTransform):
         )
 
 
-class MergeHistograms(beam.CombineFn):
-    """{count: number of tokens}: small at any scale (as many keys as distinct counts)."""
-
-    def create_accumulator(self) -> Counter:
-        return Counter()
-
-    def add_input(self, accumulator: Counter, histogram: dict[int, int]) -> Counter:
-        accumulator.update(histogram)
-        return accumulator
-
-    def merge_accumulators(self, accumulators: Iterable[Counter]) -> Counter:
-        merged = Counter()
-        for accumulator in accumulators:
-            merged.update(accumulator)
-        return merged
-
-    def extract_output(self, accumulator: Counter) -> dict[int, int]:
-        return dict(accumulator)
-
-
 def _totals(tables: Iterable[pa.Table]) -> tuple[pa.Table, pa.Table]:
     partial = _concat(tables)
     return partial, partial.group_by("key").aggregate([("count", "sum")])
@@ -154,7 +134,7 @@ class RareTokens(beam.PTransform):
         cut = (
             grouped
             | "BucketHistograms" >> beam.Map(_histogram)
-            | "Histogram" >> beam.CombineGlobally(MergeHistograms())
+            | "Histogram" >> beam.CombineGlobally(SumTallies())
             | "CutCount" >> beam.Map(rare_cut_count, self.vocab_size, self.min_count)
         )
         return grouped | "FlagRare" >> beam.FlatMap(_rare_flags, beam.pvalue.AsSingleton(cut))

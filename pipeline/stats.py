@@ -40,7 +40,10 @@ def mirror_to_metrics(namespace: str, tally: Mapping[str, int]) -> None:
 
 
 class SumTallies(beam.CombineFn):
-    """Adds count dicts key by key; associative, so Beam lifts it before the shuffle."""
+    """Adds count dicts key by key; associative, so Beam lifts it before the shuffle.
+
+    Used for tallies and for any other small dict of counts (e.g. a histogram of counts).
+    """
 
     def create_accumulator(self) -> Counter:
         return Counter()
@@ -83,9 +86,9 @@ def stats_document(tally: Mapping[str, int], extra: Mapping | None = None) -> di
     return document
 
 
-def write_json(path: str, document: Mapping) -> str:
-    """Writes JSON through Beam's FileSystems (local or gs://), atomically."""
-    data = (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
+def write_bytes(path: str, data: bytes) -> str:
+    """Writes through Beam's FileSystems (local or gs://) to a temporary name, then renames:
+    a reader never sees half a file, and a crash leaves only a ``.tmp`` behind."""
     temporary = path + ".tmp"
     with FileSystems.create(temporary) as handle:
         handle.write(data)
@@ -93,6 +96,11 @@ def write_json(path: str, document: Mapping) -> str:
         FileSystems.delete([path])
     FileSystems.rename([temporary], [path])
     return path
+
+
+def write_json(path: str, document: Mapping) -> str:
+    """Writes JSON, atomically."""
+    return write_bytes(path, (json.dumps(document, indent=2, sort_keys=True) + "\n").encode())
 
 
 def read_stats(output_dir: str) -> dict:

@@ -85,7 +85,7 @@ def package_versions() -> dict[str, str]:
 
 def run_stage(stage: Stage, logs: Path) -> dict:
     """Runs a stage's command, its output to a log; a failure raises with the log's tail."""
-    log_path = logs / f"{stage.name.replace(' ', '_')}.log"
+    log_path = log_path_of(logs, stage)
     with open(log_path, "w") as log:
         log.write("$ " + " ".join(stage.command) + "\n")
         log.flush()
@@ -109,16 +109,16 @@ def last_report_line(log_path: Path) -> str:
     """The job's own closing line, e.g. 'align-vocab: 133 pieces from 4 files -> ...'."""
     lines = [line for line in log_path.read_text(errors="replace").splitlines() if ": " in line]
     mine = [line for line in lines if line.startswith("align-")]
-    return mine[-1].split(": ", 1)[1][:44] if mine else "done"
+    return mine[-1].split(": ", 1)[1].split(" -> ")[0][:44] if mine else "done"
 
 
 def training_step(log_path: Path) -> str:
     """Keras's progress bar in the log, as a global step: (epoch - 1) * steps/epoch + batch."""
     if not log_path.exists():
         return "starting"
-    text = log_path.read_text(errors="replace")
+    text = re.sub(r"\x1b\[[0-9;]*m", "", log_path.read_text(errors="replace"))  # no colours
     epochs = re.findall(r"Epoch (\d+)/(\d+)", text)
-    batches = re.findall(r"(\d+)/(\d+) \S*\s*━", text) or re.findall(r"\r\s*(\d+)/(\d+) ", text)
+    batches = re.findall(r"(\d+)/(\d+) ━", text)
     if not epochs or not batches:
         return "starting"
     epoch, batch, per_epoch = int(epochs[-1][0]), int(batches[-1][0]), int(batches[-1][1])
@@ -380,7 +380,12 @@ def run(argv: Sequence[str] | None = None) -> dict:
     arm_sources = {"filtered": run_dir / "filter", "unfiltered": run_dir / "unfiltered"}
     for arm in arms:
         for stage in train_eval_stages(args, run_dir, arm, arm_sources[arm], web):
-            outcome = progress.run(stage.name, lambda stage=stage: run_stage(stage, logs))
+            live = log_path_of(logs, stage) if stage.describe is training_step else None
+            outcome = progress.run(
+                stage.name,
+                lambda stage=stage: run_stage(stage, logs),
+                records=(lambda live=live: training_step(live)) if live else None,
+            )
             stage.seconds = outcome["seconds"]
             stages.append(stage)
 

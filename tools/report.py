@@ -14,22 +14,13 @@ from collections.abc import Sequence
 
 from apache_beam.io.filesystems import FileSystems
 
+from pipeline.stats import write_bytes
 from tools.report_data import ReportData, gather
 from tools.report_plots import all_figures, png_bytes
 from tools.report_render import html_page, markdown, notes
 
 REPORT_DIR = "report"
 OWNED_SUFFIXES = (".png", ".md", ".html", ".jpg")
-
-
-def _write(path: str, data: bytes) -> None:
-    """Atomic write through Beam's FileSystems (it creates missing local folders)."""
-    temporary = path + ".tmp"
-    with FileSystems.create(temporary) as handle:
-        handle.write(data)
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
-    FileSystems.rename([temporary], [path])
 
 
 def _remove_stale(report_dir: str) -> None:
@@ -83,15 +74,15 @@ def write_report(
     _remove_stale(report_dir)
     pngs = {name: png_bytes(figure) for name, figure in all_figures(data).items()}
     for name, png in pngs.items():
-        _write(FileSystems.join(report_dir, name), png)
+        write_bytes(FileSystems.join(report_dir, name), png)
     if data.thumbnails:
         thumbs_dir = FileSystems.join(report_dir, "thumbs")
         for uid, jpeg in sorted(data.thumbnails.items()):
-            _write(FileSystems.join(thumbs_dir, f"{uid}.jpg"), jpeg)
+            write_bytes(FileSystems.join(thumbs_dir, f"{uid}.jpg"), jpeg)
     title = output_dir.rstrip("/")
     report_path = FileSystems.join(report_dir, "report.md")
-    _write(report_path, markdown(data, list(pngs), title).encode())
-    _write(FileSystems.join(report_dir, "report.html"), html_page(data, pngs, title).encode())
+    write_bytes(report_path, markdown(data, list(pngs), title).encode())
+    write_bytes(FileSystems.join(report_dir, "report.html"), html_page(data, pngs, title).encode())
     if print_summary:
         print(summary_table(data, report_path))
     return report_path
