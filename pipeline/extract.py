@@ -195,37 +195,31 @@ def page_base(tree: LexborHTMLParser, page_url: str) -> str:
 
 def extract_pairs(html: str, page_url: str, include_empty_alt: bool = False) -> ImageScan:
     """Every ``<img>`` with an http(s) URL and (unless asked) a non-empty alt-text."""
-    scan = ImageScan()
     tree = LexborHTMLParser(html)
     base = page_base(tree, page_url)
-    for node in tree.tags("img"):
-        attributes = node.attributes
-        scan.counts["img/seen"] += 1
-        alt = normalise_alt(attributes.get("alt") or "")
-        if not alt and not include_empty_alt:
-            scan.counts["img/empty_alt"] += 1
-            continue
-        url, why = image_url(attributes, base)
-        if url is None:
-            scan.counts[f"img/{why}"] += 1
-            continue
-        scan.counts["img/pair"] += 1
-        scan.pairs.append((url, alt))
-    return scan
+    images = ((node.attributes.get("alt"), node.attributes) for node in tree.tags("img"))
+    return scan_images(images, lambda attributes: image_url(attributes, base), include_empty_alt)
 
 
 def links_to_pairs(
     links: list[tuple[str | None, str | None]], base: str, include_empty_alt: bool = False
 ) -> ImageScan:
     """The same rules over (src, alt) pairs already extracted (e.g. a WAT file's links)."""
+    images = ((raw_alt, src) for src, raw_alt in links)
+    return scan_images(images, lambda src: resolve_url(base, src), include_empty_alt)
+
+
+def scan_images(images, locate, include_empty_alt: bool) -> ImageScan:
+    """One set of rules for every source of images: ``images`` yields (raw alt, where) and
+    ``locate(where)`` gives (absolute URL, None) or (None, why it has none)."""
     scan = ImageScan()
-    for src, raw_alt in links:
+    for raw_alt, where in images:
         scan.counts["img/seen"] += 1
         alt = normalise_alt(raw_alt or "")
         if not alt and not include_empty_alt:
             scan.counts["img/empty_alt"] += 1
             continue
-        url, why = resolve_url(base, src)
+        url, why = locate(where)
         if url is None:
             scan.counts[f"img/{why}"] += 1
             continue

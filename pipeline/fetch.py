@@ -117,8 +117,8 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-class _PinnedHTTPConnection(urllib3.connection.HTTPConnection):
-    """Connects to the address the guard checked, never re-resolving the name."""
+class _Pinned:
+    """Connects to the address the guard checked, never re-resolving the name (no rebinding)."""
 
     def __init__(self, *args, pinned_ip: str, **kwargs):
         super().__init__(*args, **kwargs)
@@ -129,16 +129,12 @@ class _PinnedHTTPConnection(urllib3.connection.HTTPConnection):
         return super()._new_conn()
 
 
-class _PinnedHTTPSConnection(urllib3.connection.HTTPSConnection):
+class _PinnedHTTPConnection(_Pinned, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _PinnedHTTPSConnection(_Pinned, urllib3.connection.HTTPSConnection):
     """TLS to the checked address; SNI and certificate checks still use the host name."""
-
-    def __init__(self, *args, pinned_ip: str, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.pinned_ip = pinned_ip
-
-    def _new_conn(self):
-        self._dns_host = self.pinned_ip
-        return super()._new_conn()
 
 
 class _PinnedHTTPPool(urllib3.HTTPConnectionPool):
