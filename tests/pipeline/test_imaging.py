@@ -74,6 +74,17 @@ def test_draft_decoding_keeps_the_quality_of_a_full_decode():
     assert psnr > 30
 
 
+def test_a_large_reduction_averages_instead_of_aliasing():
+    # A one-pixel checkerboard (a PNG: no draft decoding) shrunk 4x must come out mid-grey;
+    # a filter that samples rather than averages returns black, white or stripes.
+    board = (np.indices((1430, 1430)).sum(axis=0) % 2 * 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(board).convert("RGB").save(buffer, "PNG")
+    pixels = np.asarray(decoded(process_image(buffer.getvalue(), quality=100)), dtype=np.float64)
+    assert pixels.shape == (346, 346, 3)
+    assert np.abs(pixels - 127.5).max() < 8
+
+
 def test_upscale_and_quality_are_honoured():
     small = jpeg_bytes(Image.fromarray(data.astronaut()).resize((100, 100)))
     assert (process_image(small).width, process_image(small).height) == (100, 100)
