@@ -7,7 +7,11 @@ import functools
 import sys
 from collections.abc import Callable, Sequence
 
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.runners.direct.direct_runner import SwitchingDirectRunner
+
+# What a job runs on when no --runner is given (see LocalRunner).
+LOCAL_RUNNER = "pipeline.options.LocalRunner"
 
 
 class UsageError(ValueError):
@@ -31,6 +35,28 @@ def _beam_option_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class LocalRunner(SwitchingDirectRunner):
+    """Beam's DirectRunner without its first try on Prism.
+
+    Since Beam 2.6x the DirectRunner first tries the PrismRunner, which downloads a Go
+    binary from GitHub at run time (offline it fails and falls back), then runs the Python
+    workers in its own process whatever --direct_running_mode says. Our jobs are batch
+    jobs the FnApiRunner runs, which is where the DirectRunner falls back to: we go there
+    directly, so a laptop with internet runs the same way as CI without it.
+    """
+
+    def run_pipeline(self, pipeline, options):
+        from apache_beam.portability.api import beam_provision_api_pb2
+        from apache_beam.runners.portability.fn_api_runner import fn_runner
+        from apache_beam.runners.portability.portable_runner import JobServiceHandle
+
+        encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+        provision = fn_runner.ExtendedProvisionInfo(
+            beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)
+        )
+        return fn_runner.FnApiRunner(provision_info=provision).run_pipeline(pipeline, options)
+
+
 def parse_job_args(
     parser: argparse.ArgumentParser, argv: Sequence[str] | None
 ) -> tuple[argparse.Namespace, PipelineOptions]:
@@ -39,7 +65,10 @@ def parse_job_args(
     _, unknown = _beam_option_parser().parse_known_args(rest)
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    return args, PipelineOptions(rest)
+    options = PipelineOptions(rest)
+    if options.view_as(StandardOptions).runner is None:
+        options.view_as(StandardOptions).runner = LOCAL_RUNNER
+    return args, options
 
 
 def exits_cleanly(prog: str) -> Callable:
