@@ -36,7 +36,7 @@ from pipeline.filter_evaldedup import EvalDedup, list_images
 from pipeline.filter_tfrecord import write_tfrecord
 from pipeline.options import UsageError, exits_cleanly, parse_job_args
 from pipeline.records import DOWNLOAD_SCHEMA, PAIR_SCHEMA
-from pipeline.shards import ReadTables, WriteShards, write_parquet
+from pipeline.shards import ReadTables, WriteShards, remove_folder, write_parquet
 from pipeline.stats import WriteStats
 
 MODES = ("text", "all", "none")
@@ -165,6 +165,11 @@ def _nsfw_flags(measured, model_path: str, batch_size: int):
     )
 
 
+def batch_scratch(output_dir: str) -> str:
+    """Where the batches wait between measuring and applying the rules; removed at the end."""
+    return FileSystems.join(output_dir, "_batches")
+
+
 def build(pipeline, args, config, pattern: str, eval_sets: dict[str, str]) -> None:
     mode = args.rules
     nsfw = bool(args.nsfw_model) and mode == "all"
@@ -175,7 +180,15 @@ def build(pipeline, args, config, pattern: str, eval_sets: dict[str, str]) -> No
         | "Read" >> ReadTables(pattern)
         | "Measure"
         >> beam.ParDo(
-            measure.MeasureBatch(mode, config, args.batch_rows, args.key_buckets, use_eval, nsfw)
+            measure.MeasureBatch(
+                mode,
+                config,
+                args.batch_rows,
+                args.key_buckets,
+                use_eval,
+                nsfw,
+                batch_scratch(args.output),
+            )
         ).with_outputs(
             measure.TOKENS,
             measure.ALT_IMAGES,
@@ -296,6 +309,7 @@ def run(argv=None) -> None:
     check_input_columns(pattern, args.rules)
     with beam.Pipeline(options=options) as pipeline:
         build(pipeline, args, config, pattern, eval_sets)
+    remove_folder(batch_scratch(args.output))
     if args.stats:
         write_report(args.output, args.ground_truth)
 

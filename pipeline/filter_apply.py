@@ -16,6 +16,7 @@ from filters.eval_index import EVAL_DUPLICATE
 from filters.language import LANGUAGE, check_language, detector
 from pipeline.filter_measure import N_UNIGRAMS, gc_paused
 from pipeline.records import REJECT_SCHEMA, STATUS_OK
+from pipeline.shards import read_piece
 from pipeline.stats import mirror_to_metrics, rejected
 
 REJECTS = "rejects"
@@ -90,8 +91,9 @@ def _column(table: pa.Table, name: str) -> list:
 
 
 class ApplyRules(beam.DoFn):
-    """(batch_id, {"batch": [table], "flags": [...], "scores": [...]}) -> kept table, plus
-    tagged rejects, measurements and tallies."""
+    """(batch_id, {"batch": [path], "flags": [...], "scores": [...]}) -> kept table, plus
+    tagged rejects, measurements and tallies. The batch is read from the path MeasureBatch
+    wrote it to."""
 
     def __init__(self, rules: list[str], config, kept_schema: pa.Schema):
         self.rules = rules
@@ -108,7 +110,8 @@ class ApplyRules(beam.DoFn):
         _, grouped = element
         flags = list(grouped["flags"])
         scores = list(grouped.get("scores", ()))
-        for table in grouped["batch"]:
+        for path in grouped["batch"]:
+            table = read_piece(path)
             with gc_paused():
                 outputs = list(self._apply(table, flags, scores))
             yield from outputs

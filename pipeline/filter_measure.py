@@ -6,6 +6,9 @@ key into buckets, and each (bucket, table) is one shuffle element. Every key of 
 meets its partials from all batches in one place (a join keyed by the key, bucketed so the
 shuffle moves a few large elements, not one per key), and verdicts route back to
 (batch, row).
+
+The batch itself does not travel through the shuffle either: it is written once as an Arrow
+piece in the output's scratch folder, and only its path meets the flags in the join.
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam import pvalue
+from apache_beam.io.filesystems import FileSystems
 
 from filters.eval_index import bands
 from filters.text import normalize, shuffle_key, tokenize
 from pipeline.records import STATUS_OK
+from pipeline.shards import write_piece
 
 TOKENS = "tokens"
 ALT_IMAGES = "alt_images"
@@ -38,14 +43,19 @@ N_UNIGRAMS = "_n_unigrams"
 
 
 def batch_id(table: pa.Table) -> str:
-    """A batch's id: a digest of its uid column's buffers. Distinct batches get distinct ids;
-    ids never reach an output, so only their uniqueness matters."""
+    """A batch's id: a digest of every column but the image bytes (the record's identity,
+    page and source included, so two batches holding the same uids on other pages differ).
+    It names the batch's scratch file and keys the join; it never reaches an output."""
     digest = hashlib.blake2b(digest_size=12)
-    for chunk in table.column("uid").chunks:
-        digest.update(f"{chunk.offset}:{len(chunk)};".encode())
-        for buffer in chunk.buffers():
-            if buffer is not None:
-                digest.update(buffer)
+    for name in table.column_names:
+        if name == "image":
+            continue
+        digest.update(f"{name};".encode())
+        for chunk in table.column(name).chunks:
+            digest.update(f"{chunk.offset}:{len(chunk)};".encode())
+            for buffer in chunk.buffers():
+                if buffer is not None:
+                    digest.update(buffer)
     return f"{digest.hexdigest()}-{table.num_rows}"
 
 
@@ -146,11 +156,22 @@ def flat_ngrams(tokens: list[list[str]]) -> tuple[pa.Array, np.ndarray]:
 
 
 class MeasureBatch(beam.DoFn):
-    """Splits input tables into batches, adds the unigram count, emits partials per rule."""
+    """Splits input tables into batches, adds the unigram count, emits partials per rule.
+
+    The main output is ``(batch_id, path)``: the batch, written under ``scratch``.
+    """
 
     def __init__(
-        self, mode: str, config, batch_rows: int, buckets: int, eval_enabled: bool, nsfw: bool
+        self,
+        mode: str,
+        config,
+        batch_rows: int,
+        buckets: int,
+        eval_enabled: bool,
+        nsfw: bool,
+        scratch: str,
     ):
+        self.scratch = scratch
         self.mode = mode
         self.buckets = buckets
         self.config = config
@@ -169,12 +190,12 @@ class MeasureBatch(beam.DoFn):
         alts = [alt or "" for alt in table.column("alt").to_pylist()]
         yield pvalue.TaggedOutput(TALLIES, {"in": table.num_rows})
         if self.mode == "none":
-            yield bid, table
+            yield bid, self._store(bid, table)
             return
         normalized = [normalize(alt) for alt in alts]
         tokens = [tokenize(text) for text in normalized]
         counts = pa.array([len(t) for t in tokens], pa.int32())
-        yield bid, table.append_column(N_UNIGRAMS, counts)
+        yield bid, self._store(bid, table.append_column(N_UNIGRAMS, counts))
         yield from self._token_partials(bid, tokens)
         ok = self._ok_rows(table)
         yield from self._alt_images(bid, table, normalized, ok)
@@ -183,6 +204,12 @@ class MeasureBatch(beam.DoFn):
             yield from self._eval_candidates(bid, table, ok)
             if self.nsfw:
                 yield from self._nsfw(bid, table, ok)
+
+    def _store(self, bid: str, table: pa.Table) -> str:
+        """Writes the batch for ApplyRules; a retried bundle rewrites the same bytes."""
+        path = FileSystems.join(self.scratch, f"{bid}.arrow")
+        write_piece(table, path)
+        return path
 
     def _ok_rows(self, table: pa.Table) -> list[bool]:
         if "status" not in table.column_names:

@@ -6,10 +6,17 @@ per-element Beam steps cost microseconds each, a batch amortises them over thous
 A row's shard is ``shard_of(uid)``; a shard's rows are sorted by uid and written to a
 temporary name, then renamed. The same input therefore gives the same files, byte for
 byte, whatever the runner's bundling, and a reader never sees a half-written shard.
+
+Rows reach their shard through files, not through the runner's shuffle: each batch's rows
+for a shard are written as an Arrow piece in a scratch folder beside the output, and only
+the piece's path is grouped by shard (the pattern of Beam's own file sinks). The shuffle
+then moves a path per piece instead of every record, which on the DirectRunner is the
+difference between the runner process holding the whole output in memory and not.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable
 
 import apache_beam as beam
@@ -71,11 +78,41 @@ def sorted_table(tables: Iterable[pa.Table], schema: pa.Schema, key: str) -> pa.
     return table.take(pc.sort_indices(table, sort_keys=[(key, "ascending")]))
 
 
+def write_piece(table: pa.Table, path: str) -> None:
+    """A scratch file: Arrow's stream format, written and read back without conversion."""
+    with FileSystems.create(path) as handle, pa.ipc.new_stream(handle, table.schema) as writer:
+        writer.write_table(table)
+
+
+def read_piece(path: str) -> pa.Table:
+    with FileSystems.open(path) as handle:
+        return pa.ipc.open_stream(handle).read_all()
+
+
+class _WritePieces(beam.DoFn):
+    """A table's rows split by shard, each part written as a piece: yields (shard, path)."""
+
+    def __init__(self, scratch: str, schema: pa.Schema, num_shards: int, key: str):
+        self.scratch = scratch
+        self.schema = schema
+        self.num_shards = num_shards
+        self.key = key
+
+    def process(self, table: pa.Table):
+        for index, part in split_by_shard(table, self.num_shards, self.key):
+            path = FileSystems.join(self.scratch, f"{index:05d}-{uuid.uuid4().hex}.arrow")
+            write_piece(part.select(self.schema.names).cast(self.schema), path)
+            yield index, path
+
+
 class WriteShards(beam.PTransform):
     """Writes a PCollection of Arrow tables as ``num_shards`` shards sorted by ``key``.
 
     Every shard file is written, empty ones too, so a reader can tell a finished job
-    by its complete set of names. The output PCollection holds ``(path, rows)``.
+    by its complete set of names. The output PCollection holds ``(path, rows)``. Pieces
+    live in ``_pieces_<prefix>_<suffix>/`` under the output until every shard is written;
+    a retried bundle's stray pieces are never read (only grouped paths are) and go with
+    the folder.
     """
 
     def __init__(
@@ -99,28 +136,51 @@ class WriteShards(beam.PTransform):
         self.suffix = suffix
         self.key = key
 
+    @property
+    def scratch(self) -> str:
+        return FileSystems.join(self.output_dir, f"_pieces_{self.prefix}_{self.suffix.strip('.')}")
+
     def expand(self, tables):
-        empty_shards = (
+        every_shard = (
             tables.pipeline
             | "ShardIndices" >> beam.Create(range(self.num_shards))
-            | "EmptyShard" >> beam.Map(lambda index: (index, self.schema.empty_table()))
+            | "NoPiece" >> beam.Map(lambda index: (index, None))
         )
-        return (
-            (
-                tables | "SplitByShard" >> beam.FlatMap(split_by_shard, self.num_shards, self.key),
-                empty_shards,
-            )
-            | "WithEmptyShards" >> beam.Flatten()
+        pieces = tables | "WritePieces" >> beam.ParDo(
+            _WritePieces(self.scratch, self.schema, self.num_shards, self.key)
+        )
+        written = (
+            (pieces, every_shard)
+            | "WithEveryShard" >> beam.Flatten()
             | "GroupByShard" >> beam.GroupByKey()
             | "WriteShard" >> beam.MapTuple(self._write_shard)
         )
+        _ = (
+            written
+            | "CountShards" >> beam.combiners.Count.Globally()
+            | "RemovePieces" >> beam.Map(lambda _: remove_folder(self.scratch))
+        )
+        return written
 
-    def _write_shard(self, index: int, tables: Iterable[pa.Table]):
-        table = sorted_table(tables, self.schema, self.key)
+    def _write_shard(self, index: int, paths: Iterable[str | None]):
+        pieces = sorted(path for path in paths if path is not None)
+        table = sorted_table((read_piece(path) for path in pieces), self.schema, self.key)
         name = shard_name(self.prefix, index, self.num_shards, self.suffix)
         path = FileSystems.join(self.output_dir, name)
         write_atomically(self.writer, table, path)
+        if pieces:
+            FileSystems.delete(pieces)
         return path, table.num_rows
+
+
+def remove_folder(path: str) -> None:
+    """Deletes a scratch folder and whatever is left in it (local or gs://)."""
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+    elif path.startswith("gs://"):
+        matches = FileSystems.match([path.rstrip("/") + "/*"])[0].metadata_list
+        if matches:
+            FileSystems.delete([m.path for m in matches])
 
 
 class ReadTables(beam.PTransform):

@@ -131,6 +131,11 @@ def test_kept_pairs_keep_the_pair_schema_for_align_download(runs):
     ]
 
 
+def test_no_scratch_folder_is_left_in_the_output(runs):
+    for out in runs[1:]:
+        assert not [p for p in Path(out).rglob("_*")], "batches or shard pieces left behind"
+
+
 def test_rerun_with_other_workers_and_batches_gives_byte_identical_outputs(runs):
     _, out, rerun = runs
     files = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
