@@ -158,7 +158,8 @@ class ApplyRules(beam.DoFn):
         if "nsfw" in self.order:
             self._nsfw(verdicts, ok, scores)
         for found in verdicts:
-            found.sort(key=lambda verdict: self.order[rule_of(verdict[0])])
+            if len(found) > 1:
+                found.sort(key=lambda verdict: self.order[rule_of(verdict[0])])
         return verdicts, self._language(table, verdicts)
 
     def _local_rules(self, table: pa.Table, verdicts: list, ok: list[bool]) -> None:

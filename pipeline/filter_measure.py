@@ -91,11 +91,13 @@ def bucket_of(key: str, buckets: int) -> int:
 
 
 def bounded_keys(keys: pa.Array) -> pa.Array:
-    """filters.text.shuffle_key over an array: long keys (rare) become digests."""
+    """filters.text.shuffle_key over an array: long keys (rare) become digests, in Python
+    only for those."""
     long = pc.greater(pc.utf8_length(keys), 64)
     if not pc.any(long).as_py():
         return keys
-    return pa.array([shuffle_key(key) for key in keys.to_pylist()], pa.string())
+    digests = [shuffle_key(key) for key in pc.filter(keys, long).to_pylist()]
+    return pc.replace_with_mask(keys, long, pa.array(digests, pa.string()))
 
 
 def group_partial(

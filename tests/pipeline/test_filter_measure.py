@@ -2,7 +2,8 @@
 
 import pyarrow as pa
 
-from pipeline.filter_measure import batch_id
+from filters.text import shuffle_key
+from pipeline.filter_measure import batch_id, bounded_keys
 
 
 def _batch(pages: list[str]) -> pa.Table:
@@ -22,3 +23,8 @@ def test_image_bytes_are_not_hashed_into_the_id():
     first = _batch(["p0", "p1"]).append_column("image", pa.array([b"1", b"2"]))
     second = _batch(["p0", "p1"]).append_column("image", pa.array([b"3", b"4"]))
     assert batch_id(first) == batch_id(second)
+
+
+def test_long_keys_become_digests_and_short_ones_stay():
+    keys = ["a", "x" * 65, "b" * 64, "é" * 70]
+    assert bounded_keys(pa.array(keys)).to_pylist() == [shuffle_key(key) for key in keys]

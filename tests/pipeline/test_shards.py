@@ -4,8 +4,8 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet  # noqa: F401
 
-from pipeline.records import PAIR_SCHEMA, make_uid
-from pipeline.shards import WriteShards, read_table, rows_to_table
+from pipeline.records import PAIR_SCHEMA, make_uid, shard_of
+from pipeline.shards import WriteShards, read_table, rows_to_table, shard_indices
 from pipeline.stats import WriteStats, read_stats, rejected
 
 
@@ -52,3 +52,12 @@ def test_stats_json_sums_tallies_and_checks_the_balance(tmp_path):
     assert stats["in"] == 7 and stats["kept"] == 3
     assert stats["rejected"] == {"too_short": 2, "x": 1}
     assert stats["balanced"] is False and stats["job"] == "t"
+
+
+def test_shard_indices_of_a_column_agree_with_shard_of_row_by_row():
+    uids = [pair(i)["uid"] for i in range(500)] + ["ABCDEF01-upper-case", "1234abcd"]
+    column = pa.chunked_array([pa.array(uids[:7]), pa.array(uids[7:])])
+    for num_shards in (1, 3, 4):
+        expected = [shard_of(uid, num_shards) for uid in uids]
+        assert shard_indices(column, num_shards).tolist() == expected
+        assert shard_indices(pa.array(uids).slice(5), num_shards).tolist() == expected[5:]
