@@ -131,8 +131,8 @@ class WriteShards(beam.PTransform):
     Every shard file is written, empty ones too, so a reader can tell a finished job
     by its complete set of names. The output PCollection holds ``(path, rows)``. Pieces
     live in ``_pieces_<prefix>_<suffix>/`` under the output until every shard is written;
-    a retried bundle's stray pieces are never read (only grouped paths are) and go with
-    the folder.
+    pieces are only deleted with the folder, so a retried shard step can read them again,
+    and a retried bundle's stray pieces are never read (only grouped paths are).
     """
 
     def __init__(
@@ -188,8 +188,6 @@ class WriteShards(beam.PTransform):
         name = shard_name(self.prefix, index, self.num_shards, self.suffix)
         path = FileSystems.join(self.output_dir, name)
         write_atomically(self.writer, table, path)
-        if pieces:
-            FileSystems.delete(pieces)
         return path, table.num_rows
 
 
