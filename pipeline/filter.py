@@ -165,9 +165,9 @@ def _nsfw_flags(measured, model_path: str, batch_size: int):
     )
 
 
-def batch_scratch(output_dir: str) -> str:
-    """Where the batches wait between measuring and applying the rules; removed at the end."""
-    return FileSystems.join(output_dir, "_batches")
+def scratch_folder(output_dir: str) -> str:
+    """Where batches, partial counts and flags wait between steps; removed at the end."""
+    return FileSystems.join(output_dir, "_scratch")
 
 
 def build(pipeline, args, config, pattern: str, eval_sets: dict[str, str]) -> None:
@@ -175,6 +175,7 @@ def build(pipeline, args, config, pattern: str, eval_sets: dict[str, str]) -> No
     nsfw = bool(args.nsfw_model) and mode == "all"
     use_eval = bool(eval_sets) and mode == "all"
     rules = rules_for(mode, use_eval, nsfw, bool(config.languages) and mode != "none")
+    scratch = scratch_folder(args.output)
     measured = (
         pipeline
         | "Read" >> ReadTables(pattern)
@@ -187,7 +188,7 @@ def build(pipeline, args, config, pattern: str, eval_sets: dict[str, str]) -> No
                 args.key_buckets,
                 use_eval,
                 nsfw,
-                batch_scratch(args.output),
+                scratch,
             )
         ).with_outputs(
             measure.TOKENS,
@@ -205,16 +206,19 @@ def build(pipeline, args, config, pattern: str, eval_sets: dict[str, str]) -> No
     if mode != "none":
         flags.append(
             measured[measure.ALT_IMAGES]
-            | "ImagesPerAlt" >> DistinctCountRule(config.max_images_per_alt, check_images_per_alt)
+            | "ImagesPerAlt"
+            >> DistinctCountRule(config.max_images_per_alt, check_images_per_alt, scratch)
         )
         flags.append(
             measured[measure.TOKENS]
-            | "RareTokens" >> RareTokens(config.rare_token_vocab_size, config.rare_token_min_count)
+            | "RareTokens"
+            >> RareTokens(config.rare_token_vocab_size, config.rare_token_min_count, scratch)
         )
     if mode == "all":
         flags.append(
             measured[measure.IMAGE_ALTS]
-            | "AltsPerImage" >> DistinctCountRule(config.max_alts_per_image, check_alts_per_image)
+            | "AltsPerImage"
+            >> DistinctCountRule(config.max_alts_per_image, check_alts_per_image, scratch)
         )
     if use_eval:
         dedup = EvalDedup(eval_sets, config.eval_max_hamming)
@@ -309,7 +313,7 @@ def run(argv=None) -> None:
     check_input_columns(pattern, args.rules)
     with beam.Pipeline(options=options) as pipeline:
         build(pipeline, args, config, pattern, eval_sets)
-    remove_folder(batch_scratch(args.output))
+    remove_folder(scratch_folder(args.output))
     if args.stats:
         write_report(args.output, args.ground_truth)
 

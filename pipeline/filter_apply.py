@@ -16,7 +16,7 @@ from filters.eval_index import EVAL_DUPLICATE
 from filters.language import LANGUAGE, check_language, detector
 from pipeline.filter_measure import N_UNIGRAMS, gc_paused
 from pipeline.records import REJECT_SCHEMA, STATUS_OK
-from pipeline.shards import read_piece
+from pipeline.shards import read_parts, read_piece
 from pipeline.stats import mirror_to_metrics, rejected
 
 REJECTS = "rejects"
@@ -84,6 +84,14 @@ def rules_for(mode: str, eval_sets: bool, nsfw: bool, languages: bool) -> list[s
     return rules + ["language"] * languages
 
 
+def flag_tables(flags) -> list[pa.Table]:
+    """The frequency rules send refs into scratch files (many flags); eval dedup sends its
+    rare flags as tables."""
+    flags = list(flags)
+    tables = [flag for flag in flags if isinstance(flag, pa.Table)]
+    return tables + read_parts(flag for flag in flags if not isinstance(flag, pa.Table))
+
+
 def _column(table: pa.Table, name: str) -> list:
     if name in table.column_names:
         return table.column(name).to_pylist()
@@ -93,7 +101,7 @@ def _column(table: pa.Table, name: str) -> list:
 class ApplyRules(beam.DoFn):
     """(batch_id, {"batch": [path], "flags": [...], "scores": [...]}) -> kept table, plus
     tagged rejects, measurements and tallies. The batch is read from the path MeasureBatch
-    wrote it to."""
+    wrote it to, the frequency rules' flags from their refs."""
 
     def __init__(self, rules: list[str], config, kept_schema: pa.Schema):
         self.rules = rules
@@ -108,7 +116,7 @@ class ApplyRules(beam.DoFn):
 
     def process(self, element):
         _, grouped = element
-        flags = list(grouped["flags"])
+        flags = flag_tables(grouped["flags"])
         scores = list(grouped.get("scores", ()))
         for path in grouped["batch"]:
             table = read_piece(path)

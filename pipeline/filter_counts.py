@@ -1,20 +1,24 @@
 """The frequency rules as distributed counts and joins, never a dict of all keys on one worker.
 
-Inputs are ``(bucket, partial table)`` from filter_measure: rows of (key, rows, count, bid
-[, ids]). A GroupByKey on the bucket brings every partial of a key together (a bucket holds
-1/N of the keys); Arrow group-bys total them; a failing key sends a flag table
-``(batch_id, table of (rows, reason, measured))`` back towards each batch it occurs in.
+Inputs are ``(bucket, ref)`` from filter_measure, a ref naming a partial table in a scratch
+file: rows of (key, rows, count, bid [, ids]). A GroupByKey on the bucket brings every partial
+of a key together (a bucket holds 1/N of the keys); Arrow group-bys total them; a failing key
+sends a flag table of (rows, reason, measured) back towards each batch it occurs in, also
+through a scratch file: the output is ``(batch_id, ref)``.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.compute as pc
+from apache_beam.io.filesystems import FileSystems
 
 from filters.text import RARE_TOKEN, Verdict, rare_cut_count
+from pipeline.shards import read_parts, write_parts
 from pipeline.stats import SumTallies
 
 FLAG_SCHEMA = pa.schema(
@@ -37,17 +41,25 @@ def flags_by_batch(flagged: pa.Table) -> Iterator[tuple[str, pa.Table]]:
             start = index
 
 
-def _concat(tables: Iterable[pa.Table]) -> pa.Table:
-    return pa.concat_tables(list(tables))
+def _concat(refs: Iterable[tuple[str, int]]) -> pa.Table:
+    return pa.concat_tables(read_parts(refs))
+
+
+def spill_flags(flagged: pa.Table, scratch: str) -> list[tuple[str, tuple[str, int]]]:
+    """``(batch_id, ref)`` per batch in ``flagged``, the flag tables in one scratch file (a
+    name of its own per call, so a retried step never rewrites a file a ref points into)."""
+    path = FileSystems.join(scratch, f"flags-{uuid.uuid4().hex}.arrow")
+    return write_parts(flags_by_batch(flagged), path)
 
 
 class DistinctCountRule(beam.PTransform):
     """key -> number of distinct ids (capped at limit + 1); over the limit, flag every row."""
 
-    def __init__(self, limit: int, check: Callable[[int, int], Verdict]):
+    def __init__(self, limit: int, check: Callable[[int, int], Verdict], scratch: str):
         super().__init__()
         self.limit = limit
         self.check = check
+        self.scratch = scratch
 
     def expand(self, partials):
         return (
@@ -56,8 +68,8 @@ class DistinctCountRule(beam.PTransform):
             | "FlagOverLimit" >> beam.FlatMapTuple(self._flags)
         )
 
-    def _flags(self, bucket: int, tables: Iterable[pa.Table]):
-        partial = _concat(tables)
+    def _flags(self, bucket: int, refs: Iterable[tuple[str, int]]):
+        partial = _concat(refs)
         ids = partial.column("ids")
         pairs = pa.table(
             {
@@ -79,15 +91,14 @@ class DistinctCountRule(beam.PTransform):
         keys = pa.array(list(measured), pa.string())
         flagged = partial.filter(pc.is_in(partial.column("key"), value_set=keys))
         verdicts = [measured[key] for key in flagged.column("key").to_pylist()]
-        yield from flags_by_batch(
-            flagged.append_column(
-                "reason", pa.array([v[0] for v in verdicts], pa.string())
-            ).append_column("measured", pa.array([v[1] for v in verdicts], pa.string()))
-        )
+        flagged = flagged.append_column(
+            "reason", pa.array([v[0] for v in verdicts], pa.string())
+        ).append_column("measured", pa.array([v[1] for v in verdicts], pa.string()))
+        yield from spill_flags(flagged, self.scratch)
 
 
-def _totals(tables: Iterable[pa.Table]) -> tuple[pa.Table, pa.Table]:
-    partial = _concat(tables)
+def _totals(refs: Iterable[tuple[str, int]]) -> tuple[pa.Table, pa.Table]:
+    partial = _concat(refs)
     return partial, partial.group_by("key").aggregate([("count", "sum")])
 
 
@@ -99,7 +110,7 @@ def _histogram(element) -> dict[int, int]:
     )
 
 
-def _rare_flags(element, cut: int):
+def _rare_flags(element, cut: int, scratch: str):
     partial, totals = _totals(element[1])
     rare = totals.filter(pc.less(totals.column("count_sum"), cut))
     if rare.num_rows == 0:
@@ -111,9 +122,8 @@ def _rare_flags(element, cut: int):
         flagged.column("key"), pc.cast(matched.column("count_sum"), pa.string()), ":"
     )
     reason = pa.array([RARE_TOKEN] * flagged.num_rows, pa.string())
-    yield from flags_by_batch(
-        flagged.append_column("reason", reason).append_column("measured", measured)
-    )
+    flagged = flagged.append_column("reason", reason).append_column("measured", measured)
+    yield from spill_flags(flagged, scratch)
 
 
 class RareTokens(beam.PTransform):
@@ -124,10 +134,11 @@ class RareTokens(beam.PTransform):
     input, which is one integer at any scale.
     """
 
-    def __init__(self, vocab_size: int, min_count: int):
+    def __init__(self, vocab_size: int, min_count: int, scratch: str):
         super().__init__()
         self.vocab_size = vocab_size
         self.min_count = min_count
+        self.scratch = scratch
 
     def expand(self, partials):
         grouped = partials | "GroupByBucket" >> beam.GroupByKey()
@@ -137,4 +148,6 @@ class RareTokens(beam.PTransform):
             | "Histogram" >> beam.CombineGlobally(SumTallies())
             | "CutCount" >> beam.Map(rare_cut_count, self.vocab_size, self.min_count)
         )
-        return grouped | "FlagRare" >> beam.FlatMap(_rare_flags, beam.pvalue.AsSingleton(cut))
+        return grouped | "FlagRare" >> beam.FlatMap(
+            _rare_flags, beam.pvalue.AsSingleton(cut), self.scratch
+        )

@@ -2,13 +2,14 @@
 
 Per batch and rule, one Arrow table holds a row per *distinct* key (token, alt-text, image
 hash) with the batch id and the rows the key occurs in; it is split by a stable hash of the
-key into buckets, and each (bucket, table) is one shuffle element. Every key of a bucket
-meets its partials from all batches in one place (a join keyed by the key, bucketed so the
-shuffle moves a few large elements, not one per key), and verdicts route back to
-(batch, row).
+key into buckets. Every key of a bucket meets its partials from all batches in one place (a
+join keyed by the key, bucketed so the shuffle moves a few large elements, not one per key),
+and verdicts route back to (batch, row).
 
-The batch itself does not travel through the shuffle either: it is written once as an Arrow
-piece in the output's scratch folder, and only its path meets the flags in the join.
+Neither the batch nor its partials travel through the shuffle: each is written once to the
+output's scratch folder (the partials as one file per batch and rule, a part per bucket),
+and only paths and refs are shuffled. On the DirectRunner, which holds everything it
+shuffles in memory, that keeps the job's peak memory flat as the input grows.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from apache_beam.io.filesystems import FileSystems
 from filters.eval_index import bands
 from filters.text import normalize, shuffle_key, tokenize
 from pipeline.records import STATUS_OK
-from pipeline.shards import write_piece
+from pipeline.shards import write_parts, write_piece
 
 TOKENS = "tokens"
 ALT_IMAGES = "alt_images"
@@ -218,13 +219,15 @@ class MeasureBatch(beam.DoFn):
             return [False] * table.num_rows
         return [status == STATUS_OK for status in table.column("status").to_pylist()]
 
-    def _emit(self, tag: str, partial: pa.Table):
-        for bucket, part in split_by_bucket(partial, self.buckets):
-            yield pvalue.TaggedOutput(tag, (bucket, part))
+    def _emit(self, tag: str, bid: str, partial: pa.Table):
+        """One scratch file per batch and rule, a part per bucket; the shuffle moves refs."""
+        path = FileSystems.join(self.scratch, f"{bid}-{tag}.arrow")
+        for bucket, ref in write_parts(split_by_bucket(partial, self.buckets), path):
+            yield pvalue.TaggedOutput(tag, (bucket, ref))
 
     def _token_partials(self, bid: str, tokens: list[list[str]]):
         keys, rows = flat_ngrams(tokens)
-        yield from self._emit(TOKENS, group_partial(keys, rows, bid))
+        yield from self._emit(TOKENS, bid, group_partial(keys, rows, bid))
 
     def _alt_images(self, bid: str, table: pa.Table, normalized: list[str], ok: list[bool]):
         """alt-text -> distinct images; an image is its content hash when downloaded."""
@@ -238,7 +241,7 @@ class MeasureBatch(beam.DoFn):
         rows = np.arange(table.num_rows, dtype=np.uint32)
         cap = self.config.max_images_per_alt + 1
         partial = group_partial(keys, rows, bid, pa.array(images, pa.string()), cap)
-        yield from self._emit(ALT_IMAGES, partial)
+        yield from self._emit(ALT_IMAGES, bid, partial)
 
     def _image_alts(self, bid: str, table: pa.Table, normalized: list[str], ok: list[bool]):
         """content hash -> distinct alt-texts, so one picture at many URLs counts once."""
@@ -250,7 +253,7 @@ class MeasureBatch(beam.DoFn):
         ids = pa.array([normalized[row] for row in chosen], pa.string())
         rows = np.array(chosen, dtype=np.uint32)
         cap = self.config.max_alts_per_image + 1
-        yield from self._emit(IMAGE_ALTS, group_partial(keys, rows, bid, ids, cap))
+        yield from self._emit(IMAGE_ALTS, bid, group_partial(keys, rows, bid, ids, cap))
 
     def _eval_candidates(self, bid: str, table: pa.Table, ok: list[bool]):
         if not self.eval_enabled:

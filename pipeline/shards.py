@@ -109,6 +109,47 @@ def read_piece(path: str) -> pa.Table:
         return pa.ipc.open_stream(handle).read_all()
 
 
+PartRef = tuple[str, int]  # (scratch file, index of the part in it)
+
+
+def write_parts(
+    parts: Iterable[tuple[object, pa.Table]], path: str
+) -> list[tuple[object, PartRef]]:
+    """Tables of one schema as the record batches of one Arrow file (random access), so a
+    step can shuffle a small ``(key, ref)`` in place of each ``(key, table)``. Writes nothing
+    when there are no parts."""
+    parts = list(parts)
+    if not parts:
+        return []
+    with (
+        FileSystems.create(path) as handle,
+        pa.ipc.new_file(handle, parts[0][1].schema) as writer,
+    ):
+        for _, table in parts:
+            writer.write_batch(_one_batch(table))
+    return [(key, (path, index)) for index, (key, _) in enumerate(parts)]
+
+
+def _one_batch(table: pa.Table) -> pa.RecordBatch:
+    batches = table.combine_chunks().to_batches()
+    return batches[0] if batches else pa.RecordBatch.from_pylist([], schema=table.schema)
+
+
+def read_parts(refs: Iterable[PartRef]) -> list[pa.Table]:
+    """The tables behind ``refs``, in their order; each file is opened once."""
+    refs = list(refs)
+    wanted: dict[str, list[int]] = {}
+    for path, index in refs:
+        wanted.setdefault(path, []).append(index)
+    tables = {}
+    for path, indices in wanted.items():
+        with FileSystems.open(path) as handle:
+            reader = pa.ipc.open_file(handle)
+            for index in indices:
+                tables[path, index] = pa.Table.from_batches([reader.get_batch(index)])
+    return [tables[path, index] for path, index in refs]
+
+
 class _WritePieces(beam.DoFn):
     """A table's rows split by shard, each part written as a piece: yields (shard, path)."""
 

@@ -100,7 +100,7 @@ def test_a_killed_job_rerun_ends_byte_identical_to_an_uninterrupted_run(job, wor
         k: clean[k] for k in ("in", "kept", "rejected", "balanced")
     }
     assert present, "the job finished before it could be killed"
-    scratch = ("_pieces_", "_batches")  # pieces on their way to shards, not outputs
+    scratch = ("_pieces_", "_scratch")  # pieces on their way to shards, not outputs
     written = [name for name in present if not name.startswith(scratch) and "/_" not in name]
     assert len(written) < len(output_files(reference / job)) + 1, f"killed too late: {present}"
 

@@ -1,9 +1,13 @@
-"""A batch's id names its scratch file and keys the join of flags back to its rows."""
+"""A batch's id names its scratch file and keys the join of flags back to its rows; what
+the batch sends to the frequency joins travels as refs to scratch files."""
 
 import pyarrow as pa
+from apache_beam import pvalue
 
+from filters.config import FilterConfig
 from filters.text import shuffle_key
-from pipeline.filter_measure import batch_id, bounded_keys
+from pipeline.filter_measure import ALT_IMAGES, TOKENS, MeasureBatch, batch_id, bounded_keys
+from pipeline.shards import read_parts
 
 
 def _batch(pages: list[str]) -> pa.Table:
@@ -28,3 +32,31 @@ def test_image_bytes_are_not_hashed_into_the_id():
 def test_long_keys_become_digests_and_short_ones_stay():
     keys = ["a", "x" * 65, "b" * 64, "é" * 70]
     assert bounded_keys(pa.array(keys)).to_pylist() == [shuffle_key(key) for key in keys]
+
+
+def _measured(tmp_path, alts: list[str]) -> list:
+    pairs = pa.table(
+        {
+            "uid": [f"{i:08x}" for i in range(len(alts))],
+            "url": [f"http://x/{i}.jpg" for i in range(len(alts))],
+            "alt": alts,
+        }
+    )
+    measure = MeasureBatch("text", FilterConfig(), 1000, 4, False, False, str(tmp_path))
+    return list(measure.process(pairs))
+
+
+def test_partials_leave_the_batch_as_refs_to_scratch_files(tmp_path):
+    outputs = _measured(tmp_path, ["red fox", "red hen"])
+    tokens = [out.value for out in outputs if isinstance(out, pvalue.TaggedOutput)
+              and out.tag == TOKENS]  # fmt: skip
+    assert tokens and all(isinstance(ref, tuple) and len(ref) == 2 for _, ref in tokens)
+    keys = {key for part in read_parts(ref for _, ref in tokens) for key in part["key"].to_pylist()}
+    assert keys == {"red", "fox", "hen", "red fox", "red hen"}
+
+
+def test_each_rule_writes_one_scratch_file_per_batch(tmp_path):
+    outputs = _measured(tmp_path, [f"caption number {i}" for i in range(50)])
+    for tag in (TOKENS, ALT_IMAGES):
+        refs = [out.value[1] for out in outputs if getattr(out, "tag", None) == tag]
+        assert len(refs) > 1 and len({path for path, _ in refs}) == 1

@@ -5,7 +5,14 @@ import pyarrow as pa
 import pyarrow.parquet  # noqa: F401
 
 from pipeline.records import PAIR_SCHEMA, make_uid, shard_of
-from pipeline.shards import WriteShards, read_table, rows_to_table, shard_indices
+from pipeline.shards import (
+    WriteShards,
+    read_parts,
+    read_table,
+    rows_to_table,
+    shard_indices,
+    write_parts,
+)
 from pipeline.stats import WriteStats, read_stats, rejected
 
 
@@ -61,3 +68,22 @@ def test_shard_indices_of_a_column_agree_with_shard_of_row_by_row():
         expected = [shard_of(uid, num_shards) for uid in uids]
         assert shard_indices(column, num_shards).tolist() == expected
         assert shard_indices(pa.array(uids).slice(5), num_shards).tolist() == expected[5:]
+
+
+def test_parts_written_to_one_file_read_back_in_the_order_asked(tmp_path):
+    parts = [(key, pa.table({"x": list(range(key, key + 3))})) for key in (7, 1, 4)]
+    refs = write_parts(parts, str(tmp_path / "parts.arrow"))
+    assert [key for key, _ in refs] == [7, 1, 4]
+    backwards = [ref for _, ref in reversed(refs)]
+    assert read_parts(backwards) == [table for _, table in reversed(parts)]
+
+
+def test_a_part_of_many_chunks_reads_back_as_one_part(tmp_path):
+    chunked = pa.concat_tables([pa.table({"x": [1, 2]}), pa.table({"x": [3]})])
+    [(_, ref)] = write_parts([("k", chunked)], str(tmp_path / "parts.arrow"))
+    assert read_parts([ref])[0].column("x").to_pylist() == [1, 2, 3]
+
+
+def test_no_parts_write_no_file(tmp_path):
+    assert write_parts([], str(tmp_path / "parts.arrow")) == []
+    assert not (tmp_path / "parts.arrow").exists()
