@@ -1,25 +1,32 @@
-"""Benchmark: peak memory of align-download and align-filter --rules text, 10k vs 100k records.
+"""Benchmark: peak memory of align-download and align-filter, 10k vs 100k records.
 
     .venv/bin/python bench/memory.py [--small 10000] [--large 100000] [--shard-rows 5000]
 
 Each job runs in its own process (``python -m pipeline.<job>``, the in-process DirectRunner)
-and its peak RSS is read from the kernel when it exits (``os.wait4`` ru_maxrss). Input shards
-hold a fixed number of rows, so 10x the records is 10x the shards: a job that streams keeps
+and its peak RSS is the kernel's high-water mark of its memory (VmHWM) as it exits. Input
+shards hold a fixed number of rows, so 10x the records is 10x the shards: a job that streams keeps
 the same peak, one that holds its input grows ~10x. The ratio large/small is the figure:
-1.0 is flat; the floor beside it is a process that only imports the job's modules.
+1.0 is flat; the floor beside it is a process that only imports the job's modules. The filter
+runs take seconds, so each is run --repeats times and the median peak is shown (one run's
+peak varies by some 10 MiB).
 
 align-download fetches from a local HTTP server (threads, keep-alive) that serves a handful
-of JPEGs under as many URLs as there are records. align-filter reads pairs made by
-bench/filter.py's generator (template captions with boilerplate and rare-token noise).
+of JPEGs under as many URLs as there are records. align-filter --rules text reads pairs made
+by bench/filter.py's generator (template captions with boilerplate and rare-token noise), at
+its default 4 output shards. align-filter --rules all reads the same pairs as downloaded
+records (small JPEGs, a content hash per record with some shared), and writes output shards
+of --shard-rows records like its input: a shard is sorted in memory before it is written,
+so memory follows the shard size, which --shards sets.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import io
-import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,7 +42,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipeline.records import PAIR_SCHEMA, make_uid  # noqa: E402
+from pipeline.records import DOWNLOAD_SCHEMA, PAIR_SCHEMA, make_uid  # noqa: E402
 from pipeline.stats import read_stats  # noqa: E402
 
 
@@ -90,12 +97,12 @@ class ImageHandler(BaseHTTPRequestHandler):
         pass
 
 
-def write_shards(table: pa.Table, folder: Path, shard_rows: int) -> None:
+def write_shards(table: pa.Table, folder: Path, shard_rows: int, prefix: str = "pairs") -> None:
     folder.mkdir(parents=True)
     count = -(-table.num_rows // shard_rows)
     for index in range(count):
         part = table.slice(index * shard_rows, shard_rows)
-        pq.write_table(part, folder / f"pairs-{index:05d}-of-{count:05d}.parquet")
+        pq.write_table(part, folder / f"{prefix}-{index:05d}-of-{count:05d}.parquet")
 
 
 def download_pairs(server: ImageServer, count: int) -> pa.Table:
@@ -111,16 +118,58 @@ def download_pairs(server: ImageServer, count: int) -> pa.Table:
     return pa.table(rows, schema=PAIR_SCHEMA)
 
 
+def downloaded(pairs: pa.Table, images: list[bytes]) -> pa.Table:
+    """``pairs`` as align-download output: 95% ok, 1 in 50 images at several URLs."""
+    count = pairs.num_rows
+    ok = [index % 20 != 7 for index in range(count)]
+    content = [index - index % 8 if index % 50 == 0 else index for index in range(count)]
+    digests = [hashlib.sha256(str(key).encode()).hexdigest() for key in content]
+    columns = {name: pairs.column(name) for name in PAIR_SCHEMA.names}
+    columns.update(
+        status=["ok" if good else "http_404" for good in ok],
+        error=[None if good else "404 Not Found" for good in ok],
+        image=[images[index % len(images)] if ok[index] else None for index in range(count)],
+        width=[128 if good else None for good in ok],
+        height=[96 if good else None for good in ok],
+        original_width=[1024 if good else None for good in ok],
+        original_height=[768 if good else None for good in ok],
+        sha256=[digest if good else None for digest, good in zip(digests, ok, strict=True)],
+        phash=[digest[:16] if good else None for digest, good in zip(digests, ok, strict=True)],
+        mime=["image/jpeg" if good else None for good in ok],
+    )
+    return pa.table(columns, schema=DOWNLOAD_SCHEMA)
+
+
+# Runs `-m MODULE ARGS` or `-c CODE` and writes the process's VmHWM (peak RSS of its own
+# memory, in KiB) to a file. The kernel's ru_maxrss would not do: a child inherits its parent's
+# RSS at fork into ru_maxrss, and this script holds the 100k-record inputs when it starts a job.
+PEAK_WRAPPER = """
+import runpy, sys
+report, how, what = sys.argv[1:4]
+sys.argv = [what, *sys.argv[4:]]
+try:
+    if how == "-m":
+        runpy.run_module(what, run_name="__main__", alter_sys=True)
+    else:
+        exec(what)
+finally:
+    with open("/proc/self/status") as status:
+        peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    with open(report, "w") as out:
+        out.write(peak)
+"""
+
+
 def run_measured(argv: list[str]) -> tuple[float, float]:
-    """Runs a command to completion; returns (seconds, peak RSS in MiB) of that process."""
-    start = time.perf_counter()
-    process = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    stderr = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode:
-        raise RuntimeError(f"{argv[2]} failed ({process.returncode}): {stderr[-2000:].decode()}")
-    return time.perf_counter() - start, usage.ru_maxrss / 1024
+    """Runs ``[python, -m/-c, ...]`` to completion; returns (seconds, peak RSS in MiB)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".peak") as report:
+        command = [argv[0], "-c", PEAK_WRAPPER, report.name, *argv[1:]]
+        start = time.perf_counter()
+        done = subprocess.run(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        seconds = time.perf_counter() - start
+        if done.returncode:
+            raise RuntimeError(f"{argv[2]} failed ({done.returncode}): {done.stderr[-2000:]}")
+        return seconds, int(report.read()) / 1024
 
 
 def download_argv(source: Path, output: Path) -> list[str]:
@@ -129,9 +178,18 @@ def download_argv(source: Path, output: Path) -> list[str]:
             "--per-host-concurrency", "32", "--per-host-rate", "0"]  # fmt: skip
 
 
-def filter_argv(source: Path, output: Path, config: Path) -> list[str]:
+def filter_argv(source: Path, output: Path, config: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "pipeline.filter", "--input", str(source), "--output",
-            str(output), "--rules", "text", "--config", str(config)]  # fmt: skip
+            str(output), "--config", str(config), *extra]  # fmt: skip
+
+
+def median_run(argv: list[str], output: Path, repeats: int) -> tuple[float, float]:
+    """(median seconds, median peak MiB) of ``repeats`` runs, each into a fresh ``output``."""
+    runs = []
+    for _ in range(repeats):
+        shutil.rmtree(output, ignore_errors=True)
+        runs.append(run_measured(argv))
+    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
 
 
 FLOOR = "import apache_beam, pyarrow.parquet, PIL.Image, pipeline.download, pipeline.filter"
@@ -142,29 +200,36 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--large", type=int, default=100_000)
     parser.add_argument("--shard-rows", type=int, default=5_000)
+    parser.add_argument("--repeats", type=int, default=3, help="runs per filter measurement")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench_memory_"))
     server = ImageServer()
     generator = load_bench_filter()
     config = work / "config.yaml"
     config.write_text("languages: all\nrare_token_min_count: 2\n")
+    jobs = ("align-download", "align-filter --rules text", "align-filter --rules all")
     results = {}
     try:
         _, floor_rss = run_measured([sys.executable, "-c", FLOOR])
         for size in (args.small, args.large):
             folder = work / str(size)
+            pairs = generator.make_pairs(size)
             write_shards(download_pairs(server, size), folder / "dl-in", args.shard_rows)
-            write_shards(generator.make_pairs(size), folder / "text-in", args.shard_rows)
-            results["align-download", size] = run_measured(
+            write_shards(pairs, folder / "text-in", args.shard_rows)
+            images = downloaded(pairs, server.images)
+            write_shards(images, folder / "all-in", args.shard_rows, prefix="images")
+            results[jobs[0], size] = run_measured(
                 download_argv(folder / "dl-in", folder / "dl-out")
             )
             stats = read_stats(str(folder / "dl-out"))
             assert stats["balanced"] and stats["kept"] == size, stats  # every image fetched
-            results["align-filter --rules text", size] = run_measured(
-                filter_argv(folder / "text-in", folder / "text-out", config)
-            )
-            stats = read_stats(str(folder / "text-out"))
-            assert stats["balanced"] and stats["in"] == size, stats
+            shards = str(-(-size // args.shard_rows))
+            for job, mode, extra in ((jobs[1], "text", ()), (jobs[2], "all", ("--shards", shards))):
+                output = folder / f"{mode}-out"
+                argv = filter_argv(folder / f"{mode}-in", output, config, "--rules", mode, *extra)
+                results[job, size] = median_run(argv, output, args.repeats)
+                stats = read_stats(str(output))
+                assert stats["balanced"] and stats["in"] == size, stats
             print(f"done {size:,} records", flush=True)
     finally:
         server.shutdown()
@@ -173,7 +238,7 @@ def main() -> None:
     print(f"floor (imports only): {floor_rss:.0f} MiB\n")
     header = f"{'job':<28}{'records':>10}{'seconds':>9}{'peak MiB':>10}{'above floor':>13}"
     print(header + f"{'ratio':>8}")
-    for job in ("align-download", "align-filter --rules text"):
+    for job in jobs:
         base = results[job, args.small][1]
         for size in (args.small, args.large):
             seconds, rss = results[job, size]

@@ -111,14 +111,17 @@ FULL = "from tools.report import write_report; write_report(RUN, print_summary=F
 
 
 def timed(code: str, run: Path) -> tuple[float, float]:
-    """(seconds, peak RSS MiB) of code in a fresh interpreter (imports not timed)."""
+    """(seconds, peak RSS MiB) of code in a fresh interpreter (imports not timed). The peak
+    is VmHWM, the high-water mark of the interpreter's own memory: ru_maxrss would include
+    this process's RSS, which a child inherits at fork."""
     script = (
-        "import resource, sys, time\n"
+        "import sys, time\n"
         f"sys.path.insert(0, {str(ROOT)!r})\nRUN = {str(run)!r}\n"
         "import pandas, pyarrow, numpy, matplotlib, apache_beam, tools.report\n"
         "start = time.perf_counter()\n"
         f"{code}\n"
-        "print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        "peak = [line.split()[1] for line in open('/proc/self/status') if 'VmHWM' in line]\n"
+        "print(time.perf_counter() - start, peak[0])\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", script], check=True, capture_output=True, text=True
