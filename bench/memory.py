@@ -14,7 +14,8 @@ align-download fetches from a local HTTP server (threads, keep-alive) that serve
 of JPEGs under as many URLs as there are records. align-filter --rules text reads pairs made
 by bench/filter.py's generator (template captions with boilerplate and rare-token noise), at
 its default 4 output shards. align-filter --rules all reads the same pairs as downloaded
-records (small JPEGs, a content hash per record with some shared), and writes output shards
+records (small JPEGs, a content hash per record with some shared), drops near-duplicates of
+8 eval images (each record's pHash bands join theirs), and writes output shards
 of --shard-rows records like its input: a shard is sorted in memory before it is written,
 so memory follows the shard size, which --shards sets.
 """
@@ -207,6 +208,11 @@ def main() -> None:
     generator = load_bench_filter()
     config = work / "config.yaml"
     config.write_text("languages: all\nrare_token_min_count: 2\n")
+    evals = work / "eval"
+    evals.mkdir()
+    for index, image in enumerate(server.images):
+        (evals / f"{index}.jpg").write_bytes(image)
+    dedup = ("--eval-images", f"bench={evals}/*.jpg")
     jobs = ("align-download", "align-filter --rules text", "align-filter --rules all")
     results = {}
     try:
@@ -224,7 +230,8 @@ def main() -> None:
             stats = read_stats(str(folder / "dl-out"))
             assert stats["balanced"] and stats["kept"] == size, stats  # every image fetched
             shards = str(-(-size // args.shard_rows))
-            for job, mode, extra in ((jobs[1], "text", ()), (jobs[2], "all", ("--shards", shards))):
+            all_extra = ("--shards", shards, *dedup)
+            for job, mode, extra in ((jobs[1], "text", ()), (jobs[2], "all", all_extra)):
                 output = folder / f"{mode}-out"
                 argv = filter_argv(folder / f"{mode}-in", output, config, "--rules", mode, *extra)
                 results[job, size] = median_run(argv, output, args.repeats)

@@ -221,7 +221,7 @@ def build(pipeline, args, config, pattern: str, eval_sets: dict[str, str]) -> No
             >> DistinctCountRule(config.max_alts_per_image, check_alts_per_image, scratch)
         )
     if use_eval:
-        dedup = EvalDedup(eval_sets, config.eval_max_hamming)
+        dedup = EvalDedup(eval_sets, config.eval_max_hamming, args.key_buckets)
         flags.append(measured[measure.EVAL_CANDIDATES] | "EvalDedup" >> dedup)
         tallies.append(dedup.tallies)
     joined = {"batch": measured.batches, "flags": flags | "AllFlags" >> beam.Flatten()}

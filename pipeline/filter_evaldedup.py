@@ -1,8 +1,11 @@
 """Near-duplicates of evaluation images: a banded pHash join that never holds candidates.
 
-Evaluation images are listed and hashed inside the pipeline; both sides are keyed by
-(band index, band value) and joined with CoGroupByKey; every band hit is verified on the
-full Hamming distance, and the nearest match of a candidate wins (filters.eval_index).
+Evaluation images are listed and hashed inside the pipeline; both sides are split into
+(band index, band value) keys, bucketed by key and joined with CoGroupByKey on the bucket.
+The candidates (a row per band of every downloaded image) wait in scratch files and only
+refs to them are shuffled; the eval side is small and travels as tuples. In a bucket, an
+Arrow join finds the band hits, each is verified on the full Hamming distance, and the
+nearest match of a candidate wins (filters.eval_index).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from PIL import Image
 from filters.eval_index import EvalMatch, bands, best_match, eval_reason
 from filters.phash import phash
 from pipeline.filter_counts import FLAG_SCHEMA
+from pipeline.filter_measure import band_bucket
+from pipeline.shards import read_parts
 
 _WILDCARD = re.compile(r"[*?\[]")
 
@@ -47,12 +52,14 @@ def hash_eval_image(set_name: str, root: str, path: str):
 
 
 class EvalDedup(beam.PTransform):
-    """Candidates ``((band, value), (phash, batch_id, row))`` -> flags for matching rows."""
+    """Candidates ``(bucket, ref)`` (filter_measure) -> flags ``(batch_id, table)`` for the
+    rows that match an eval image."""
 
-    def __init__(self, eval_sets: dict[str, str], max_distance: int):
+    def __init__(self, eval_sets: dict[str, str], max_distance: int, buckets: int):
         super().__init__()
         self.eval_sets = dict(sorted(eval_sets.items()))
         self.max_distance = max_distance
+        self.buckets = buckets
 
     def expand(self, candidates):
         pipeline = candidates.pipeline
@@ -74,7 +81,8 @@ class EvalDedup(beam.PTransform):
         )
         eval_bands = hashed.hashes | "EvalBands" >> beam.FlatMapTuple(
             lambda name, image, value: [
-                (key, (name, image, value)) for key in bands(value, self.max_distance)
+                (band_bucket(band, key, self.buckets), (band, key, name, image, value))
+                for band, key in bands(value, self.max_distance)
             ]
         )
         return (
@@ -86,15 +94,37 @@ class EvalDedup(beam.PTransform):
         )
 
 
+_EVAL_SCHEMA = pa.schema(
+    [
+        ("band", pa.uint8()),
+        ("value", pa.uint64()),
+        ("set_name", pa.string()),
+        ("image", pa.string()),
+        ("eval_phash", pa.string()),
+    ]
+)
+
+
 def _verify_within(element, max_distance: int):
+    """((batch_id, row), nearest match among this bucket's band hits) per hit candidate."""
     _, grouped = element
     evals = list(grouped["eval"])
-    if not evals:
+    refs = list(grouped["candidates"])
+    if not evals or not refs:
         return
-    for phash_hex, bid, row in grouped["candidates"]:
-        match = best_match(phash_hex, evals, max_distance)
+    eval_table = pa.table(list(zip(*evals, strict=True)), schema=_EVAL_SCHEMA)
+    candidates = pa.concat_tables(read_parts(refs))
+    hits = candidates.join(eval_table, ["band", "value"], join_type="inner").to_pydict()
+    found: dict[tuple[str, int], list] = {}
+    for bid, row, candidate, name, image, value in zip(
+        hits["bid"], hits["row"], hits["phash"], hits["set_name"], hits["image"],
+        hits["eval_phash"], strict=True,
+    ):  # fmt: skip
+        found.setdefault((bid, row), []).append((candidate, (name, image, value)))
+    for key, pairs in sorted(found.items()):
+        match = best_match(pairs[0][0], [eval_image for _, eval_image in pairs], max_distance)
         if match is not None:
-            yield (bid, row), match
+            yield key, match
 
 
 def _to_flag(row_key: tuple[str, int], match: EvalMatch):

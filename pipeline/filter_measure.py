@@ -41,6 +41,9 @@ NSFW_IMAGES = "nsfw_images"
 NSFW_ROWS = "nsfw_rows"
 TALLIES = "tallies"
 N_UNIGRAMS = "_n_unigrams"
+CANDIDATE_SCHEMA = pa.schema(
+    [("band", pa.uint8()), ("value", pa.uint64()), ("phash", pa.string()), ("row", pa.uint32())]
+)
 
 
 def batch_id(table: pa.Table) -> str:
@@ -129,18 +132,30 @@ def group_partial(
     return pa.table(result)
 
 
+def band_bucket(band: int, value: int, buckets: int) -> int:
+    """The shuffle bucket of a pHash band key, the same for candidates and eval images."""
+    return bucket_of(f"{band}:{value}", buckets)
+
+
 def split_by_bucket(partial: pa.Table, buckets: int) -> Iterator[tuple[int, pa.Table]]:
     """(bucket, sub-table) per bucket the keys fall into."""
     if partial.num_rows == 0:
         return
     keys = partial.column("key").to_pylist()
     index = np.fromiter((bucket_of(k, buckets) for k in keys), dtype=np.int64, count=len(keys))
+    yield from split_by_index(partial, index)
+
+
+def split_by_index(table: pa.Table, index: np.ndarray) -> Iterator[tuple[int, pa.Table]]:
+    """(value, sub-table of the rows whose index is that value), values in ascending order."""
+    if table.num_rows == 0:
+        return
     order = np.argsort(index, kind="stable")
     sorted_index = index[order]
     starts = np.flatnonzero(np.r_[True, sorted_index[1:] != sorted_index[:-1]])
     ends = np.r_[starts[1:], len(sorted_index)]
     for start, end in zip(starts, ends, strict=True):
-        yield int(sorted_index[start]), partial.take(pa.array(order[start:end]))
+        yield int(sorted_index[start]), table.take(pa.array(order[start:end]))
 
 
 def flat_ngrams(tokens: list[list[str]]) -> tuple[pa.Array, np.ndarray]:
@@ -256,13 +271,25 @@ class MeasureBatch(beam.DoFn):
         yield from self._emit(IMAGE_ALTS, bid, group_partial(keys, rows, bid, ids, cap))
 
     def _eval_candidates(self, bid: str, table: pa.Table, ok: list[bool]):
+        """A row per pHash band of each image, bucketed by band key like the eval images'."""
         if not self.eval_enabled:
             return
-        hashes = table.column("phash").to_pylist()
-        for row, phash in enumerate(hashes):
+        columns = {"band": [], "value": [], "phash": [], "row": [], "bucket": []}
+        for row, phash in enumerate(table.column("phash").to_pylist()):
             if ok[row] and phash:
-                for key in bands(phash, self.config.eval_max_hamming):
-                    yield pvalue.TaggedOutput(EVAL_CANDIDATES, (key, (phash, bid, row)))
+                for band, value in bands(phash, self.config.eval_max_hamming):
+                    columns["band"].append(band)
+                    columns["value"].append(value)
+                    columns["phash"].append(phash)
+                    columns["row"].append(row)
+                    columns["bucket"].append(band_bucket(band, value, self.buckets))
+        buckets = np.array(columns.pop("bucket"), dtype=np.int64)
+        candidates = pa.table(columns, schema=CANDIDATE_SCHEMA).append_column(
+            "bid", pa.array([bid] * len(buckets), pa.string())
+        )
+        path = FileSystems.join(self.scratch, f"{bid}-{EVAL_CANDIDATES}.arrow")
+        for bucket, ref in write_parts(split_by_index(candidates, buckets), path):
+            yield pvalue.TaggedOutput(EVAL_CANDIDATES, (bucket, ref))
 
     def _nsfw(self, bid: str, table: pa.Table, ok: list[bool]):
         rows = [row for row, good in enumerate(ok) if good]
