@@ -44,6 +44,10 @@ SIDECAR_SCHEMA = pa.schema(
     [f for f in DOWNLOAD_SCHEMA if f.name not in ("image", "status", "error")]
 )
 IMAGE_COLUMNS = ("status", "sha256", "phash", "original_width", "original_height", "image")
+# Input bytes per output shard when --shards is not given. A shard's rows are sorted in one
+# worker's memory; JPEG bytes stay their size there, Parquet pairs grow ~4x when decoded.
+SHARD_INPUT_BYTES = {"text": 64 << 20, "all": 256 << 20, "none": 256 << 20}
+MIN_SHARDS = 4
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,7 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--nsfw-model", help="NSFW classifier (pipeline.nsfw); off by default")
     parser.add_argument("--nsfw-threshold", type=float, help="reject scores above (0.5)")
     parser.add_argument("--nsfw-batch-size", type=int, default=32)
-    parser.add_argument("--shards", type=int, default=4, help="output shards per kind")
+    parser.add_argument(
+        "--shards",
+        type=int,
+        help="output shards per kind (default: one per 256 MB of input images or 64 MB of "
+        f"input pairs, at least {MIN_SHARDS}); a shard is sorted in memory before it is written",
+    )
     parser.add_argument("--batch-rows", type=int, default=65_536, help="records per batch")
     parser.add_argument(
         "--key-buckets",
@@ -97,6 +106,14 @@ def resolve_input(path: str, mode: str) -> str:
         if FileSystems.match([pattern])[0].metadata_list:
             return pattern
     raise FileNotFoundError(f"--input {path}: no {' or '.join(candidates)}")
+
+
+def default_shards(pattern: str, mode: str) -> int:
+    """Output shards for an input: sized by its bytes (the glob's listing gives them free),
+    so 10x the data is 10x the shards and a shard's memory stays the same."""
+    listed = FileSystems.match([pattern])[0].metadata_list
+    size = sum(metadata.size_in_bytes for metadata in listed)
+    return max(MIN_SHARDS, -(-size // SHARD_INPUT_BYTES[mode]))
 
 
 def check_input_columns(pattern: str, mode: str) -> None:
@@ -243,6 +260,7 @@ def build(pipeline, args, config, pattern: str, eval_sets: dict[str, str]) -> No
         "rules": rules,
         "config": config.to_dict(),
         "input": pattern,
+        "shards": args.shards,
         "nsfw_applied": nsfw,
         "nsfw_model": args.nsfw_model if nsfw else None,
         "eval_sets": {name: len(list_images(glob)) for name, glob in eval_sets.items()},
@@ -300,7 +318,7 @@ def run(argv=None) -> None:
         parser.error("--input is required (or --stats DIR alone for a finished run's report)")
     if not args.output:
         parser.error("--output is required")
-    if min(args.shards, args.batch_rows, args.key_buckets) < 1:
+    if min(args.shards or 1, args.batch_rows, args.key_buckets) < 1:
         raise UsageError("--shards, --batch-rows and --key-buckets must be at least 1")
     if isinstance(args.stats, str):
         raise UsageError("--stats takes no directory when --input is given")
@@ -311,6 +329,8 @@ def run(argv=None) -> None:
             raise UsageError(f"--eval-images {name}: no files match {glob}")
     pattern = resolve_input(args.input, args.rules)
     check_input_columns(pattern, args.rules)
+    if args.shards is None:
+        args.shards = default_shards(pattern, args.rules)
     with beam.Pipeline(options=options) as pipeline:
         build(pipeline, args, config, pattern, eval_sets)
     remove_folder(scratch_folder(args.output))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import filter as filter_job
 from pipeline.filter import run
 from pipeline.shards import read_table
 from pipeline.stats import read_stats
@@ -187,3 +188,19 @@ def test_unknown_config_key_is_a_one_line_error(tmp_path, capsys):
         run(["--input", str(source), "--output", str(tmp_path / "o"), "--config", str(config)])
     err = capsys.readouterr().err.strip()
     assert err.startswith("align-filter: error:") and "max_unigram" in err and "\n" not in err
+
+
+def test_default_shard_count_follows_the_input_bytes(tmp_path, monkeypatch):
+    pattern = str(write_pairs(tmp_path / "in", _rows()) / "pairs-*.parquet")
+    size = sum(path.stat().st_size for path in (tmp_path / "in").iterdir())
+    monkeypatch.setitem(filter_job.SHARD_INPUT_BYTES, "text", 100)
+    assert filter_job.default_shards(pattern, "text") == -(-size // 100) > 4
+    monkeypatch.setitem(filter_job.SHARD_INPUT_BYTES, "text", 1 << 40)
+    assert filter_job.default_shards(pattern, "text") == filter_job.MIN_SHARDS
+
+
+def test_a_small_input_without_shards_gets_the_minimum_of_four(tmp_path):
+    source = write_pairs(tmp_path / "in", _rows()[:5])
+    run(["--input", str(source), "--output", str(tmp_path / "out"), "--rules", "text"])
+    assert read_stats(str(tmp_path / "out"))["shards"] == 4
+    assert len(list((tmp_path / "out").glob("pairs-*-of-00004.parquet"))) == 4
