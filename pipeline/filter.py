@@ -29,6 +29,7 @@ from pipeline.filter_apply import (
     REJECTS,
     TALLIES,
     ApplyRules,
+    SpillScores,
     rules_for,
 )
 from pipeline.filter_counts import DistinctCountRule, RareTokens
@@ -163,22 +164,14 @@ def _writer(writer=write_parquet):
     return functools.partial(_sorted_write, writer)
 
 
-def _nsfw_flags(measured, model_path: str, batch_size: int):
-    """Scores by uid, routed back to (batch_id, (row, score))."""
+def _nsfw_scores(measured, model_path: str, batch_size: int, scratch: str):
+    """Scores keyed by their route, written to scratch files: ``(batch_id, ref)``."""
     from pipeline.nsfw import NsfwScores
 
-    scores = measured[measure.NSFW_IMAGES] | "NsfwScores" >> NsfwScores(model_path, batch_size)
     return (
-        {"rows": measured[measure.NSFW_ROWS], "scores": scores}
-        | "JoinScores" >> beam.CoGroupByKey()
-        | "ScoreRows"
-        >> beam.FlatMapTuple(
-            lambda _, joined: [
-                (bid, (row, float(score)))
-                for bid, row in joined["rows"]
-                for score in joined["scores"]
-            ]
-        )
+        measured[measure.NSFW_IMAGES]
+        | "NsfwScores" >> NsfwScores(model_path, batch_size, key=measure.ROUTE)
+        | "SpillScores" >> beam.ParDo(SpillScores(scratch))
     )
 
 
@@ -213,7 +206,6 @@ def build(pipeline, args, config, pattern: str, eval_sets: dict[str, str]) -> No
             measure.IMAGE_ALTS,
             measure.EVAL_CANDIDATES,
             measure.NSFW_IMAGES,
-            measure.NSFW_ROWS,
             measure.TALLIES,
             main="batches",
         )
@@ -243,7 +235,7 @@ def build(pipeline, args, config, pattern: str, eval_sets: dict[str, str]) -> No
         tallies.append(dedup.tallies)
     joined = {"batch": measured.batches, "flags": flags | "AllFlags" >> beam.Flatten()}
     if nsfw:
-        joined["scores"] = _nsfw_flags(measured, args.nsfw_model, args.nsfw_batch_size)
+        joined["scores"] = _nsfw_scores(measured, args.nsfw_model, args.nsfw_batch_size, scratch)
     kept_schema = PAIR_SCHEMA if mode == "text" else DOWNLOAD_SCHEMA
     results = (
         joined

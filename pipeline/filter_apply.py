@@ -4,11 +4,15 @@ and splits the records into kept, rejects (every failing rule, first first) and 
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
+from itertools import groupby
+from operator import itemgetter
 
 import apache_beam as beam
 import pyarrow as pa
 from apache_beam import pvalue
+from apache_beam.io.filesystems import FileSystems
 
 from filters import image as image_rules
 from filters import text as text_rules
@@ -16,7 +20,7 @@ from filters.eval_index import EVAL_DUPLICATE
 from filters.language import LANGUAGE, check_language, detector
 from pipeline.filter_measure import N_UNIGRAMS, gc_paused
 from pipeline.records import REJECT_SCHEMA, STATUS_OK
-from pipeline.shards import read_parts, read_piece
+from pipeline.shards import read_parts, read_piece, write_parts
 from pipeline.stats import mirror_to_metrics, rejected
 
 REJECTS = "rejects"
@@ -92,6 +96,55 @@ def flag_tables(flags) -> list[pa.Table]:
     return tables + read_parts(flag for flag in flags if not isinstance(flag, pa.Table))
 
 
+SCORE_SCHEMA = pa.schema([("row", pa.uint32()), ("score", pa.float64())])
+
+
+class SpillScores(beam.DoFn):
+    """(route, NSFW score) -> (batch_id, ref): the scores of up to ``flush_rows`` images at a
+    time written to one scratch file, a part per batch, so the join back to the batches
+    shuffles a ref per batch, not a tuple per image."""
+
+    def __init__(self, scratch: str, flush_rows: int = 50_000):
+        self.scratch = scratch
+        self.flush_rows = flush_rows
+
+    def start_bundle(self) -> None:
+        self.pending: list[tuple[str, int, float]] = []
+
+    def process(self, element):
+        route, score = element
+        bid, row = route.rsplit("/", 1)
+        self.pending.append((bid, int(row), float(score)))
+        if len(self.pending) >= self.flush_rows:
+            yield from self._flush()
+
+    def finish_bundle(self):
+        for element in self._flush():
+            yield beam.transforms.window.GlobalWindows.windowed_value(element)
+
+    def _flush(self) -> list:
+        if not self.pending:
+            return []
+        self.pending.sort()
+        parts = [
+            (bid, pa.table({"row": [r for _, r, _ in group], "score": [s for _, _, s in group]},
+                           schema=SCORE_SCHEMA))
+            for bid, group in ((bid, list(g)) for bid, g in groupby(self.pending, itemgetter(0)))
+        ]  # fmt: skip
+        self.pending = []
+        path = FileSystems.join(self.scratch, f"scores-{uuid.uuid4().hex}.arrow")
+        return write_parts(parts, path)
+
+
+def score_rows(refs) -> list[tuple[int, float]]:
+    """(row, score) pairs of a batch from the refs SpillScores sent it."""
+    return [
+        (row, score)
+        for table in read_parts(refs)
+        for row, score in zip(table["row"].to_pylist(), table["score"].to_pylist(), strict=True)
+    ]
+
+
 def _column(table: pa.Table, name: str) -> list:
     if name in table.column_names:
         return table.column(name).to_pylist()
@@ -101,7 +154,7 @@ def _column(table: pa.Table, name: str) -> list:
 class ApplyRules(beam.DoFn):
     """(batch_id, {"batch": [path], "flags": [...], "scores": [...]}) -> kept table, plus
     tagged rejects, measurements and tallies. The batch is read from the path MeasureBatch
-    wrote it to, the frequency rules' flags from their refs."""
+    wrote it to, the frequency rules' flags and the NSFW scores from their refs."""
 
     def __init__(self, rules: list[str], config, kept_schema: pa.Schema):
         self.rules = rules
@@ -117,7 +170,7 @@ class ApplyRules(beam.DoFn):
     def process(self, element):
         _, grouped = element
         flags = flag_tables(grouped["flags"])
-        scores = list(grouped.get("scores", ()))
+        scores = score_rows(grouped.get("scores", ()))
         for path in grouped["batch"]:
             table = read_piece(path)
             with gc_paused():

@@ -38,7 +38,7 @@ ALT_IMAGES = "alt_images"
 IMAGE_ALTS = "image_alts"
 EVAL_CANDIDATES = "eval_candidates"
 NSFW_IMAGES = "nsfw_images"
-NSFW_ROWS = "nsfw_rows"
+ROUTE = "_route"  # "<batch id>/<row>": where an NSFW score goes back to
 TALLIES = "tallies"
 N_UNIGRAMS = "_n_unigrams"
 CANDIDATE_SCHEMA = pa.schema(
@@ -292,10 +292,10 @@ class MeasureBatch(beam.DoFn):
             yield pvalue.TaggedOutput(EVAL_CANDIDATES, (bucket, ref))
 
     def _nsfw(self, bid: str, table: pa.Table, ok: list[bool]):
+        """The images to score, each keyed by its route back to (batch, row)."""
         rows = [row for row, good in enumerate(ok) if good]
         if not rows:
             return
-        images = table.take(pa.array(rows, pa.int64())).select(["uid", "image"])
-        yield pvalue.TaggedOutput(NSFW_IMAGES, images)
-        for row, uid in zip(rows, images.column("uid").to_pylist(), strict=True):
-            yield pvalue.TaggedOutput(NSFW_ROWS, (uid, (bid, row)))
+        images = table.take(pa.array(rows, pa.int64())).select(["image"])
+        routes = pa.array([f"{bid}/{row}" for row in rows], pa.string())
+        yield pvalue.TaggedOutput(NSFW_IMAGES, images.append_column(ROUTE, routes))

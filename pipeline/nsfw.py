@@ -159,22 +159,29 @@ class NsfwModelHandler(ModelHandler[bytes, float, LoadedClassifier]):
         return METRICS_NAMESPACE
 
 
-def keyed_images(table: pa.Table) -> Iterator[tuple[str, bytes]]:
-    """(uid, image bytes) of each row of a batch that has an image."""
-    for uid, image in zip(
-        table.column("uid").to_pylist(), table.column("image").to_pylist(), strict=True
+def keyed_images(table: pa.Table, key: str = "uid") -> Iterator[tuple[str, bytes]]:
+    """(key, image bytes) of each row of a batch that has an image."""
+    for name, image in zip(
+        table.column(key).to_pylist(), table.column("image").to_pylist(), strict=True
     ):
         if image is not None:
-            yield uid, image
+            yield name, image
 
 
 class NsfwScores(beam.PTransform):
-    """pa.Table batches (uid, image) -> (uid, NSFW probability), scored in model batches.
+    """pa.Table batches (key, image) -> (key, NSFW probability), scored in model batches; the
+    key is the ``key`` column (the uid by default).
 
     Rows without image bytes are skipped (they have nothing to score).
     """
 
-    def __init__(self, model_path: str, batch_size: int = 32, image_size: int | None = None):
+    def __init__(
+        self,
+        model_path: str,
+        batch_size: int = 32,
+        image_size: int | None = None,
+        key: str = "uid",
+    ):
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -186,11 +193,12 @@ class NsfwScores(beam.PTransform):
         self.model_path = model_path
         self.batch_size = batch_size
         self.image_size = image_size
+        self.key = key
 
     def expand(self, tables):
         handler = NsfwModelHandler(self.model_path, self.batch_size, self.image_size)
         return (
             tables
-            | "KeyedImages" >> beam.FlatMap(keyed_images)
+            | "KeyedImages" >> beam.FlatMap(keyed_images, self.key)
             | "RunInference" >> RunInference(KeyedModelHandler(handler))
         )

@@ -173,7 +173,7 @@ def test_rules_all_refuses_pair_input_with_a_clear_error(tmp_path, capsys):
     assert "lacks columns" in capsys.readouterr().err
 
 
-def test_nsfw_scores_join_by_uid_and_reject_above_threshold(tmp_path):
+def test_nsfw_scores_route_back_to_their_rows_and_reject_above_threshold(tmp_path):
     from tests.pipeline.test_nsfw import redness_model
 
     model = tmp_path / "redness.keras"

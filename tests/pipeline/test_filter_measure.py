@@ -1,11 +1,13 @@
 """A batch's id names its scratch file and keys the join of flags back to its rows; what
-the batch sends to the frequency joins travels as refs to scratch files."""
+the batch sends to the frequency joins, and the NSFW scores sent back, travel as refs to
+scratch files."""
 
 import pyarrow as pa
 from apache_beam import pvalue
 
 from filters.config import FilterConfig
 from filters.text import shuffle_key
+from pipeline.filter_apply import SpillScores, score_rows
 from pipeline.filter_measure import ALT_IMAGES, TOKENS, MeasureBatch, batch_id, bounded_keys
 from pipeline.shards import read_parts
 
@@ -60,3 +62,17 @@ def test_each_rule_writes_one_scratch_file_per_batch(tmp_path):
     for tag in (TOKENS, ALT_IMAGES):
         refs = [out.value[1] for out in outputs if getattr(out, "tag", None) == tag]
         assert len(refs) > 1 and len({path for path, _ in refs}) == 1
+
+
+def test_nsfw_scores_reach_their_batches_as_refs_whatever_the_flushes(tmp_path):
+    spill = SpillScores(str(tmp_path), flush_rows=3)
+    spill.start_bundle()
+    routed = [("b1/0", 0.9), ("b2/4", 0.1), ("b1/2", 0.5), ("b2/1", 0.2)]
+    outputs = [out for element in routed for out in spill.process(element)]
+    assert len(outputs) == 2  # the first three flushed: a ref for each batch among them
+    outputs += [windowed.value for windowed in spill.finish_bundle()]
+    by_batch: dict = {}
+    for bid, ref in outputs:
+        by_batch.setdefault(bid, []).append(ref)
+    assert sorted(score_rows(by_batch["b1"])) == [(0, 0.9), (2, 0.5)]
+    assert sorted(score_rows(by_batch["b2"])) == [(1, 0.2), (4, 0.1)]
