@@ -1,4 +1,4 @@
-"""Benchmark: peak memory of align-download and align-filter, 10k vs 100k records.
+"""Benchmark: peak memory of align-download, align-filter and align-crawl, 10k vs 100k records.
 
     .venv/bin/python bench/memory.py [--small 10000] [--large 100000] [--shard-rows 5000]
 
@@ -17,7 +17,9 @@ its default 4 output shards. align-filter --rules all reads the same pairs as do
 records (small JPEGs, a content hash per record with some shared), drops near-duplicates of
 8 eval images (each record's pHash bands join theirs), and writes output shards
 of --shard-rows records like its input: a shard is sorted in memory before it is written,
-so memory follows the shard size, which --shards sets.
+so memory follows the shard size, which --shards sets. align-crawl reads renamed copies of
+the synthetic web's WARC records (bench/crawl.py's corpus) in files of about --shard-rows
+records, its records being the unit it counts.
 """
 
 from __future__ import annotations
@@ -47,9 +49,9 @@ from pipeline.records import DOWNLOAD_SCHEMA, PAIR_SCHEMA, make_uid  # noqa: E40
 from pipeline.stats import read_stats  # noqa: E402
 
 
-def load_bench_filter():
-    """bench/filter.py's pair generator (bench/ is scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location("bench_filter", REPO / "bench" / "filter.py")
+def load_bench(name: str):
+    """Another bench script as a module (bench/ is scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "bench" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -196,16 +198,40 @@ def median_run(argv: list[str], output: Path, repeats: int) -> tuple[float, floa
 FLOOR = "import apache_beam, pyarrow.parquet, PIL.Image, pipeline.download, pipeline.filter"
 
 
+def crawl_records(work: Path) -> list:
+    """Every WARC record of a small synthetic web (bench/crawl.py's corpus builder)."""
+    from tools.synthweb import generate, small_config
+
+    generate(work / "web", small_config(port=8000, n_pairs=400))
+    return load_bench("crawl").raw_records(work / "web" / "warc")
+
+
+def measure_crawl(records: list, folder: Path, size: int, args) -> tuple[int, float, float]:
+    """align-crawl on about ``size`` WARC records in files of about --shard-rows records,
+    renamed copies of the web so every copy gives new pairs: (records, seconds, peak MiB)."""
+    copies = max(1, round(size / len(records)))
+    files = max(1, round(copies * len(records) / args.shard_rows))
+    (folder / "warc").mkdir()
+    count = load_bench("crawl").build_corpus(records, folder / "warc", copies, files)
+    output = folder / "crawl-out"
+    argv = [sys.executable, "-m", "pipeline.crawl", "--input", f"{folder}/warc/*.warc.gz",
+            "--output", str(output)]  # fmt: skip
+    seconds, rss = median_run(argv, output, args.repeats)
+    stats = read_stats(str(output))
+    assert stats["balanced"] and stats["in"] == count, stats
+    return count, seconds, rss
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--large", type=int, default=100_000)
     parser.add_argument("--shard-rows", type=int, default=5_000)
-    parser.add_argument("--repeats", type=int, default=3, help="runs per filter measurement")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per filter/crawl measure")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench_memory_"))
     server = ImageServer()
-    generator = load_bench_filter()
+    generator = load_bench("filter")
     config = work / "config.yaml"
     config.write_text("languages: all\nrare_token_min_count: 2\n")
     evals = work / "eval"
@@ -214,9 +240,11 @@ def main() -> None:
         (evals / f"{index}.jpg").write_bytes(image)
     dedup = ("--eval-images", f"bench={evals}/*.jpg")
     jobs = ("align-download", "align-filter --rules text", "align-filter --rules all")
+    jobs += ("align-crawl (WARC)",)
     results = {}
     try:
         _, floor_rss = run_measured([sys.executable, "-c", FLOOR])
+        web = crawl_records(work)
         for size in (args.small, args.large):
             folder = work / str(size)
             pairs = generator.make_pairs(size)
@@ -224,8 +252,9 @@ def main() -> None:
             write_shards(pairs, folder / "text-in", args.shard_rows)
             images = downloaded(pairs, server.images)
             write_shards(images, folder / "all-in", args.shard_rows, prefix="images")
-            results[jobs[0], size] = run_measured(
-                download_argv(folder / "dl-in", folder / "dl-out")
+            results[jobs[0], size] = (
+                size,
+                *run_measured(download_argv(folder / "dl-in", folder / "dl-out")),
             )
             stats = read_stats(str(folder / "dl-out"))
             assert stats["balanced"] and stats["kept"] == size, stats  # every image fetched
@@ -234,9 +263,10 @@ def main() -> None:
             for job, mode, extra in ((jobs[1], "text", ()), (jobs[2], "all", all_extra)):
                 output = folder / f"{mode}-out"
                 argv = filter_argv(folder / f"{mode}-in", output, config, "--rules", mode, *extra)
-                results[job, size] = median_run(argv, output, args.repeats)
+                results[job, size] = size, *median_run(argv, output, args.repeats)
                 stats = read_stats(str(output))
                 assert stats["balanced"] and stats["in"] == size, stats
+            results[jobs[3], size] = measure_crawl(web, folder, size, args)
             print(f"done {size:,} records", flush=True)
     finally:
         server.shutdown()
@@ -246,11 +276,11 @@ def main() -> None:
     header = f"{'job':<28}{'records':>10}{'seconds':>9}{'peak MiB':>10}{'above floor':>13}"
     print(header + f"{'ratio':>8}")
     for job in jobs:
-        base = results[job, args.small][1]
+        base = results[job, args.small][2]
         for size in (args.small, args.large):
-            seconds, rss = results[job, size]
+            records, seconds, rss = results[job, size]
             print(
-                f"{job:<28}{size:>10,}{seconds:>9.1f}{rss:>10.0f}{rss - floor_rss:>13.0f}"
+                f"{job:<28}{records:>10,}{seconds:>9.1f}{rss:>10.0f}{rss - floor_rss:>13.0f}"
                 f"{rss / base:>8.2f}"
             )
 

@@ -11,12 +11,15 @@ sit in ``counts``: ``pairs/extracted`` = ``pairs/duplicates`` + ``pairs/written`
 Deduplication is distributed: pairs are keyed by a bucket of their uid (a hash, so buckets are
 even), each bucket is grouped and sorted with Arrow, and the survivor of a uid is the row with
 the smallest (page_url, source), so it does not depend on bundling or worker count. A bucket
-holds 1/``--dedup-buckets`` of the pairs: raise it with the crawl's size.
+holds 1/``--dedup-buckets`` of the pairs: raise it with the crawl's size. The pairs do not
+travel through the shuffle: each harvested table is written once to ``OUTPUT/_scratch/``, a
+part per bucket, and only (file, part) refs are grouped (removed when the job ends).
 """
 
 from __future__ import annotations
 
 import argparse
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -38,7 +41,7 @@ from pipeline.harvest import (
 )
 from pipeline.options import UsageError, exits_cleanly, parse_job_args
 from pipeline.records import PAIR_SCHEMA, make_uid
-from pipeline.shards import WriteShards
+from pipeline.shards import WriteShards, read_parts, remove_folder, write_parts
 from pipeline.stats import IN, KEPT, WriteStats, mirror_to_metrics
 from pipeline.stats import rejected as rejected_key
 from pipeline.warc_source import Damage, iter_records
@@ -203,8 +206,14 @@ def keep_first_per_uid(table: pa.Table) -> pa.Table:
     return table.filter(first)
 
 
-def dedup_bucket(bucket: int, tables: Iterable[pa.Table]) -> Iterator:
-    tables = [table for table in tables if table.num_rows]
+def spill_by_bucket(table: pa.Table, num_buckets: int, scratch: str) -> list:
+    """``(bucket, ref)`` per bucket of a table's rows, the parts in one scratch file."""
+    path = FileSystems.join(scratch, f"pairs-{uuid.uuid4().hex}.arrow")
+    return write_parts(split_by_bucket(table, num_buckets), path)
+
+
+def dedup_bucket(bucket: int, refs: Iterable[tuple[str, int]]) -> Iterator:
+    tables = [table for table in read_parts(refs) if table.num_rows]
     if not tables:
         return
     table = pa.concat_tables(tables)
@@ -216,14 +225,15 @@ def dedup_bucket(bucket: int, tables: Iterable[pa.Table]) -> Iterator:
 class DedupPairs(beam.PTransform):
     """Keeps one row per uid across the whole job (see the module docstring)."""
 
-    def __init__(self, num_buckets: int):
+    def __init__(self, num_buckets: int, scratch: str):
         super().__init__()
         self.num_buckets = num_buckets
+        self.scratch = scratch
 
     def expand(self, tables):
         return (
             tables
-            | "KeyByBucket" >> beam.FlatMap(split_by_bucket, self.num_buckets)
+            | "KeyByBucket" >> beam.FlatMap(spill_by_bucket, self.num_buckets, self.scratch)
             | "GroupByBucket" >> beam.GroupByKey()
             | "KeepFirstPerUid"
             >> beam.FlatMapTuple(dedup_bucket).with_outputs(TALLIES, main="pairs")
@@ -233,17 +243,18 @@ class DedupPairs(beam.PTransform):
 class Crawl(beam.PTransform):
     """Input files (or page-URL batches) -> unique pairs tables, and tallies for stats.json."""
 
-    def __init__(self, harvest: beam.DoFn, num_buckets: int):
+    def __init__(self, harvest: beam.DoFn, num_buckets: int, scratch: str):
         super().__init__()
         self.harvest = harvest
         self.num_buckets = num_buckets
+        self.scratch = scratch
 
     def expand(self, inputs):
         # (beam.Create already reshuffles its elements over the workers.)
         harvested = inputs | "Harvest" >> beam.ParDo(self.harvest).with_outputs(
             TALLIES, main="pairs"
         )
-        unique = harvested.pairs | "Dedup" >> DedupPairs(self.num_buckets)
+        unique = harvested.pairs | "Dedup" >> DedupPairs(self.num_buckets, self.scratch)
         tallies = (harvested[TALLIES], unique[TALLIES]) | "AllTallies" >> beam.Flatten()
         return unique.pairs, tallies
 
@@ -331,7 +342,8 @@ def run(argv: Sequence[str] | None = None) -> None:
         FileSystems.mkdirs(args.output)
     with beam.Pipeline(options=pipeline_options) as pipeline:
         inputs, harvest = inputs_and_harvest(pipeline, args, options)
-        pairs, tallies = inputs | "Crawl" >> Crawl(harvest, args.dedup_buckets)
+        crawl = Crawl(harvest, args.dedup_buckets, scratch_folder(args.output))
+        pairs, tallies = inputs | "Crawl" >> crawl
         written = pairs | "WritePairs" >> WriteShards(
             args.output, "pairs", PAIR_SCHEMA, args.num_shards
         )
@@ -344,6 +356,12 @@ def run(argv: Sequence[str] | None = None) -> None:
             | "AllCounts" >> beam.Flatten()
             | "Stats" >> WriteStats(args.output, extra)
         )
+    remove_folder(scratch_folder(args.output))
+
+
+def scratch_folder(output_dir: str) -> str:
+    """Where harvested pairs wait for their dedup bucket; removed at the end."""
+    return FileSystems.join(output_dir, "_scratch")
 
 
 def mode_of(args: argparse.Namespace) -> str:

@@ -63,6 +63,10 @@ def test_every_record_is_kept_or_rejected_by_name(crawled):
     }
 
 
+def test_no_scratch_folder_is_left_in_the_output(crawled):
+    assert sorted(path.name for path in crawled[1].iterdir() if path.name.startswith("_")) == []
+
+
 def test_pair_counts_add_up(crawled):
     counts = read_stats(str(crawled[1]))["counts"]
     assert counts["pairs/extracted"] == 5
@@ -170,7 +174,7 @@ def test_an_unreadable_file_is_one_reject(tmp_path):
     assert outcome.reason == "unreadable_file"
 
 
-def test_dedup_pairs_keeps_one_row_per_uid_across_tables():
+def test_dedup_pairs_keeps_one_row_per_uid_across_tables(tmp_path):
     from apache_beam.testing.test_pipeline import TestPipeline
     from apache_beam.testing.util import assert_that, equal_to
 
@@ -187,7 +191,7 @@ def test_dedup_pairs_keeps_one_row_per_uid_across_tables():
     second = rows_to_table([pair("http://a/1", "p1"), pair("http://a/3", "p3")], PAIR_SCHEMA)
     with TestPipeline() as pipeline:
         tables = pipeline | beam.Create([first, second], reshuffle=False)
-        unique = tables | DedupPairs(num_buckets=2)
+        unique = tables | DedupPairs(num_buckets=2, scratch=str(tmp_path))
         rows = unique.pairs | beam.FlatMap(
             lambda t: [(r["url"], r["page_url"]) for r in t.to_pylist()]
         )
