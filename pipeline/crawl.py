@@ -19,6 +19,7 @@ part per bucket, and only (file, part) refs are grouped (removed when the job en
 from __future__ import annotations
 
 import argparse
+import math
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -261,6 +262,11 @@ class Crawl(beam.PTransform):
 
 def match_inputs(pattern: str) -> list[str]:
     """The files a glob (or a folder) names, sorted; none is a usage error."""
+    return [path for path, _ in sized_inputs(pattern)]
+
+
+def sized_inputs(pattern: str) -> list[tuple[str, int]]:
+    """(path, bytes) of the files a glob (or a folder) names, sorted by path."""
     patterns = [pattern]
     if not any(char in pattern for char in "*?["):
         patterns.insert(0, FileSystems.join(pattern, "*"))  # a folder: the files in it
@@ -269,9 +275,9 @@ def match_inputs(pattern: str) -> list[str]:
             matched = FileSystems.match([candidate])[0].metadata_list
         except Exception:  # noqa: BLE001 - Beam raises BeamIOError for a missing path
             matched = []
-        paths = sorted(m.path for m in matched if not m.path.endswith("/"))
-        if paths:
-            return paths
+        files = sorted((m.path, m.size_in_bytes) for m in matched if not m.path.endswith("/"))
+        if files:
+            return files
     raise UsageError(f"--input {pattern}: no files match")
 
 
@@ -291,7 +297,12 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--page-urls", help="file of page URLs to fetch, one per line")
     parser.add_argument("--output", required=True, help="output folder")
     parser.add_argument("--format", default="auto", choices=FORMATS, help="input file format")
-    parser.add_argument("--num-shards", type=int, default=4, help="output Parquet shards")
+    parser.add_argument(
+        "--num-shards",
+        type=int,
+        help=f"output Parquet shards (default: sized by the input, at least {MIN_SHARDS}: one "
+        "per GB of WARC, 128 MB of WAT or 50k page URLs, each ~50 MB of pairs)",
+    )
     parser.add_argument("--dedup-buckets", type=int, default=256, help="dedup partitions")
     parser.add_argument("--max-page-bytes", type=int, default=HarvestOptions.max_page_bytes)
     parser.add_argument(
@@ -304,9 +315,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Input per output shard when --num-shards is not given: rough yields of Common Crawl (a
+# page gives ~10 pairs; a WAT file holds a WARC file's links in ~1/8 of its bytes). A shard is
+# sorted in one worker's memory, so its size, not the crawl's, must stay bounded.
+SHARD_INPUT_BYTES = {"warc": 1 << 30, "wat": 128 << 20}
+SHARD_PAGE_URLS = 50_000
+MIN_SHARDS = 4
+
+
+def default_num_shards(args: argparse.Namespace) -> int:
+    """Output shards from the input's size (listed with the glob, nothing read)."""
+    if args.page_urls:
+        units = len(read_page_urls(args.page_urls)) / SHARD_PAGE_URLS
+    else:
+        units = sum(
+            size / SHARD_INPUT_BYTES[file_format_of(path, args.format)]
+            for path, size in sized_inputs(args.input)
+        )
+    return max(MIN_SHARDS, math.ceil(units))
+
+
 def check_args(args: argparse.Namespace) -> None:
     for flag in ("num_shards", "dedup_buckets", "max_page_bytes", "fetch_batch_size"):
-        if getattr(args, flag) < 1:
+        value = getattr(args, flag)
+        if value is not None and value < 1:
             raise UsageError(f"--{flag.replace('_', '-')} must be at least 1")
     if args.connect_timeout <= 0 or args.read_timeout <= 0:
         raise UsageError("--connect-timeout and --read-timeout must be positive")
@@ -340,6 +372,8 @@ def run(argv: Sequence[str] | None = None) -> None:
     options = HarvestOptions(args.max_page_bytes, args.include_empty_alt)
     if not FileSystems.exists(args.output):
         FileSystems.mkdirs(args.output)
+    if args.num_shards is None:
+        args.num_shards = default_num_shards(args)
     with beam.Pipeline(options=pipeline_options) as pipeline:
         inputs, harvest = inputs_and_harvest(pipeline, args, options)
         crawl = Crawl(harvest, args.dedup_buckets, scratch_folder(args.output))
@@ -351,6 +385,7 @@ def run(argv: Sequence[str] | None = None) -> None:
             lambda path, rows: {"pairs/written": rows}
         )
         extra = {"job": "align-crawl", "unit": "records", "mode": mode_of(args)}
+        extra["shards"] = args.num_shards
         (
             (tallies, written_counts)
             | "AllCounts" >> beam.Flatten()

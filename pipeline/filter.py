@@ -310,7 +310,7 @@ def run(argv=None) -> None:
         parser.error("--input is required (or --stats DIR alone for a finished run's report)")
     if not args.output:
         parser.error("--output is required")
-    if min(args.shards or 1, args.batch_rows, args.key_buckets) < 1:
+    if min(1 if args.shards is None else args.shards, args.batch_rows, args.key_buckets) < 1:
         raise UsageError("--shards, --batch-rows and --key-buckets must be at least 1")
     if isinstance(args.stats, str):
         raise UsageError("--stats takes no directory when --input is given")

@@ -1,10 +1,12 @@
 """Specification of the align-crawl job on hand-made WARC and WAT files."""
 
 import json
+from types import SimpleNamespace
 
 import apache_beam as beam
 import pytest
 
+from pipeline import crawl
 from pipeline.crawl import DedupPairs, HarvestFile, keep_first_per_uid, run
 from pipeline.harvest import HarvestOptions
 from pipeline.records import PAIR_SCHEMA, make_uid
@@ -134,6 +136,8 @@ def test_wat_files_give_their_image_links(tmp_path):
     stats = read_stats(str(tmp_path / "out"))
     assert stats["balanced"] and stats["rejected"] == {"not_metadata_record": 1}
     assert stats["counts"]["img/empty_alt"] == 1
+    assert stats["shards"] == 4  # no --num-shards: a small input gets the minimum
+    assert len(list((tmp_path / "out").glob("pairs-*-of-00004.parquet"))) == 4
 
 
 def test_keep_first_per_uid_keeps_the_smallest_page_then_source():
@@ -200,3 +204,19 @@ def test_dedup_pairs_keeps_one_row_per_uid_across_tables(tmp_path):
         )
         duplicates = unique.tallies | beam.Map(lambda tally: tally["pairs/duplicates"])
         assert_that(duplicates | beam.CombineGlobally(sum), equal_to([1]), label="OneDuplicate")
+
+
+def test_default_shard_count_weighs_warc_and_wat_bytes(tmp_path, monkeypatch):
+    (tmp_path / "a.warc.gz").write_bytes(b"x" * 300)
+    (tmp_path / "b.warc.wat.gz").write_bytes(b"x" * 300)
+    monkeypatch.setitem(crawl.SHARD_INPUT_BYTES, "warc", 100)
+    monkeypatch.setitem(crawl.SHARD_INPUT_BYTES, "wat", 10)
+    args = SimpleNamespace(page_urls=None, input=str(tmp_path / "*"), format="auto")
+    assert crawl.default_num_shards(args) == 3 + 30
+
+
+def test_default_shard_count_of_a_page_list_follows_its_urls(tmp_path, monkeypatch):
+    (tmp_path / "pages.txt").write_text("# pages\n" + "http://a.example/\n" * 12)
+    monkeypatch.setattr(crawl, "SHARD_PAGE_URLS", 2)
+    args = SimpleNamespace(page_urls=str(tmp_path / "pages.txt"), input=None, format="auto")
+    assert crawl.default_num_shards(args) == 6

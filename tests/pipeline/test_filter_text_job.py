@@ -171,6 +171,7 @@ def test_language_rule_runs_on_survivors_and_names_the_language(tmp_path):
         (["--output", "o", "--bogus"], "unrecognized arguments: --bogus"),
         (["--input", "/nonexistent", "--output", "o"], "no /nonexistent/images-*.parquet"),
         (["--input", "x", "--output", "o", "--eval-images", "nameonly"], "NAME=GLOB"),
+        (["--input", "x", "--output", "o", "--shards", "0"], "--shards, --batch-rows and"),
     ],
 )
 def test_bad_command_lines_get_one_line_errors(argv, message, capsys):
