@@ -42,7 +42,13 @@ from pipeline.harvest import (
 )
 from pipeline.options import UsageError, exits_cleanly, parse_job_args
 from pipeline.records import PAIR_SCHEMA, make_uid
-from pipeline.shards import WriteShards, read_parts, remove_folder, write_parts
+from pipeline.shards import (
+    WriteShards,
+    read_parts,
+    remove_folder,
+    split_by_index,
+    write_parts,
+)
 from pipeline.stats import IN, KEPT, WriteStats, mirror_to_metrics
 from pipeline.stats import rejected as rejected_key
 from pipeline.warc_source import Damage, iter_records
@@ -189,8 +195,7 @@ def split_by_bucket(table: pa.Table, num_buckets: int) -> Iterator[tuple[int, pa
         dtype=np.int64,
         count=table.num_rows,
     )
-    for bucket in np.unique(buckets):
-        yield int(bucket), table.filter(pa.array(buckets == bucket))
+    yield from split_by_index(table, buckets)
 
 
 def keep_first_per_uid(table: pa.Table) -> pa.Table:

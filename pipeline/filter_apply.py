@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from itertools import groupby
-from operator import itemgetter
 
 import apache_beam as beam
 import pyarrow as pa
@@ -20,7 +18,7 @@ from filters.eval_index import EVAL_DUPLICATE
 from filters.language import LANGUAGE, check_language, detector
 from pipeline.filter_measure import N_UNIGRAMS, gc_paused
 from pipeline.records import REJECT_SCHEMA, STATUS_OK
-from pipeline.shards import read_parts, read_piece, write_parts
+from pipeline.shards import read_parts, read_piece, split_by_column, write_parts
 from pipeline.stats import mirror_to_metrics, rejected
 
 REJECTS = "rejects"
@@ -125,12 +123,9 @@ class SpillScores(beam.DoFn):
     def _flush(self) -> list:
         if not self.pending:
             return []
-        self.pending.sort()
-        parts = [
-            (bid, pa.table({"row": [r for _, r, _ in group], "score": [s for _, _, s in group]},
-                           schema=SCORE_SCHEMA))
-            for bid, group in ((bid, list(g)) for bid, g in groupby(self.pending, itemgetter(0)))
-        ]  # fmt: skip
+        bids, rows, scores = zip(*self.pending, strict=True)
+        table = pa.table({"bid": bids, "row": pa.array(rows, pa.uint32()), "score": scores})
+        parts = [(bid, part.cast(SCORE_SCHEMA)) for bid, part in split_by_column(table, "bid")]
         self.pending = []
         path = FileSystems.join(self.scratch, f"scores-{uuid.uuid4().hex}.arrow")
         return write_parts(parts, path)

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 
 from filters.text import RARE_TOKEN, Verdict, rare_cut_count
-from pipeline.shards import read_parts, write_parts
+from pipeline.shards import read_parts, split_by_column, write_parts
 from pipeline.stats import SumTallies
 
 FLAG_SCHEMA = pa.schema(
@@ -28,17 +28,8 @@ FLAG_SCHEMA = pa.schema(
 
 def flags_by_batch(flagged: pa.Table) -> Iterator[tuple[str, pa.Table]]:
     """(bid, flag table) per batch in ``flagged`` (columns bid, rows, reason, measured)."""
-    if flagged.num_rows == 0:
-        return
-    flagged = flagged.select(["bid", *FLAG_SCHEMA.names])
-    order = pc.sort_indices(flagged, sort_keys=[("bid", "ascending")]).to_numpy()
-    bids = flagged.column("bid").take(pa.array(order)).to_pylist()
-    start = 0
-    for index in range(1, len(bids) + 1):
-        if index == len(bids) or bids[index] != bids[start]:
-            part = flagged.take(pa.array(order[start:index]))  # own buffers, not a slice
-            yield bids[start], part.select(FLAG_SCHEMA.names).cast(FLAG_SCHEMA)
-            start = index
+    for bid, part in split_by_column(flagged.select(["bid", *FLAG_SCHEMA.names]), "bid"):
+        yield bid, part.cast(FLAG_SCHEMA)
 
 
 def _concat(refs: Iterable[tuple[str, int]]) -> pa.Table:

@@ -31,7 +31,7 @@ from apache_beam.io.filesystems import FileSystems
 from filters.eval_index import bands
 from filters.text import normalize, shuffle_key, tokenize
 from pipeline.records import STATUS_OK
-from pipeline.shards import write_parts, write_piece
+from pipeline.shards import split_by_index, write_parts, write_piece
 
 TOKENS = "tokens"
 ALT_IMAGES = "alt_images"
@@ -144,18 +144,6 @@ def split_by_bucket(partial: pa.Table, buckets: int) -> Iterator[tuple[int, pa.T
     keys = partial.column("key").to_pylist()
     index = np.fromiter((bucket_of(k, buckets) for k in keys), dtype=np.int64, count=len(keys))
     yield from split_by_index(partial, index)
-
-
-def split_by_index(table: pa.Table, index: np.ndarray) -> Iterator[tuple[int, pa.Table]]:
-    """(value, sub-table of the rows whose index is that value), values in ascending order."""
-    if table.num_rows == 0:
-        return
-    order = np.argsort(index, kind="stable")
-    sorted_index = index[order]
-    starts = np.flatnonzero(np.r_[True, sorted_index[1:] != sorted_index[:-1]])
-    ends = np.r_[starts[1:], len(sorted_index)]
-    for start, end in zip(starts, ends, strict=True):
-        yield int(sorted_index[start]), table.take(pa.array(order[start:end]))
 
 
 def flat_ngrams(tokens: list[list[str]]) -> tuple[pa.Array, np.ndarray]:

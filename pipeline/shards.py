@@ -17,7 +17,7 @@ difference between the runner process holding the whole output in memory and not
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import apache_beam as beam
 import numpy as np
@@ -81,13 +81,31 @@ def shard_indices(uids: pa.ChunkedArray | pa.Array, num_shards: int) -> np.ndarr
     )
 
 
-def split_by_shard(table: pa.Table, num_shards: int, key: str = "uid"):
-    """Yields (shard index, sub-table) for each shard the table's rows fall into."""
+def split_by_index(table: pa.Table, index: np.ndarray) -> Iterator[tuple[int, pa.Table]]:
+    """(value, the rows whose ``index`` is that value, in their order) per value, ascending:
+    one sort and a take per part, not a pass over the whole table per part."""
     if table.num_rows == 0:
         return
-    shards = shard_indices(table.column(key), num_shards)
-    for index in np.unique(shards):
-        yield int(index), table.filter(pa.array(shards == index))
+    order = np.argsort(index, kind="stable")
+    sorted_index = index[order]
+    starts = np.flatnonzero(np.r_[True, sorted_index[1:] != sorted_index[:-1]])
+    ends = np.r_[starts[1:], len(sorted_index)]
+    for start, end in zip(starts, ends, strict=True):
+        yield int(sorted_index[start]), table.take(pa.array(order[start:end]))
+
+
+def split_by_column(table: pa.Table, column: str) -> Iterator[tuple[object, pa.Table]]:
+    """(value, its rows without ``column``) per distinct value of the column."""
+    encoded = pc.dictionary_encode(table.column(column).combine_chunks())
+    values = encoded.dictionary.to_pylist()
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    for code, part in split_by_index(table.drop_columns([column]), codes):
+        yield values[code], part
+
+
+def split_by_shard(table: pa.Table, num_shards: int, key: str = "uid"):
+    """Yields (shard index, sub-table) for each shard the table's rows fall into."""
+    yield from split_by_index(table, shard_indices(table.column(key), num_shards))
 
 
 def sorted_table(tables: Iterable[pa.Table], schema: pa.Schema, key: str) -> pa.Table:

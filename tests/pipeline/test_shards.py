@@ -1,6 +1,7 @@
 """Specification of deterministic shard output and job accounting."""
 
 import apache_beam as beam
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet  # noqa: F401
 
@@ -11,6 +12,8 @@ from pipeline.shards import (
     read_table,
     rows_to_table,
     shard_indices,
+    split_by_column,
+    split_by_index,
     write_parts,
 )
 from pipeline.stats import WriteStats, read_stats, rejected
@@ -87,3 +90,19 @@ def test_a_part_of_many_chunks_reads_back_as_one_part(tmp_path):
 def test_no_parts_write_no_file(tmp_path):
     assert write_parts([], str(tmp_path / "parts.arrow")) == []
     assert not (tmp_path / "parts.arrow").exists()
+
+
+def test_split_by_index_keeps_every_row_once_in_its_order():
+    table = pa.table({"x": [10, 11, 12, 13, 14]})
+    parts = dict(split_by_index(table, np.array([2, 0, 2, 1, 0])))
+    assert {k: t["x"].to_pylist() for k, t in parts.items()} == {0: [11, 14], 1: [13], 2: [10, 12]}
+
+
+def test_split_by_column_groups_rows_by_value_without_the_column():
+    table = pa.concat_tables([pa.table({"bid": ["b", "a"], "x": [1, 2]}),
+                              pa.table({"bid": ["b"], "x": [3]})])  # fmt: skip
+    parts = {bid: part for bid, part in split_by_column(table, "bid")}
+    assert {bid: part.to_pydict() for bid, part in parts.items()} == {
+        "a": {"x": [2]},
+        "b": {"x": [1, 3]},
+    }
