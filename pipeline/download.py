@@ -39,6 +39,7 @@ from pipeline.imaging import (
 )
 from pipeline.options import UsageError, exits_cleanly, parse_job_args
 from pipeline.records import DOWNLOAD_SCHEMA, PAIR_SCHEMA, STATUS_OK
+from pipeline.shards import publish
 from pipeline.stats import IN, KEPT, WriteStats, mirror_to_metrics, read_stats, rejected
 
 ROW_GROUP = 256  # rows per Parquet row group: ~10 MB of 346-px JPEGs
@@ -202,9 +203,7 @@ class DownloadShard(beam.DoFn):
                         batch = []
                 if batch or tally[IN] == 0:
                     writer.write_table(_table(batch))
-        if FileSystems.exists(output_path):
-            FileSystems.delete([output_path])
-        FileSystems.rename([temporary], [output_path])
+        publish(temporary, output_path)
         return tally
 
 

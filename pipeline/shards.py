@@ -40,14 +40,19 @@ def write_parquet(table: pa.Table, path: str) -> None:
         pq.write_table(table, handle, compression="zstd")
 
 
-def write_atomically(write: TableWriter, table: pa.Table, path: str) -> str:
-    """Writes to ``path + '.tmp'`` and renames, replacing any earlier file."""
-    temporary = path + ".tmp"
-    write(table, temporary)
+def publish(temporary: str, path: str) -> str:
+    """Renames a finished ``temporary`` file to ``path``, replacing any earlier file: a
+    reader never sees half a file, and a crash leaves only the temporary behind."""
     if FileSystems.exists(path):
         FileSystems.delete([path])
     FileSystems.rename([temporary], [path])
     return path
+
+
+def write_atomically(write: TableWriter, table: pa.Table, path: str) -> str:
+    """Writes to ``path + '.tmp'`` and publishes it."""
+    write(table, path + ".tmp")
+    return publish(path + ".tmp", path)
 
 
 def rows_to_table(rows: Iterable[dict], schema: pa.Schema) -> pa.Table:

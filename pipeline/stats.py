@@ -21,6 +21,8 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from pipeline.shards import publish
+
 IN = "in"
 KEPT = "kept"
 REJECTED_PREFIX = "rejected/"
@@ -89,13 +91,9 @@ def stats_document(tally: Mapping[str, int], extra: Mapping | None = None) -> di
 def write_bytes(path: str, data: bytes) -> str:
     """Writes through Beam's FileSystems (local or gs://) to a temporary name, then renames:
     a reader never sees half a file, and a crash leaves only a ``.tmp`` behind."""
-    temporary = path + ".tmp"
-    with FileSystems.create(temporary) as handle:
+    with FileSystems.create(path + ".tmp") as handle:
         handle.write(data)
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
-    FileSystems.rename([temporary], [path])
-    return path
+    return publish(path + ".tmp", path)
 
 
 def write_json(path: str, document: Mapping) -> str:
