@@ -25,6 +25,7 @@ records, its records being the unit it counts.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import importlib.util
 import io
@@ -49,6 +50,7 @@ from pipeline.records import DOWNLOAD_SCHEMA, PAIR_SCHEMA, make_uid  # noqa: E40
 from pipeline.stats import read_stats  # noqa: E402
 
 
+@functools.cache
 def load_bench(name: str):
     """Another bench script as a module (bench/ is scripts, not a package)."""
     spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "bench" / f"{name}.py")
