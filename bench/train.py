@@ -21,11 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from tests.training.synthetic import make_pairs, write_shards  # noqa: E402
 from training.config import load_config  # noqa: E402
 from training.data import make_dataset  # noqa: E402
 from training.model import build_dual_encoder  # noqa: E402
 from training.optimizer import make_optimizer  # noqa: E402
-from training.synthetic import make_pairs, write_shards  # noqa: E402
 from training.tokenize import AlignTokenizer  # noqa: E402
 from training.vocab import learn_vocabulary, text_files  # noqa: E402
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.training.synthetic import make_pairs, write_shards
 from training.config import load_config
 from training.data import make_dataset, resize_and_crop
-from training.synthetic import make_pairs, write_shards
 from training.tokenize import AlignTokenizer
 
 PIECES = ["[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]", "a", "red", "circle", "photo", "of"]

@@ -2,8 +2,8 @@
 
 import pytest
 
+from tests.training.synthetic import make_pairs, write_shards
 from training import vocab
-from training.synthetic import make_pairs, write_shards
 from training.tokenize import AlignTokenizer
 
 

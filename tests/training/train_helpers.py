@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pyarrow.parquet as pq
 from PIL import Image
 
-from training.synthetic import write_shards
+from tests.training.synthetic import write_shards
 
 
 def synthetic_web_pairs(web) -> list[dict]:

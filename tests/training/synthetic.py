@@ -1,4 +1,5 @@
-"""Colour-shape image-text pairs written as training shards: a test bed needing no crawl."""
+"""Colour-shape image-text pairs written as training shards: the trainer tests' and
+bench/train.py's test bed, needing no crawl (a test helper, not part of the package)."""
 
 from __future__ import annotations
 
