@@ -5,6 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from training.config import TrainConfig, UsageError
+from training.preprocess import decode_image, resize_and_crop
 from training.tokenize import AlignTokenizer
 
 FEATURES = {
@@ -23,27 +24,6 @@ def list_shards(pattern: str) -> list[str]:
     if not files:
         raise FileNotFoundError(f"no training shards match {pattern}")
     return files
-
-
-def resize_and_crop(image: tf.Tensor, config: TrainConfig, training: bool, seed) -> tf.Tensor:
-    """Shorter side to ``resize_size``, then a random (train) or central (eval) square crop.
-
-    Training also flips left-right at random. Randomness is stateless, keyed by ``seed``, so a
-    deterministic run is repeatable bit for bit. Returns float32 pixels in 0..255.
-    """
-    shape = tf.cast(tf.shape(image)[:2], tf.float32)
-    scale = config.resize_size / tf.reduce_min(shape)
-    new_size = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), config.resize_size)
-    image = tf.image.resize(image, new_size, method="bilinear", antialias=True)
-    size = config.image_size
-    if training:
-        image = tf.image.stateless_random_crop(image, [size, size, 3], seed=seed)
-        image = tf.image.stateless_random_flip_left_right(image, seed=seed + 1)
-    else:
-        top = (new_size[0] - size) // 2
-        left = (new_size[1] - size) // 2
-        image = image[top : top + size, left : left + size]
-    return tf.clip_by_value(tf.ensure_shape(image, [size, size, 3]), 0.0, 255.0)
 
 
 def make_dataset(
@@ -85,10 +65,11 @@ def make_dataset(
 
     def decode(index, record):
         example = tf.io.parse_single_example(record, FEATURES)
-        image = tf.io.decode_image(example["image/encoded"], channels=3, expand_animations=False)
+        image = decode_image(example["image/encoded"])
         element_seed = tf.stack([tf.cast(seed, tf.int64), index])
+        size = (config.image_size, config.resize_size)
         return {
-            "images": resize_and_crop(image, config, training, element_seed),
+            "images": resize_and_crop(image, *size, training=training, seed=element_seed),
             "text": example["text"],
         }
 

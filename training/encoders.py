@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from training.preprocess import central_crop
 from training.tokenize import AlignTokenizer
 
 ImageItem = str | bytes | np.ndarray
@@ -72,29 +73,32 @@ def read_bytes(path: str) -> bytes:
         raise FileNotFoundError(f"{path} does not exist") from None
 
 
-def preprocess_image(item: str | bytes, image_size: int, resize_size: int) -> np.ndarray:
-    """Decodes (RGB), resizes the shorter side to ``resize_size``, centre-crops ``image_size``.
+def decode_file(item: str | bytes) -> np.ndarray:
+    """A file or encoded bytes -> uint8 [H, W, 3] RGB, by Pillow (any format it opens).
 
-    ALIGN's eval transform (resize 346, centre crop 289), scaled by encoders.json. A file
-    that does not decode is an error naming it: an evaluation set must not shrink silently.
+    A file that does not decode is an error naming it: an evaluation set must not shrink
+    silently. JPEGs decode to the same pixels as the trainer's tf.data input (see
+    training.preprocess).
     """
     name = item if isinstance(item, str) else "<bytes>"
     try:
         data = read_bytes(item) if isinstance(item, str) else item
         with Image.open(io.BytesIO(data)) as image:
-            image = image.convert("RGB")
-            width, height = image.size
-            scale = resize_size / min(width, height)
-            size = (max(resize_size, round(width * scale)), max(resize_size, round(height * scale)))
-            image = image.resize(size, Image.Resampling.BILINEAR)
-            left, top = (size[0] - image_size) // 2, (size[1] - image_size) // 2
-            image = image.crop((left, top, left + image_size, top + image_size))
-            return np.asarray(image, dtype=np.uint8)
+            return np.asarray(image.convert("RGB"), dtype=np.uint8)
     except FileNotFoundError:
         raise
     except (OSError, ValueError, Image.DecompressionBombError) as error:
         detail = re.sub(r"<[^<>]* at 0x[0-9a-fA-F]+>", "its bytes", str(error))  # no addresses
         raise ImageDecodeError(f"cannot decode image {name}: {detail}") from error
+
+
+def preprocess_image(item: str | bytes, image_size: int, resize_size: int) -> np.ndarray:
+    """Decodes, resizes the shorter side to ``resize_size``, centre-crops ``image_size``.
+
+    ALIGN's eval transform (resize 346, centre crop 289), scaled by encoders.json, computed by
+    the trainer's own function: float32 [S, S, 3] pixels 0..255, exactly what tf.data gives.
+    """
+    return central_crop(tf.constant(decode_file(item)), image_size, resize_size).numpy()
 
 
 def normalise(embeddings: np.ndarray) -> np.ndarray:
@@ -186,7 +190,8 @@ class Encoders:
         """Decodes and crops files or encoded bytes in parallel threads, order kept."""
         crop = [self.image_size, self.resize_size]
         arrays = list(_decode_pool().map(lambda item: preprocess_image(item, *crop), items))
-        return np.stack(arrays) if arrays else np.zeros((0, *[self.image_size] * 2, 3), np.uint8)
+        empty = np.zeros((0, self.image_size, self.image_size, 3), np.float32)
+        return np.stack(arrays) if arrays else empty
 
     def iter_image_embeddings(self, items: Sequence[ImageItem]) -> Iterator[np.ndarray]:
         """Yields [batch, D] embeddings in order; decodes the next batch while one runs."""
@@ -205,7 +210,7 @@ class Encoders:
                 yield _run_padded(self.image_model, pixels, len(pixels), self.batch_size)
 
     def embed_images(self, images: Sequence[ImageItem]) -> np.ndarray:
-        """uint8 [N, S, S, 3] already preprocessed, or a list of paths / encoded bytes."""
+        """[N, S, S, 3] pixels already preprocessed, or a list of paths / encoded bytes."""
         return _concat(self.iter_image_embeddings(images), self.embed_dim)
 
     def embed_texts(self, texts: Iterable[str]) -> np.ndarray:

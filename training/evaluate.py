@@ -237,7 +237,7 @@ def _unit(embeddings: np.ndarray) -> np.ndarray:
 def stream_image_embeddings(
     encoders: ImageTextEncoders, images: Sequence, chunk: int = IMAGE_CHUNK
 ) -> Iterator[np.ndarray]:
-    """Unit image embeddings, chunk by chunk, in order (paths, bytes or uint8 arrays)."""
+    """Unit image embeddings, chunk by chunk, in order (paths, bytes or preprocessed pixels)."""
     for start in range(0, len(images), chunk):
         yield _unit(encoders.embed_images(images[start : start + chunk]))
 

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from tests.training.synthetic import make_pairs, write_shards
 from training.config import load_config
-from training.data import make_dataset, resize_and_crop
+from training.data import make_dataset
 from training.tokenize import AlignTokenizer
 
 PIECES = ["[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]", "a", "red", "circle", "photo", "of"]
@@ -79,22 +79,3 @@ def test_each_host_reads_its_own_part_of_the_data(shards, config, tokenizer):
         parts.append(set(fingerprints(dataset, 100)))
     everything = set(fingerprints(make_dataset(shards, config, tokenizer, 1, training=False), 100))
     assert not parts[0] & parts[1] and parts[0] | parts[1] == everything
-
-
-def test_central_crop_takes_the_middle_of_the_shorter_side_resize(config):
-    image = np.zeros((40, 80, 3), np.uint8)
-    image[:, 38:42] = 255  # a white stripe in the middle column
-    out = resize_and_crop(tf.constant(image), config, training=False, seed=None).numpy()
-    assert out.shape == (32, 32, 3)
-    assert out[:, 15:17].mean() > 200 and out[:, :8].mean() < 5 and out[:, -8:].mean() < 5
-
-
-def test_random_crop_and_flip_vary_with_the_seed(config):
-    image = tf.random.stateless_uniform((50, 70, 3), [0, 0], 0, 255)
-    crops = {
-        hashlib.sha256(
-            resize_and_crop(image, config, True, tf.constant([0, s], tf.int64)).numpy().tobytes()
-        ).hexdigest()
-        for s in range(6)
-    }
-    assert len(crops) > 1

@@ -80,7 +80,7 @@ def test_preprocessing_resizes_the_shorter_side_then_centre_crops():
     image.save(buffer, format="PNG")
     pixels = preprocess_image(buffer.getvalue(), image_size=8, resize_size=10)
     # 60x20 -> 30x10 (band 10..19); the centre 8x8 crop takes columns 11..18, all white.
-    assert pixels.shape == (8, 8, 3) and pixels.dtype == np.uint8
+    assert pixels.shape == (8, 8, 3) and pixels.dtype == np.float32
     assert pixels.min() >= 250
 
 

@@ -1,0 +1,56 @@
+"""The one image preprocessing of training and evaluation: decode, resize, crop.
+
+Training (tf.data over the shards) and evaluation (``training.encoders``, reading any image
+file) both call ``resize_and_crop``, so a model is evaluated on exactly the pixels it was
+trained on: the same resize, the same central crop. The parameters travel with the model in
+``encoders.json`` (``image_size``, ``resize_size``).
+
+Decoding differs only in who reads the bytes: tf.data decodes the shards' JPEGs with libjpeg's
+accurate integer IDCT, the one Pillow uses, so a JPEG decodes to the same pixels in both;
+evaluation reads files with Pillow, which also opens formats TensorFlow refuses (paletted PNGs
+with transparency, some GIFs) and guards against decompression bombs.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def decode_image(encoded: tf.Tensor) -> tf.Tensor:
+    """Encoded bytes -> uint8 [H, W, 3]; JPEGs with the accurate IDCT (Pillow's pixels)."""
+    return tf.cond(
+        tf.io.is_jpeg(encoded),
+        lambda: tf.io.decode_jpeg(encoded, channels=3, dct_method="INTEGER_ACCURATE"),
+        lambda: tf.ensure_shape(
+            tf.io.decode_image(encoded, channels=3, expand_animations=False), [None, None, 3]
+        ),
+    )
+
+
+def resize_and_crop(
+    image: tf.Tensor, image_size: int, resize_size: int, training: bool = False, seed=None
+) -> tf.Tensor:
+    """Shorter side to ``resize_size``, then a random (train) or central (eval) square crop.
+
+    ALIGN: "resize to 346, random crop 289 for training, central crop 289 for eval". Training
+    also flips left-right at random. Randomness is stateless, keyed by ``seed`` (int64 [2]),
+    so a deterministic run is repeatable bit for bit. Returns float32 pixels in 0..255.
+    """
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    scale = resize_size / tf.reduce_min(shape)
+    new_size = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), resize_size)
+    image = tf.image.resize(image, new_size, method="bilinear", antialias=True)
+    if training:
+        image = tf.image.stateless_random_crop(image, [image_size, image_size, 3], seed=seed)
+        image = tf.image.stateless_random_flip_left_right(image, seed=seed + 1)
+    else:
+        top = (new_size[0] - image_size) // 2
+        left = (new_size[1] - image_size) // 2
+        image = image[top : top + image_size, left : left + image_size]
+    return tf.clip_by_value(tf.ensure_shape(image, [image_size, image_size, 3]), 0.0, 255.0)
+
+
+@tf.function(reduce_retracing=True)
+def central_crop(image: tf.Tensor, image_size: int, resize_size: int) -> tf.Tensor:
+    """The evaluation transform as one traced call per size: uint8 [H, W, 3] -> float32."""
+    return resize_and_crop(image, image_size, resize_size, training=False)
