@@ -16,7 +16,7 @@ from training.evaluate import (
     load_retrieval,
     load_zero_shot,
 )
-from training.train import scalar
+from training.summaries import scalar
 
 ZERO_SHOT_SCALARS = ("top1", "top5", "mean_per_class_top1")
 RETRIEVAL_SCALARS = ("R@1", "R@5", "R@10", "mean_rank", "median_rank")
@@ -108,11 +108,11 @@ class EvalCallback(keras.callbacks.Callback):
         return result
 
     def _preprocessed(self, encoders, name: str, paths: list[str]):
-        """uint8 crops cached per (set, image size); paths if the set is large or the encoders
-        cannot preprocess."""
+        """Float32 crops cached per (set, image size); paths if the set is large or the
+        encoders cannot preprocess."""
         preprocess = getattr(encoders, "preprocess", None)
         size = getattr(encoders, "image_size", None)
-        if preprocess is None or size is None or len(paths) * size * size * 3 > CACHE_BYTES:
+        if preprocess is None or size is None or len(paths) * size * size * 3 * 4 > CACHE_BYTES:
             return None
         key = (name, size, getattr(encoders, "resize_size", None))
         if key not in self._pixels:

@@ -13,15 +13,17 @@ from collections.abc import Sequence
 
 import keras
 import tensorflow as tf
-from tensorflow.core.framework import summary_pb2
 
 from training import config as config_lib
 from training.config import TrainConfig, UsageError, exits_cleanly
 from training.data import distributed_dataset, list_shards
 from training.distribute import choose_strategy, set_precision, split_cpu
+from training.encoders import Encoders, EncoderSpec
+from training.eval_callback import EvalCallback
 from training.export import export_encoders
 from training.model import DualEncoder, build_dual_encoder
 from training.optimizer import make_optimizer
+from training.summaries import scalar
 from training.tokenize import AlignTokenizer
 
 
@@ -49,17 +51,6 @@ def read_vocabulary(path: str) -> list[str]:
     if "[CLS]" not in vocabulary or "[SEP]" not in vocabulary or "[PAD]" not in vocabulary:
         raise UsageError(f"{path} is not a BERT vocabulary (needs [PAD], [CLS], [SEP])")
     return vocabulary
-
-
-# TensorBoard's scalar plugin tag, written with core TF so the trainer needs no tensorboard
-# package (tf.summary.scalar needs it installed; TensorBoard reads these events the same way).
-SCALAR_METADATA = summary_pb2.SummaryMetadata(
-    plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")
-).SerializeToString()
-
-
-def scalar(name: str, value) -> None:
-    tf.summary.write(name, tf.cast(value, tf.float32), metadata=SCALAR_METADATA)
 
 
 class Checkpointer(keras.callbacks.Callback):
@@ -105,10 +96,6 @@ def eval_callbacks(args, log_dir: str, encoders_fn) -> list[keras.callbacks.Call
     """The eval helper's periodic zero-shot/retrieval evaluation, when asked and present."""
     if not args.eval_every or not (args.eval_zero_shot or args.eval_retrieval):
         return []
-    try:
-        from training.eval_callback import EvalCallback  # noqa: PLC0415 - optional module
-    except ImportError:
-        raise UsageError("--eval-every needs training/eval_callback.py") from None
     return [
         EvalCallback(
             args.eval_zero_shot, args.eval_retrieval, args.eval_every, log_dir, encoders_fn
@@ -120,8 +107,6 @@ def live_encoders_fn(model: DualEncoder, tokenizer: AlignTokenizer, config: Trai
     """Builds the eval helper's Encoders over the live towers (no export round trip)."""
 
     def encoders():
-        from training.encoders import Encoders, EncoderSpec  # noqa: PLC0415 - eval's module
-
         spec = EncoderSpec(
             image_size=config.image_size,
             resize_size=config.resize_size,
