@@ -35,11 +35,13 @@ class TrainConfig:
     image_weights: str | None = None  # None, "imagenet" or a local weights file
     text_tower: str = "bert_large"
     text_dropout: float = 0.1  # BERT's own default
+    text_pooling: str = "cls"  # cls (ALIGN: the [CLS] token) or mean (over the real tokens)
     # Loss: "normalized softmax", learnable temperature "initialized to 1.0", label smoothing 0.1.
     temperature_init: float = 1.0
     label_smoothing: float = 0.1
     # Optimisation: LAMB, weight decay 1e-5, lr 1e-3 warmed up linearly over 10k steps then
     # decayed linearly to zero; global batch 16384 for 1.2M steps.
+    optimizer: str = "lamb"  # lamb (ALIGN) or adamw
     batch_size: int = 16_384
     steps: int = 1_200_000
     learning_rate: float = 1e-3
@@ -56,6 +58,11 @@ class TrainConfig:
 
 FIELDS = {field.name: field for field in dataclasses.fields(TrainConfig)}
 PRECISIONS = ("auto", "bfloat16", "float16", "float32")
+CHOICES = {
+    "mixed_precision": PRECISIONS,
+    "optimizer": ("lamb", "adamw"),
+    "text_pooling": ("cls", "mean"),
+}
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -93,8 +100,9 @@ def _validate(config: TrainConfig) -> TrainConfig:
         raise UsageError("config key 'resize_size' must be >= 'image_size'")
     if config.max_tokens < 3:
         raise UsageError("config key 'max_tokens' must leave room for [CLS], a piece and [SEP]")
-    if config.mixed_precision not in PRECISIONS:
-        raise UsageError(f"config key 'mixed_precision' must be one of {', '.join(PRECISIONS)}")
+    for name, allowed in CHOICES.items():
+        if getattr(config, name) not in allowed:
+            raise UsageError(f"config key {name!r} must be one of {', '.join(allowed)}")
     if not 0.0 <= config.label_smoothing < 1.0 or config.temperature_init <= 0:
         raise UsageError("need 0 <= label_smoothing < 1 and temperature_init > 0")
     return config

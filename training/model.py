@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import keras
 import keras_hub
 import tensorflow as tf
@@ -32,23 +34,22 @@ TEXT_TOWERS = {
 
 
 def build_image_encoder(config: TrainConfig) -> keras.Model:
-    """Images [B, S, S, 3] float 0..255 -> unit vectors [B, D] float32 (D = pooled features).
+    """Images [B, S, S, 3] float 0..255 -> unit vectors [B, D] float32.
 
-    The stock towers rescale and normalise inside, so callers feed raw pixel values.
-    ``image_weights`` is None (from scratch, as ALIGN), "imagenet" (Keras downloads them) or a
-    local weights file.
+    ALIGN's image embedding: EfficientNet "with global pooling (without training the 1x1 conv
+    layer in classification head)", i.e. the global average of the last MBConv block's output
+    (D = its channels: 640 for B7). Keras's ``include_top=False`` keeps the head's 1x1
+    ``top_conv`` + BN + swish (1280-d for B0, non-negative after swish's floor); the tower
+    is cut before it. The stock towers rescale and normalise inside, so callers feed raw pixel
+    values. ``image_weights`` is None (from scratch, as ALIGN), "imagenet" (Keras downloads
+    them) or a local weights file.
     """
     size = config.image_size
-    common = dict(
-        include_top=False,
-        pooling="avg",
-        weights=config.image_weights,
-        input_shape=(size, size, 3),
-    )
+    common = dict(include_top=False, weights=config.image_weights, input_shape=(size, size, 3))
     if config.image_tower in IMAGE_TOWERS:
-        tower = IMAGE_TOWERS[config.image_tower](**common)
+        backbone = IMAGE_TOWERS[config.image_tower](**common)
     elif config.image_tower in TINY_TOWERS:
-        tower = EfficientNet(
+        backbone = EfficientNet(
             **TINY_TOWERS[config.image_tower],
             default_size=size,
             dropout_rate=0.0,
@@ -59,8 +60,10 @@ def build_image_encoder(config: TrainConfig) -> keras.Model:
     else:
         known = ", ".join([*IMAGE_TOWERS, *TINY_TOWERS])
         raise UsageError(f"unknown image_tower {config.image_tower!r} (known: {known})")
+    last_block = backbone.get_layer("top_conv").input  # the head starts here
+    tower = keras.Model(backbone.input, last_block, name=config.image_tower)
     images = keras.Input((size, size, 3), dtype="float32", name="images")
-    features = tower(images)
+    features = keras.layers.GlobalAveragePooling2D(name="global_pool")(tower(images))
     embeddings = keras.layers.UnitNormalization(dtype="float32", name="l2_normalise")(features)
     return keras.Model(images, embeddings, name="image_encoder")
 
@@ -95,9 +98,14 @@ def build_text_encoder(config: TrainConfig, vocabulary_size: int, embed_dim: int
     sequence = backbone(
         {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}
     )["sequence_output"]
-    cls = keras.layers.Cropping1D((0, config.max_tokens - 1), name="cls_token")(sequence)
-    cls = keras.layers.Flatten(name="cls")(cls)
-    projected = keras.layers.Dense(embed_dim, name="projection")(cls)
+    if config.text_pooling == "cls":
+        pooled = keras.layers.Cropping1D((0, config.max_tokens - 1), name="cls_token")(sequence)
+        pooled = keras.layers.Flatten(name="cls")(pooled)
+    else:  # the mean over the real tokens ([CLS] and [SEP] included, padding not)
+        pooled = keras.layers.GlobalAveragePooling1D(name="mean_tokens")(
+            sequence, mask=padding_mask
+        )
+    projected = keras.layers.Dense(embed_dim, name="projection")(pooled)
     embeddings = keras.layers.UnitNormalization(dtype="float32", name="l2_normalise")(projected)
     return keras.Model(
         {"token_ids": token_ids, "padding_mask": padding_mask}, embeddings, name="text_encoder"
@@ -126,16 +134,22 @@ class DualEncoder(keras.Model):
         self.text_encoder = text_encoder
         self.temperature_init = temperature_init
         self.label_smoothing = label_smoothing
-        self.temperature = self.add_weight(
+        # Learned as its logarithm (CLIP's logit scale): steps are relative to the value, it
+        # stays positive, and no learning rate can push it through zero.
+        self.log_temperature = self.add_weight(
             shape=(),
-            initializer=keras.initializers.Constant(temperature_init),
+            initializer=keras.initializers.Constant(math.log(temperature_init)),
             dtype="float32",
-            name="temperature",
+            name="log_temperature",
         )
         self.trackers = {
             name: keras.metrics.Mean(name=name)
             for name in ("loss", "image_to_text_accuracy", "text_to_image_accuracy")
         }
+
+    @property
+    def temperature(self) -> tf.Tensor:
+        return tf.exp(tf.convert_to_tensor(self.log_temperature))
 
     def call(self, inputs: dict, training: bool = False):
         images = self.image_encoder(inputs["images"], training=training)
@@ -164,7 +178,7 @@ class DualEncoder(keras.Model):
             self.trackers[name].update_state(value)
         return {
             **{name: tracker.result() for name, tracker in self.trackers.items()},
-            "temperature": tf.convert_to_tensor(self.temperature),
+            "temperature": self.temperature,
         }
 
     @property

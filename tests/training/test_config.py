@@ -14,6 +14,7 @@ def test_defaults_are_alignment_paper_values():
     assert (config.image_size, config.resize_size, config.max_tokens) == (289, 346, 64)
     assert (config.temperature_init, config.label_smoothing) == (1.0, 0.1)
     assert (config.learning_rate, config.warmup_steps, config.weight_decay) == (1e-3, 10_000, 1e-5)
+    assert (config.optimizer, config.text_pooling) == ("lamb", "cls")
 
 
 def test_small_config_is_a_cpu_sized_run():
@@ -41,6 +42,8 @@ def test_unknown_key_in_a_file_is_named(tmp_path):
         ({"steps": 0}, "'steps' must be positive"),
         ({"image_size": 400}, "'resize_size' must be >= 'image_size'"),
         ({"mixed_precision": "int8"}, "'mixed_precision' must be one of"),
+        ({"optimizer": "sgd"}, "'optimizer' must be one of lamb, adamw"),
+        ({"text_pooling": "max"}, "'text_pooling' must be one of cls, mean"),
     ],
 )
 def test_bad_values_are_usage_errors_naming_the_key(overrides, message):

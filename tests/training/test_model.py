@@ -5,7 +5,12 @@ import numpy as np
 import pytest
 
 from training.config import UsageError, load_config
-from training.model import DualEncoder, build_dual_encoder, build_image_encoder
+from training.model import (
+    DualEncoder,
+    build_dual_encoder,
+    build_image_encoder,
+    build_text_encoder,
+)
 
 CONFIG = load_config("small", image_size=32, resize_size=36, max_tokens=8)
 
@@ -64,8 +69,35 @@ def test_unknown_tower_is_a_usage_error(key, value):
         build_dual_encoder(load_config("small", image_size=32, resize_size=36, **{key: value}), 9)
 
 
-def test_stock_efficientnet_b0_builds_without_a_head():
-    tower = build_image_encoder(
-        load_config(None, image_tower="efficientnet_b0", image_size=32, resize_size=36)
-    )
-    assert tower.output_shape == (None, 1280)
+@pytest.fixture(scope="module")
+def align_towers():
+    """The paper's towers (B7, BERT-Large); the layer graph does not depend on the input size."""
+    config = load_config("align", image_size=64, resize_size=77)
+    image = build_image_encoder(config)
+    text = build_text_encoder(config, vocabulary_size=64, embed_dim=image.output_shape[-1])
+    return image, text
+
+
+def test_align_image_embedding_is_the_pooled_output_of_the_last_mbconv_block(align_towers):
+    image, _ = align_towers
+    assert [layer.name for layer in image.layers] == [
+        "images",
+        "efficientnet_b7",
+        "global_pool",
+        "l2_normalise",
+    ]
+    tower = image.get_layer("efficientnet_b7")
+    assert not [layer.name for layer in tower.layers if layer.name.startswith("top_")]
+    assert tower.output is tower.get_layer("block7d_add").output  # B7's last MBConv block
+    assert isinstance(image.get_layer("global_pool"), keras.layers.GlobalAveragePooling2D)
+    assert image.output_shape == (None, 640)
+
+
+def test_align_text_embedding_is_cls_through_a_linear_layer_to_the_image_width(align_towers):
+    _, text = align_towers
+    bert = text.get_layer("bert")
+    assert (bert.num_layers, bert.hidden_dim) == (24, 1024)  # BERT-Large
+    projection = text.get_layer("projection")
+    assert projection.input is text.get_layer("cls").output
+    assert projection.units == 640 and projection.activation is keras.activations.linear
+    assert text.output_shape == (None, 640)
