@@ -16,6 +16,7 @@ from training.evaluate import (
     load_retrieval,
     load_zero_shot,
 )
+from training.metrics import class_attributes
 from training.summaries import scalar
 
 ZERO_SHOT_SCALARS = ("top1", "top5", "mean_per_class_top1")
@@ -45,6 +46,7 @@ class EvalCallback(keras.callbacks.Callback):
         templates: Sequence[str] = DEFAULT_TEMPLATES,
         split: str = "test",
         evaluate_at_end: bool = True,
+        attributes: Sequence[str] = (),
     ):
         super().__init__()
         if every_n_steps < 1:
@@ -59,8 +61,11 @@ class EvalCallback(keras.callbacks.Callback):
         self.templates = list(templates)
         self.split = split
         self.evaluate_at_end = evaluate_at_end
+        self.attributes = list(attributes)
         self.zero_shot = load_zero_shot(zero_shot_dir) if zero_shot_dir else None
         self.retrieval = load_retrieval(retrieval_dir, split) if retrieval_dir else None
+        if self.attributes and self.zero_shot is not None:
+            class_attributes(self.zero_shot.class_names, self.attributes)  # fail before training
         self.history: list[tuple[int, dict]] = []
         self._pixels: dict[tuple, np.ndarray] = {}
         self._writer = None
@@ -98,7 +103,7 @@ class EvalCallback(keras.callbacks.Callback):
         if self.zero_shot is not None:
             images = self._preprocessed(encoders, "zero_shot", self.zero_shot.images)
             result["zero_shot"] = evaluate_zero_shot(
-                encoders, self.zero_shot, self.templates, images=images
+                encoders, self.zero_shot, self.templates, images=images, attributes=self.attributes
             )
         if self.retrieval is not None:
             images = self._preprocessed(encoders, "retrieval", self.retrieval.images)
@@ -126,6 +131,8 @@ class EvalCallback(keras.callbacks.Callback):
             for name in ZERO_SHOT_SCALARS:
                 if "zero_shot" in result:
                     scalar(f"zero_shot/{name}", result["zero_shot"][name])
+            for name, part in result.get("zero_shot", {}).get("attributes", {}).items():
+                scalar(f"zero_shot/{name}_top1", part["top1"])
             for direction in ("image_to_text", "text_to_image"):
                 for name in RETRIEVAL_SCALARS:
                     if "retrieval" in result:

@@ -248,8 +248,12 @@ def evaluate_zero_shot(
     templates: Sequence[str] = DEFAULT_TEMPLATES,
     images: Sequence | None = None,
     top_confusions: int = 10,
+    attributes: Sequence[str] = (),
 ) -> dict:
-    """Top-1/top-5, per-class accuracy and most confused pairs; ``images`` overrides paths."""
+    """Top-1/top-5, per-class accuracy and most confused pairs; ``images`` overrides paths.
+
+    ``attributes`` ("colour", "shape") adds each word's own top-1 for compositional classes.
+    """
     accumulator = metrics.ZeroShotAccumulator(
         class_embeddings(encoders, dataset.class_names, templates), dataset.class_names
     )
@@ -258,7 +262,7 @@ def evaluate_zero_shot(
     for batch in stream_image_embeddings(encoders, dataset.images if images is None else images):
         accumulator.update(batch, labels[start : start + len(batch)])
         start += len(batch)
-    result = accumulator.result(ks=(1, 5), top_confusions=top_confusions)
+    result = accumulator.result(ks=(1, 5), top_confusions=top_confusions, attributes=attributes)
     result["templates"] = len(templates)
     return result
 
@@ -326,6 +330,8 @@ def format_zero_shot(result: dict) -> str:
             result["chance"]["mean_per_class_top1"],
         ),
     ]
+    for name, part in result.get("attributes", {}).items():
+        lines.append(_row(f"{name} top-1", part["top1"], part["chance"]))
     for pair in result["confusions"][:5]:
         lines.append(f"  confused: {pair['true']} -> {pair['predicted']} ({pair['count']})")
     lines.append("  chance: top-k = min(k, classes) / classes")
@@ -368,6 +374,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--captions", help="Karpathy JSON, if not <retrieval>/captions.json")
     parser.add_argument("--split", default="test", help="Karpathy split to use ('all': every)")
     parser.add_argument("--templates", help="prompt templates, one per line, each with '{}'")
+    parser.add_argument(
+        "--attributes",
+        help="names of the words of compositional class names, e.g. 'colour,shape' for "
+        "'red circle': adds each attribute's own top-1",
+    )
     parser.add_argument("--output", help="write the metrics JSON here")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument("--top-confusions", type=int, default=10)
@@ -401,6 +412,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
 def _evaluate(args: argparse.Namespace) -> list[tuple[str, dict]]:
     templates = load_templates(args.templates) if args.templates else list(DEFAULT_TEMPLATES)
     zero_shot = load_zero_shot(args.zero_shot) if args.zero_shot else None
+    attributes = parse_attributes(args.attributes, zero_shot)
     retrieval = (
         load_retrieval(args.retrieval, args.split, args.captions) if args.retrieval else None
     )
@@ -408,7 +420,11 @@ def _evaluate(args: argparse.Namespace) -> list[tuple[str, dict]]:
     results = []
     if zero_shot is not None:
         result = evaluate_zero_shot(
-            encoders, zero_shot, templates, top_confusions=args.top_confusions
+            encoders,
+            zero_shot,
+            templates,
+            top_confusions=args.top_confusions,
+            attributes=attributes,
         )
         print(format_zero_shot(result), flush=True)
         results.append(("zero_shot", result))
@@ -418,6 +434,25 @@ def _evaluate(args: argparse.Namespace) -> list[tuple[str, dict]]:
         print(format_retrieval(result), flush=True)
         results.append(("retrieval", result))
     return results
+
+
+def split_attributes(value: str | None) -> list[str]:
+    """'colour,shape' -> ["colour", "shape"]; None or '' -> []."""
+    return [name.strip() for name in (value or "").split(",") if name.strip()]
+
+
+def parse_attributes(value: str | None, dataset: ZeroShotSet | None) -> list[str]:
+    """--attributes, checked against the zero-shot set's class names."""
+    attributes = split_attributes(value)
+    if not attributes:
+        return []
+    if dataset is None:
+        raise UsageError("--attributes needs --zero-shot")
+    try:
+        metrics.class_attributes(dataset.class_names, attributes)
+    except ValueError as error:
+        raise UsageError(f"--attributes: {error}") from None
+    return attributes
 
 
 def _write_json(path: str, result: dict) -> None:

@@ -227,7 +227,12 @@ class ZeroShotAccumulator:
         self._predictions.append(np.where(beaten, rival, labels))
         self._labels.append(labels)
 
-    def result(self, ks: Sequence[int] = (1, 5), top_confusions: int = 10) -> dict:
+    def result(
+        self,
+        ks: Sequence[int] = (1, 5),
+        top_confusions: int = 10,
+        attributes: Sequence[str] = (),
+    ) -> dict:
         return zero_shot_metrics(
             np.concatenate(self._ranks) if self._ranks else np.zeros(0, np.int64),
             np.concatenate(self._labels) if self._labels else np.zeros(0, np.int64),
@@ -235,6 +240,7 @@ class ZeroShotAccumulator:
             self.class_names,
             ks,
             top_confusions,
+            attributes,
         )
 
 
@@ -245,8 +251,13 @@ def zero_shot_metrics(
     class_names: Sequence[str],
     ks: Sequence[int] = (1, 5),
     top_confusions: int = 10,
+    attributes: Sequence[str] = (),
 ) -> dict:
-    """Top-k accuracy with chance (min(k, C) / C), per-class accuracy, most confused pairs."""
+    """Top-k accuracy with chance (min(k, C) / C), per-class accuracy, most confused pairs.
+
+    ``attributes`` names the words of compositional class names ("colour", "shape" for
+    "red circle"); each gets its own top-1 (see ``attribute_accuracy``).
+    """
     n_classes = len(class_names)
     per_class = {}
     for index, name in enumerate(class_names):
@@ -268,6 +279,48 @@ def zero_shot_metrics(
         "confusions": confusion_summary(labels, predictions, class_names, top_confusions),
     }
     result["chance"]["mean_per_class_top1"] = 1 / n_classes
+    if attributes:
+        result["attributes"] = attribute_accuracy(labels, predictions, class_names, attributes)
+    return result
+
+
+def class_attributes(class_names: Sequence[str], attributes: Sequence[str]) -> list[list[str]]:
+    """Each class name split into one word per attribute: "red circle" -> ["red", "circle"]."""
+    split = [name.split() for name in class_names]
+    for name, words in zip(class_names, split, strict=True):
+        if len(words) != len(attributes):
+            raise ValueError(
+                f"class {name!r} does not split into {len(attributes)} words "
+                f"({', '.join(attributes)})"
+            )
+    return split
+
+
+def attribute_accuracy(
+    labels: np.ndarray,
+    predictions: np.ndarray,
+    class_names: Sequence[str],
+    attributes: Sequence[str],
+) -> dict[str, dict[str, float]]:
+    """Per attribute, the fraction of images whose top-1 class has the true class's value.
+
+    E.g. "colour": a blue square predicted as "blue circle" counts as right. Chance is exact
+    for a uniformly random top-1: the mean over images of the share of classes that have the
+    image's value.
+    """
+    words = np.array(class_attributes(class_names, attributes), dtype=object).reshape(
+        len(class_names), len(attributes)
+    )
+    labels, predictions = np.asarray(labels, np.int64), np.asarray(predictions, np.int64)
+    result = {}
+    for column, name in enumerate(attributes):
+        values = words[:, column]
+        hits = values[predictions] == values[labels]
+        share = np.array([np.mean(values == value) for value in values])
+        result[name] = {
+            "top1": float(np.mean(hits)) if len(labels) else 0.0,
+            "chance": float(np.mean(share[labels])) if len(labels) else 0.0,
+        }
     return result
 
 

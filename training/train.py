@@ -20,6 +20,7 @@ from training.data import distributed_dataset, list_shards
 from training.distribute import choose_strategy, set_precision, split_cpu
 from training.encoders import Encoders, EncoderSpec
 from training.eval_callback import EvalCallback
+from training.evaluate import split_attributes
 from training.export import export_encoders
 from training.model import DualEncoder, build_dual_encoder
 from training.optimizer import make_optimizer
@@ -38,6 +39,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--eval-zero-shot", help="zero-shot eval folder (classes.txt + images)")
     parser.add_argument("--eval-retrieval", help="retrieval eval folder (captions.json)")
     parser.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps")
+    parser.add_argument(
+        "--eval-attributes", help="zero-shot class-name words, e.g. 'colour,shape' (align-eval)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     config_lib.add_override_flags(parser.add_argument_group("config overrides"))
     return parser.parse_args(argv)
@@ -96,11 +100,18 @@ def eval_callbacks(args, log_dir: str, encoders_fn) -> list[keras.callbacks.Call
     """The eval helper's periodic zero-shot/retrieval evaluation, when asked and present."""
     if not args.eval_every or not (args.eval_zero_shot or args.eval_retrieval):
         return []
-    return [
-        EvalCallback(
-            args.eval_zero_shot, args.eval_retrieval, args.eval_every, log_dir, encoders_fn
+    try:
+        callback = EvalCallback(
+            args.eval_zero_shot,
+            args.eval_retrieval,
+            args.eval_every,
+            log_dir,
+            encoders_fn,
+            attributes=split_attributes(args.eval_attributes),
         )
-    ]
+    except ValueError as error:
+        raise UsageError(f"--eval-*: {error}") from None
+    return [callback]
 
 
 def live_encoders_fn(model: DualEncoder, tokenizer: AlignTokenizer, config: TrainConfig):

@@ -166,6 +166,25 @@ def test_an_undecodable_eval_image_is_a_one_line_error(model_dir, tmp_path, caps
     assert "cannot decode image" in capsys.readouterr().err
 
 
+def test_attributes_add_each_words_top1_with_chance(model_dir, zero_shot_dir, capsys):
+    result = evaluate.main(
+        ["--model-dir", model_dir, "--zero-shot", zero_shot_dir, "--attributes", "colour"]
+    )
+    assert result["attributes"] == {"colour": {"top1": 1.0, "chance": pytest.approx(1 / 3)}}
+    assert "colour top-1" in capsys.readouterr().out
+
+
+def test_attributes_that_do_not_fit_the_class_names_are_a_one_line_error(
+    model_dir, zero_shot_dir, capsys
+):
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main(
+            ["--model-dir", model_dir, "--zero-shot", zero_shot_dir, "--attributes", "colour,shape"]
+        )
+    assert exit_info.value.code == 2
+    assert "align-eval: error: --attributes: class 'red'" in capsys.readouterr().err
+
+
 def test_a_task_is_required(model_dir, capsys):
     with pytest.raises(SystemExit) as exit_info:
         evaluate.main(["--model-dir", model_dir])

@@ -145,3 +145,24 @@ def test_zero_shot_tie_with_another_class_is_a_miss_and_predicts_the_rival():
     assert result["top1"] == 0.0
     assert result["top2"] == 1.0
     assert result["confusions"][0]["predicted"] == "car"
+
+
+def test_attribute_accuracy_credits_the_right_word_of_a_wrong_class():
+    names = ["red circle", "red square", "blue circle", "blue square"]
+    labels = np.array([0, 0, 1, 3])
+    predictions = np.array([0, 2, 0, 0])  # right; right shape only; right colour only; neither
+    result = metrics.attribute_accuracy(labels, predictions, names, ["colour", "shape"])
+    assert result["colour"] == {"top1": pytest.approx(2 / 4), "chance": pytest.approx(1 / 2)}
+    assert result["shape"] == {"top1": pytest.approx(2 / 4), "chance": pytest.approx(1 / 2)}
+
+
+def test_attribute_chance_is_the_share_of_classes_with_the_true_value():
+    names = ["red circle", "red square", "red star", "blue circle"]
+    labels = np.array([0, 3])  # red (3 of 4 classes), blue (1 of 4)
+    result = metrics.attribute_accuracy(labels, labels, names, ["colour", "shape"])
+    assert result["colour"] == {"top1": 1.0, "chance": pytest.approx((3 / 4 + 1 / 4) / 2)}
+
+
+def test_a_class_name_without_one_word_per_attribute_is_an_error():
+    with pytest.raises(ValueError, match="'dark red circle'"):
+        metrics.class_attributes(["red circle", "dark red circle"], ["colour", "shape"])
