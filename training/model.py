@@ -21,6 +21,13 @@ TINY_TOWERS = {
     "efficientnet_tiny": dict(width_coefficient=0.25, depth_coefficient=0.2),
     "efficientnet_small": dict(width_coefficient=0.5, depth_coefficient=0.4),
 }
+# Plain VGG-style conv nets (two 3x3 conv + BN + ReLU per stage, the second with stride 2):
+# channels per stage. Not ALIGN's tower: a CPU-scale stand-in that learns shape from scratch in a
+# few hundred steps where a tiny EfficientNet does not (measured, see training/configs/small.yaml).
+CONV_TOWERS = {
+    "convnet_tiny": (16, 32, 64, 128),
+    "convnet_small": (32, 64, 128, 256),
+}
 # BERT sizes (Turc et al. 2019 "well-read students" naming; base and large from Devlin et al.):
 # (layers, heads, hidden, intermediate).
 TEXT_TOWERS = {
@@ -45,6 +52,8 @@ def build_image_encoder(config: TrainConfig) -> keras.Model:
     them) or a local weights file.
     """
     size = config.image_size
+    if config.image_tower in CONV_TOWERS:
+        return _pooled_unit_embeddings(conv_tower(config.image_tower, size), size)
     common = dict(include_top=False, weights=config.image_weights, input_shape=(size, size, 3))
     if config.image_tower in IMAGE_TOWERS:
         backbone = IMAGE_TOWERS[config.image_tower](**common)
@@ -58,14 +67,35 @@ def build_image_encoder(config: TrainConfig) -> keras.Model:
             **common,
         )
     else:
-        known = ", ".join([*IMAGE_TOWERS, *TINY_TOWERS])
+        known = ", ".join([*IMAGE_TOWERS, *TINY_TOWERS, *CONV_TOWERS])
         raise UsageError(f"unknown image_tower {config.image_tower!r} (known: {known})")
     last_block = backbone.get_layer("top_conv").input  # the head starts here
     tower = keras.Model(backbone.input, last_block, name=config.image_tower)
+    return _pooled_unit_embeddings(tower, size)
+
+
+def _pooled_unit_embeddings(tower: keras.Model, size: int) -> keras.Model:
+    """The global average of a tower's last feature map, L2-normalised."""
     images = keras.Input((size, size, 3), dtype="float32", name="images")
     features = keras.layers.GlobalAveragePooling2D(name="global_pool")(tower(images))
     embeddings = keras.layers.UnitNormalization(dtype="float32", name="l2_normalise")(features)
     return keras.Model(images, embeddings, name="image_encoder")
+
+
+def conv_tower(name: str, size: int) -> keras.Model:
+    """A plain conv net over raw 0..255 pixels (scaled to -1..1 inside, like the stock towers):
+    per stage a 3x3 conv, then a 3x3 conv with stride 2, each with BatchNorm and ReLU."""
+    images = keras.Input((size, size, 3), dtype="float32", name="pixels")
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="rescale")(images)
+    for stage, width in enumerate(CONV_TOWERS[name], start=1):
+        for conv, stride in (("a", 1), ("b", 2)):
+            prefix = f"stage{stage}{conv}"
+            x = keras.layers.Conv2D(
+                width, 3, strides=stride, padding="same", use_bias=False, name=f"{prefix}_conv"
+            )(x)
+            x = keras.layers.BatchNormalization(name=f"{prefix}_bn")(x)
+            x = keras.layers.ReLU(name=f"{prefix}_relu")(x)
+    return keras.Model(images, x, name=name)
 
 
 def build_text_encoder(config: TrainConfig, vocabulary_size: int, embed_dim: int) -> keras.Model:

@@ -19,7 +19,8 @@ def test_defaults_are_alignment_paper_values():
 
 def test_small_config_is_a_cpu_sized_run():
     config = load_config("small")
-    assert config.image_tower == "efficientnet_tiny" and config.text_tower == "bert_tiny"
+    assert config.image_tower == "convnet_tiny" and config.text_tower == "bert_tiny"
+    assert (config.text_pooling, config.optimizer) == ("mean", "adamw")  # the measured ablation
     assert config.image_size == 64 and config.batch_size == 64
 
 

@@ -101,3 +101,24 @@ def test_align_text_embedding_is_cls_through_a_linear_layer_to_the_image_width(a
     assert projection.input is text.get_layer("cls").output
     assert projection.units == 640 and projection.activation is keras.activations.linear
     assert text.output_shape == (None, 640)
+
+
+@pytest.mark.parametrize("tower, width", [("convnet_tiny", 128), ("efficientnet_tiny", 80)])
+def test_small_towers_embed_the_pooled_output_of_their_last_stage(tower, width):
+    image = build_image_encoder(
+        load_config("small", image_size=32, resize_size=36, image_tower=tower)
+    )
+    assert [layer.name for layer in image.layers] == [
+        "images",
+        tower,
+        "global_pool",
+        "l2_normalise",
+    ]
+    assert image.output_shape == (None, width)
+
+
+def test_the_conv_tower_takes_raw_pixels_and_scales_them_itself():
+    tower = build_image_encoder(CONFIG).get_layer(CONFIG.image_tower)
+    rescale = tower.get_layer("rescale")
+    assert (rescale.scale, rescale.offset) == (1 / 127.5, -1.0)  # 0..255 -> -1..1
+    assert tower.output is tower.layers[-1].output and tower.layers[-1].name == "stage4b_relu"
