@@ -20,7 +20,10 @@ from importlib import metadata, resources
 from pathlib import Path
 
 from tools.progress import StageProgress, format_seconds
+from training.config import load_config
 
+DEMO_STEPS = 3000
+EXPERIMENT_STEPS = 1000
 PACKAGES = ("apache-beam", "tensorflow", "keras", "keras-hub", "pyarrow", "pillow", "numpy")
 
 
@@ -39,20 +42,47 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="align-demo",
         description="Run crawl -> text filter -> download -> filter -> vocab -> train -> eval "
-        "on a seeded synthetic web served on 127.0.0.1, filtered and unfiltered side by side.",
+        "on a seeded synthetic web served on 127.0.0.1. --experiment: train every curation arm "
+        "over several seeds and compare them.",
     )
-    parser.add_argument("--run-dir", default="runs/demo", help="folder of this run (replaced)")
+    parser.add_argument(
+        "--run-dir", help="folder of this run, replaced (runs/demo, runs/experiment)"
+    )
     parser.add_argument("--pairs", type=int, default=6000, help="size of the synthetic web")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=1000, help="training steps per model")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="the web's seed and the first training seed"
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        help=f"training steps per model (demo {DEMO_STEPS}, experiment {EXPERIMENT_STEPS})",
+    )
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--train-image-size", type=int, default=64, help="training crop size")
+    parser.add_argument(
+        "--train-image-size", type=int, help="training crop size (default: small.yaml's)"
+    )
     parser.add_argument("--download-image-size", type=int, default=96, help="stored shorter side")
     parser.add_argument("--vocab-size", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2, help="DirectRunner workers")
     parser.add_argument(
-        "--skip-unfiltered", action="store_true", help="train only on the filtered data"
+        "--eval-every", type=int, default=500, help="held-out eval to TensorBoard every N steps"
     )
+    parser.add_argument(
+        "--with-unfiltered",
+        action="store_true",
+        help="also train one seed on the unfiltered data (one seed is anecdote: see --experiment)",
+    )
+    # The old switch, now the default; accepted so existing command lines keep working.
+    parser.add_argument("--skip-unfiltered", action="store_true", help=argparse.SUPPRESS)
+    experiment = parser.add_argument_group("curation experiment")
+    experiment.add_argument(
+        "--experiment",
+        action="store_true",
+        help="no rules / eval dedup only / all rules / uncurated at --scale x pairs, "
+        "--seeds seeds each, equal steps",
+    )
+    experiment.add_argument("--seeds", type=int, default=3, help="training seeds per arm")
+    experiment.add_argument("--scale", type=int, default=3, help="the uncurated arm's web size")
     return parser
 
 
@@ -126,11 +156,21 @@ def training_step(log_path: Path) -> str:
 
 
 def metric_line(path: Path, kind: str) -> str:
+    """A stage's summary from align-eval's JSON: kind "zero_shot", "retrieval" or "both"."""
     if not path.exists():
         return "done"
     metrics = json.loads(path.read_text())
+    if kind == "both":
+        return (
+            f"top-1 {cell(metrics['zero_shot'], 'top1')}, "
+            f"R@1 {cell(metrics['retrieval']['image_to_text'], 'R@1', False)} / "
+            f"{cell(metrics['retrieval']['text_to_image'], 'R@1', False)}"
+        )
     if kind == "zero_shot":
-        return f"top-1 {cell(metrics, 'top1')}"
+        attributes = metrics.get("attributes", {})
+        parts = [f"top-1 {cell(metrics, 'top1')}"]
+        parts += [f"{name} {100 * part['top1']:.1f}%" for name, part in attributes.items()]
+        return ", ".join(parts)
     return (
         f"i->t R@1 {cell(metrics.get('image_to_text', {}), 'R@1')}, "
         f"t->i {cell(metrics.get('text_to_image', {}), 'R@1')}"
@@ -145,40 +185,68 @@ def cli(program: str, *switches: str, **flags) -> list[str]:
     return command
 
 
+def vocab_stage(args, name: str, shards_dir: Path, vocab: Path) -> Stage:
+    shards = str(shards_dir / "shards" / "*.tfrecord")
+    return Stage(
+        name,
+        cli("align-vocab", shards=shards, output=vocab, vocab_size=args.vocab_size),
+        describe=last_report_line,
+    )
+
+
+def train_stage(
+    args, name: str, shards_dir: Path, vocab: Path, model_dir: Path, web: Path, seed: int
+) -> Stage:
+    """align-train with the small config; held-out zero-shot and retrieval every N steps go to
+    TensorBoard (the learning curves)."""
+    sizes, evaluation = {}, {}
+    if args.train_image_size:  # the crop, and the resize before it in small.yaml's ratio
+        small = load_config("small")
+        ratio = small.resize_size / small.image_size
+        sizes = dict(
+            image_size=args.train_image_size,
+            resize_size=round(args.train_image_size * ratio),
+        )
+    if args.eval_every > 0:
+        evaluation = dict(
+            eval_zero_shot=web / "eval" / "zero_shot",
+            eval_retrieval=web / "eval" / "retrieval",
+            eval_every=args.eval_every,
+            eval_attributes="colour,shape",
+        )
+    return Stage(
+        name,
+        cli(
+            "align-train",
+            shards=str(shards_dir / "shards" / "*.tfrecord"),
+            vocab=vocab,
+            model_dir=model_dir,
+            config=package_config("training", "small.yaml"),
+            steps=args.steps,
+            batch_size=args.batch_size,
+            seed=seed,
+            **sizes,
+            **evaluation,
+        ),
+        describe=training_step,
+    )
+
+
 def train_eval_stages(args, run: Path, name: str, shards_dir: Path, web: Path) -> list[Stage]:
     """Vocabulary, training and evaluation of one arm (filtered or unfiltered)."""
     arm, eval_dir = run / name, web / "eval"
-    shards = str(shards_dir / "shards" / "*.tfrecord")
     vocab, model_dir = arm / "vocab.txt", arm / "model"
-    train_config = package_config("training", "small.yaml")
     zero_shot, retrieval = arm / "zero_shot.json", arm / "retrieval.json"
     return [
-        Stage(
-            f"vocab ({name})",
-            cli("align-vocab", shards=shards, output=vocab, vocab_size=args.vocab_size),
-            describe=last_report_line,
-        ),
-        Stage(
-            f"train ({name})",
-            cli(
-                "align-train",
-                shards=shards,
-                vocab=vocab,
-                model_dir=model_dir,
-                config=train_config,
-                steps=args.steps,
-                batch_size=args.batch_size,
-                image_size=args.train_image_size,
-                seed=args.seed,
-            ),
-            describe=training_step,
-        ),
+        vocab_stage(args, f"vocab ({name})", shards_dir, vocab),
+        train_stage(args, f"train ({name})", shards_dir, vocab, model_dir, web, args.seed),
         Stage(
             f"eval zero-shot ({name})",
             cli(
                 "align-eval",
                 model_dir=model_dir,
                 zero_shot=eval_dir / "zero_shot",
+                attributes="colour,shape",
                 output=zero_shot,
             ),
             describe=lambda log: metric_line(zero_shot, "zero_shot"),
@@ -196,23 +264,27 @@ def train_eval_stages(args, run: Path, name: str, shards_dir: Path, web: Path) -
     ]
 
 
-def data_stages(args, run: Path, web: Path) -> list[Stage]:
-    """Crawl, text filter, download and the full filter (plus the unfiltered baseline)."""
-    beam = beam_flags(args.workers)
-    small_filter = package_config("filters", "small.yaml")
+def eval_set_flags(web: Path) -> list[str]:
+    """--eval-images for both evaluation sets: their near-duplicates leave the training data."""
     zero_shot_images = web / "eval" / "zero_shot" / "*" / "*.jpg"
     retrieval_images = web / "eval" / "retrieval" / "images" / "*.jpg"
-    eval_sets = [
+    return [
         "--eval-images",
         f"zero_shot={zero_shot_images}",
         "--eval-images",
         f"retrieval={retrieval_images}",
     ]
-    # The synthetic web's "hang" fault holds a response for a minute: shorter timeouts than
-    # the open web's defaults keep the demo quick, and those URLs still end as "timeout".
-    # The per-host caps are lifted because the hosts are our own server on loopback: the open
-    # web's politeness (4 connections, 8 requests/s per host) would only make the demo wait.
-    download = dict(
+
+
+def download_settings(args) -> dict:
+    """align-download's flags for the local synthetic web.
+
+    The synthetic web's "hang" fault holds a response for a minute: shorter timeouts than the
+    open web's defaults keep the demo quick, and those URLs still end as "timeout". The
+    per-host caps are lifted because the hosts are our own server on loopback: the open web's
+    politeness (4 connections, 8 requests/s per host) would only make the demo wait.
+    """
+    return dict(
         image_size=args.download_image_size,
         connect_timeout=5,
         read_timeout=5,
@@ -220,6 +292,14 @@ def data_stages(args, run: Path, web: Path) -> list[Stage]:
         per_host_concurrency=32,
         per_host_rate=1000,
     )
+
+
+def data_stages(args, run: Path, web: Path) -> list[Stage]:
+    """Crawl, text filter, download and the full filter (plus the unfiltered baseline)."""
+    beam = beam_flags(args.workers)
+    small_filter = package_config("filters", "small.yaml")
+    eval_sets = eval_set_flags(web)
+    download = download_settings(args)
     private = "--allow-private-networks"
     stages = [
         Stage(
@@ -266,7 +346,7 @@ def data_stages(args, run: Path, web: Path) -> list[Stage]:
             run / "filter",
         ),
     ]
-    if not args.skip_unfiltered:
+    if args.with_unfiltered or args.experiment:  # the baseline: every download, no rule
         stages += [
             Stage(
                 "download unfiltered",
@@ -314,35 +394,50 @@ def summary_table(run: Path, stages: list[Stage], arms: list[str]) -> str:
                 f"{rejected:>10,}"
             )
     lines += ["", "Held-out evaluation (chance level in brackets)"]
-    lines.append(
-        f"  {'model':<12}{'zero-shot top-1':>24}{'image->text R@1':>24}{'text->image R@1':>24}"
-    )
+    columns = ("zero-shot top-1", "colour", "shape", "image->text R@1", "text->image R@1")
+    lines.append(f"  {'model':<22}" + "".join(f"{name:>18}" for name in columns))
     for arm in arms:
         metrics = read_metrics(run / arm)
         zero_shot = metrics.get("zero_shot", {})
+        attributes = zero_shot.get("attributes", {})
         retrieval = metrics.get("retrieval", {})
+        label = arm if arm == "filtered" else f"{arm} (1 seed)"
         lines.append(
-            f"  {arm:<12}"
-            f"{cell(zero_shot, 'top1'):>24}"
-            f"{cell(retrieval.get('image_to_text', {}), 'R@1'):>24}"
-            f"{cell(retrieval.get('text_to_image', {}), 'R@1'):>24}"
+            f"  {label:<22}"
+            f"{cell(zero_shot, 'top1'):>18}"
+            f"{attribute_cell(attributes.get('colour')):>18}"
+            f"{attribute_cell(attributes.get('shape')):>18}"
+            f"{cell(retrieval.get('image_to_text', {}), 'R@1'):>18}"
+            f"{cell(retrieval.get('text_to_image', {}), 'R@1'):>18}"
+        )
+    if len(arms) > 1:
+        lines.append(
+            "  One seed each: the difference between two rows may be noise. "
+            "`align-demo --experiment` compares the arms over seeds."
         )
     report = run / "filter" / "report" / "report.html"
     lines += [
         "",
         f"Filter report: {report}",
         f"Manifest:      {run / 'manifest.json'}",
-        f"TensorBoard:   tensorboard --logdir {run}",
+        f"TensorBoard:   tensorboard --logdir {run}   (learning curves: eval/zero_shot/*)",
     ]
     return "\n".join(lines)
 
 
-def cell(metrics: dict, key: str) -> str:
+def cell(metrics: dict, key: str, with_chance: bool = True) -> str:
     if key not in metrics:
         return "n/a"
-    chance = metrics.get("chance", {}).get(key)
+    chance = metrics.get("chance", {}).get(key) if with_chance else None
     chance_text = f" [{100 * chance:.1f}%]" if chance is not None else ""
     return f"{100 * metrics[key]:.1f}%{chance_text}"
+
+
+def attribute_cell(part: dict | None) -> str:
+    """An attribute's top-1 with its chance: {"top1": .9, "chance": .2} -> 90.0% [20.0%]."""
+    if not part:
+        return "n/a"
+    return f"{100 * part['top1']:.1f}% [{100 * part['chance']:.1f}%]"
 
 
 def make_web(web: Path, config, server) -> dict:
@@ -354,8 +449,27 @@ def make_web(web: Path, config, server) -> dict:
     return {"summary": f"{counts['pairs']:,} pairs on {counts['pages']:,} pages"}
 
 
+def run_with_progress(progress: StageProgress, stage: Stage, logs: Path) -> None:
+    """Runs a stage under the progress line; a training stage shows its live step."""
+    live = log_path_of(logs, stage) if stage.describe is training_step else None
+    outcome = progress.run(
+        stage.name,
+        lambda: run_stage(stage, logs),
+        records=(lambda: training_step(live)) if live else None,
+    )
+    stage.seconds = outcome["seconds"]
+
+
 def run(argv: Sequence[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
+    if args.experiment:
+        from tools.experiment import run_experiment
+
+        args.run_dir = args.run_dir or "runs/experiment"
+        args.steps = args.steps or EXPERIMENT_STEPS
+        return run_experiment(args)
+    args.run_dir = args.run_dir or "runs/demo"
+    args.steps = args.steps or DEMO_STEPS
     run_dir = Path(args.run_dir).resolve()
     if run_dir.exists():
         shutil.rmtree(run_dir)
@@ -367,7 +481,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
     from tools.synthweb import WebConfig
     from tools.webserver import serve
 
-    arms = ["filtered"] if args.skip_unfiltered else ["filtered", "unfiltered"]
+    arms = ["filtered", "unfiltered"] if args.with_unfiltered else ["filtered"]
     stages_total = 1 + 4 + (2 if len(arms) == 2 else 0) + 4 * len(arms)
     progress = StageProgress(stages_total)
     with serve(web / "site", port=0) as server:
@@ -375,18 +489,11 @@ def run(argv: Sequence[str] | None = None) -> dict:
         generated = progress.run("synthetic web", lambda: make_web(web, config, server))
         stages = data_stages(args, run_dir, web)
         for stage in stages:
-            outcome = progress.run(stage.name, lambda stage=stage: run_stage(stage, logs))
-            stage.seconds = outcome["seconds"]
+            run_with_progress(progress, stage, logs)
     arm_sources = {"filtered": run_dir / "filter", "unfiltered": run_dir / "unfiltered"}
     for arm in arms:
         for stage in train_eval_stages(args, run_dir, arm, arm_sources[arm], web):
-            live = log_path_of(logs, stage) if stage.describe is training_step else None
-            outcome = progress.run(
-                stage.name,
-                lambda stage=stage: run_stage(stage, logs),
-                records=(lambda live=live: training_step(live)) if live else None,
-            )
-            stage.seconds = outcome["seconds"]
+            run_with_progress(progress, stage, logs)
             stages.append(stage)
 
     manifest = {

@@ -15,6 +15,7 @@ ARM_STAGES = ["vocab", "train", "eval zero-shot", "eval retrieval"]
 def finished_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("demo") / "run"
     argv = ["--run-dir", str(run_dir), "--pairs", "400", "--steps", "20", "--batch-size", "16"]
+    argv += ["--eval-every", "10", "--with-unfiltered"]
     manifest = demo.run([*argv, "--workers", "1", "--vocab-size", "300"])
     return run_dir, manifest
 
@@ -63,4 +64,26 @@ def test_the_summary_prints_chance_beside_each_figure(finished_run):
     run_dir, _ = finished_run
     summary = demo.summary_table(run_dir, [], ["filtered", "unfiltered"])
     filtered = next(line for line in summary.splitlines() if line.strip().startswith("filtered"))
-    assert filtered.count("[4.0%]") == 1 and filtered.count("[1.0%]") == 2
+    # top-1 [4%], colour and shape [20%] each, both R@1: text->image [1%] (image->text's
+    # chance depends on the captions per image)
+    assert filtered.count("[4.0%]") == 1 and filtered.count("[20.0%]") == 2
+    assert filtered.count("[1.0%]") >= 1
+
+
+def test_a_single_seed_comparison_is_labelled_as_such(finished_run):
+    run_dir, _ = finished_run
+    summary = demo.summary_table(run_dir, [], ["filtered", "unfiltered"])
+    assert "unfiltered (1 seed)" in summary and "--experiment" in summary
+
+
+def test_training_logs_held_out_learning_curves(finished_run):
+    run_dir, _ = finished_run
+    events = list((run_dir / "filtered" / "model" / "tensorboard" / "eval").glob("events.*"))
+    assert events and events[0].stat().st_size > 0
+
+
+def test_by_default_only_the_curated_model_is_trained(tmp_path):
+    args = demo.build_parser().parse_args(["--run-dir", str(tmp_path)])
+    assert not args.with_unfiltered
+    stages = [stage.name for stage in demo.data_stages(args, tmp_path, tmp_path / "web")]
+    assert stages == DATA_STAGES
