@@ -1,0 +1,95 @@
+"""The curation experiment: arm (b) is eval dedup alone, and the table reports mean ± spread."""
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from pipeline.filter import run as align_filter
+from pipeline.records import DOWNLOAD_SCHEMA
+from pipeline.shards import read_table, rows_to_table
+from tests.pipeline.test_filter_synthweb import downloaded_from_ground_truth
+from tools import demo, experiment
+
+
+def test_eval_dedup_only_config_removes_nothing_but_failed_downloads_and_eval_duplicates(
+    synthetic_web, tmp_path
+):
+    truth = pq.read_table(synthetic_web.ground_truth).to_pylist()
+    records = downloaded_from_ground_truth(truth)
+    (tmp_path / "in").mkdir()
+    pq.write_table(rows_to_table(records, DOWNLOAD_SCHEMA), tmp_path / "in" / "images-0.parquet")
+    config = tmp_path / "eval_dedup_only.yaml"
+    config.write_text(yaml.safe_dump(experiment.EVAL_DEDUP_ONLY))
+    evals = synthetic_web.root / "eval"
+    align_filter(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
+                  "--rules", "all", "--config", str(config), "--shards", "2",
+                  "--eval-images", f"zero_shot={evals}/zero_shot/*/*.jpg",
+                  "--eval-images", f"retrieval={evals}/retrieval/images/*.jpg"])  # fmt: skip
+    measured = read_table(str(tmp_path / "out" / "measurements" / "*.parquet")).to_pylist()
+    reasons = {reason.split("/")[0] for row in measured for reason in row["reasons"]}
+    assert "eval_near_duplicate" in reasons  # the web plants them and the rule is on
+    assert {r for r in reasons if not r.startswith("download_")} == {"eval_near_duplicate"}
+    ok = sum(record["status"] == "ok" for record in records)
+    dropped = sum(
+        [reason.split("/")[0] for reason in row["reasons"]] == ["eval_near_duplicate"]
+        for row in measured
+    )
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert stats["kept"] == ok - dropped
+
+
+def trial(top1: float, colour: float, shape: float, i2t: float, t2i: float) -> dict:
+    return {
+        "zero_shot": {
+            "top1": top1,
+            "chance": {"top1": 0.04},
+            "attributes": {
+                "colour": {"top1": colour, "chance": 0.2},
+                "shape": {"top1": shape, "chance": 0.2},
+            },
+        },
+        "retrieval": {
+            "image_to_text": {"R@1": i2t, "chance": {"R@1": 0.05}},
+            "text_to_image": {"R@1": t2i, "chance": {"R@1": 0.01}},
+        },
+    }
+
+
+def test_the_table_gives_each_arm_mean_and_spread_over_seeds_with_chance(tmp_path):
+    arms = experiment.arms_of(tmp_path, scale=3)
+    for seed, top1 in enumerate([0.5, 0.6, 0.7]):
+        folder = tmp_path / "trials" / arms[2].key / f"seed{seed}"
+        folder.mkdir(parents=True)
+        (folder / "metrics.json").write_text(json.dumps(trial(top1, 0.9, 0.55, 0.3, 0.2)))
+    table = experiment.experiment_table(tmp_path, arms, {arms[2].key: 3390})
+    row = next(line for line in table.splitlines() if "(c) all ALIGN rules" in line)
+    assert "3,390" in row and "60.0 ± 10.0" in row and "90.0 ±  0.0" in row
+    chance = next(line for line in table.splitlines() if line.strip().startswith("chance"))
+    assert chance.split()[1:] == ["[4.0]", "[20.0]", "[20.0]", "[5.0]", "[1.0]"]
+    missing = next(line for line in table.splitlines() if "(a) no rules" in line)
+    assert "n/a" in missing
+
+
+@pytest.mark.parametrize("values, expected", [([0.5], " 50.0 ±  0.0"), ([], "n/a")])
+def test_mean_spread_of_one_seed_or_none(values, expected):
+    assert experiment.mean_spread(values) == expected
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)  # 2 webs, 3 filter jobs, 8 trainings and 8 evaluations
+def test_the_experiment_runs_every_arm_over_seeds_end_to_end(tmp_path, capsys):
+    """A tiny experiment through every real stage: each arm trained with 2 seeds and scored."""
+    argv = ["--experiment", "--run-dir", str(tmp_path / "run"), "--pairs", "300", "--scale", "2"]
+    argv += ["--seeds", "2", "--steps", "2", "--batch-size", "8", "--eval-every", "0"]
+    manifest = demo.run([*argv, "--workers", "1", "--vocab-size", "300"])
+    printed = capsys.readouterr().out
+    assert set(manifest["trials"]) == {arm.key for arm in experiment.arms_of(tmp_path, 2)}
+    assert all(len(trials) == 2 for trials in manifest["trials"].values())
+    assert all(count > 0 for count in manifest["pairs"].values())
+    for label in ("(a) no rules", "(b) eval dedup only", "(c) all ALIGN rules", "(d) uncurated"):
+        row = next(line for line in printed.splitlines() if label in line)
+        assert row.count("±") == len(experiment.METRICS) and "n/a" not in row
+    chance = next(line for line in printed.splitlines() if line.strip().startswith("chance"))
+    assert chance.split()[1:4] == ["[4.0]", "[20.0]", "[20.0]"]

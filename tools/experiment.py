@@ -1,0 +1,274 @@
+"""align-demo --experiment: does curation help the model? ALIGN's claims on the synthetic web.
+
+Four arms of the same synthetic web, each trained for the same number of steps over several
+seeds and evaluated on the same held-out sets:
+
+  (a) no rules        every crawled pair that downloads (eval-set near-duplicates included)
+  (b) eval dedup      the same, minus near-duplicates of the evaluation images: what (a) gains
+                      from test leakage is not credited to the filters
+  (c) all rules       ALIGN's text and image rules and eval dedup: the demo's curated data
+  (d) uncurated x N   a web N times larger, eval dedup only: the paper's "scale beats noise"
+
+Each arm learns its own vocabulary (as ALIGN does from its data). Seeds vary the training
+(initialisation, order, crops), not the web. Figures are mean ± standard deviation over the
+seeds, chance beside each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from tools import demo
+from tools.progress import StageProgress, format_seconds
+
+# Every ALIGN rule switched off; only eval-set dedup (and failed downloads) removes pairs.
+EVAL_DEDUP_ONLY = {
+    "min_unigrams": 0,
+    "max_unigrams": 1_000_000,
+    "max_images_per_alt": 1_000_000_000,
+    "max_alts_per_image": 1_000_000_000,
+    "rare_token_min_count": 1,
+    "min_shorter_side": 0,
+    "max_aspect_ratio": 1_000_000.0,
+    "languages": "all",
+    "eval_max_hamming": 8,  # as filters/configs/small.yaml
+}
+METRICS = (
+    ("zero-shot top-1", ("zero_shot", "top1")),
+    ("colour", ("zero_shot", "attributes", "colour")),
+    ("shape", ("zero_shot", "attributes", "shape")),
+    ("i->t R@1", ("retrieval", "image_to_text", "R@1")),
+    ("t->i R@1", ("retrieval", "text_to_image", "R@1")),
+)
+
+
+@dataclass(frozen=True)
+class Arm:
+    key: str
+    label: str
+    shards: Path  # an align-filter output folder
+
+
+def arms_of(run: Path, scale: int) -> list[Arm]:
+    return [
+        Arm("no_rules", "(a) no rules", run / "unfiltered"),
+        Arm("eval_dedup", "(b) eval dedup only", run / "eval_dedup"),
+        Arm("all_rules", "(c) all ALIGN rules", run / "filter"),
+        Arm("uncurated_large", f"(d) uncurated, {scale}x pairs", run / "large" / "eval_dedup"),
+    ]
+
+
+def dedup_only_stage(args, source: Path, output: Path, web: Path, name: str) -> demo.Stage:
+    """align-filter --rules all with every rule off but eval dedup (a config, no new code)."""
+    return demo.Stage(
+        name,
+        demo.cli(
+            "align-filter",
+            *demo.eval_set_flags(web),
+            *demo.beam_flags(args.workers),
+            rules="all",
+            input=source,
+            output=output,
+            config=args.run_dir_path / "eval_dedup_only.yaml",
+        ),
+        output,
+    )
+
+
+def large_web_stages(args, run: Path, web: Path, large_web: Path) -> list[demo.Stage]:
+    """The bigger web: crawl, download everything, drop only eval near-duplicates."""
+    beam = demo.beam_flags(args.workers)
+    large = run / "large"
+    crawl = demo.Stage(
+        "crawl (large)",
+        demo.cli(
+            "align-crawl", *beam, input=large_web / "warc" / "*.warc.gz", output=large / "crawl"
+        ),
+        large / "crawl",
+    )
+    download = demo.Stage(
+        "download (large)",
+        demo.cli(
+            "align-download",
+            "--allow-private-networks",
+            *beam,
+            input=large / "crawl",
+            output=large / "download",
+            **demo.download_settings(args),
+        ),
+        large / "download",
+    )
+    dedup = dedup_only_stage(
+        args, large / "download", large / "eval_dedup", web, "eval dedup (large)"
+    )
+    return [crawl, download, dedup]
+
+
+def eval_fingerprint(web: Path) -> str:
+    """A digest of the evaluation sets: every arm must be scored on the same images."""
+    digest = hashlib.sha256()
+    for path in sorted((web / "eval").rglob("*")):
+        if path.is_file():
+            digest.update(str(path.relative_to(web)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def trial_stages(args, run: Path, arm: Arm, web: Path, seed: int) -> list[demo.Stage]:
+    """Training and evaluation of one arm with one seed (its vocabulary is made once)."""
+    folder = run / "trials" / arm.key
+    model_dir = folder / f"seed{seed}"
+    metrics = model_dir / "metrics.json"
+    train = demo.train_stage(
+        args, f"train {arm.key} s{seed}", arm.shards, folder / "vocab.txt", model_dir, web, seed
+    )
+    evaluate = demo.Stage(
+        f"eval {arm.key} s{seed}",
+        demo.cli(
+            "align-eval",
+            model_dir=model_dir,
+            zero_shot=web / "eval" / "zero_shot",
+            retrieval=web / "eval" / "retrieval",
+            attributes="colour,shape",
+            output=metrics,
+        ),
+        describe=lambda log: demo.metric_line(metrics, "both"),
+    )
+    return [train, evaluate]
+
+
+def read_trials(run: Path, arm: Arm) -> list[dict]:
+    return [
+        json.loads(path.read_text())
+        for path in sorted((run / "trials" / arm.key).glob("seed*/metrics.json"))
+    ]
+
+
+def pick(result: dict, path: tuple[str, ...]) -> tuple[float, float]:
+    """(value, chance) of one figure of an align-eval result."""
+    for key in path[:-1]:
+        result = result[key]
+    part = result[path[-1]]
+    if isinstance(part, dict):  # an attribute: {"top1", "chance"}
+        return part["top1"], part["chance"]
+    chance = result["chance"][path[-1]]
+    return part, chance
+
+
+def mean_spread(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{100 * statistics.mean(values):5.1f} ± {100 * spread:4.1f}"
+
+
+def experiment_table(run: Path, arms: list[Arm], pairs: dict[str, int]) -> str:
+    header = f"  {'arm':<28}{'pairs':>7}{'seeds':>6}" + "".join(
+        f"{name:>17}" for name, _ in METRICS
+    )
+    lines = [
+        "",
+        "Curation experiment: mean ± standard deviation over seeds, in % (chance in brackets)",
+        header,
+    ]
+    chance_row = None
+    for arm in arms:
+        trials = read_trials(run, arm)
+        cells = []
+        chances = []
+        for _, path in METRICS:
+            figures = [pick(trial, path) for trial in trials]
+            cells.append(mean_spread([value for value, _ in figures]))
+            chances.append(figures[0][1] if figures else None)
+        if trials and chance_row is None:
+            chance_row = chances
+        lines.append(
+            f"  {arm.label:<28}{pairs.get(arm.key, 0):>7,}{len(trials):>6}"
+            + "".join(f"{cell:>17}" for cell in cells)
+        )
+    if chance_row:
+        lines.append(
+            f"  {'chance':<41}"
+            + "".join(
+                f"{'[' + format(100 * c, '.1f') + ']' if c is not None else 'n/a':>17}"
+                for c in chance_row
+            )
+        )
+    return "\n".join(lines)
+
+
+def kept_pairs(stage_output: Path) -> int:
+    stats = stage_output / "stats.json"
+    return json.loads(stats.read_text())["kept"] if stats.exists() else 0
+
+
+def run_experiment(args) -> dict:
+    """Builds the four arms' shards, trains every (arm, seed), prints and returns the table."""
+    from tools.synthweb import WebConfig
+    from tools.webserver import serve
+
+    run = Path(args.run_dir).resolve()
+    args.run_dir_path = run
+    if run.exists():
+        shutil.rmtree(run)
+    logs = run / "logs"
+    logs.mkdir(parents=True)
+    (run / "eval_dedup_only.yaml").write_text(yaml.safe_dump(EVAL_DEDUP_ONLY, sort_keys=False))
+    web, large_web = run / "web", run / "large" / "web"
+    arms = arms_of(run, args.scale)
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    started = time.monotonic()
+    total = 1 + 6 + 1 + 1 + 3 + len(arms) * (1 + 2 * len(seeds))
+    progress = StageProgress(total)
+    stages: list[demo.Stage] = []
+
+    def run_all(batch: list[demo.Stage]) -> None:
+        for stage in batch:
+            demo.run_with_progress(progress, stage, logs)
+            stages.append(stage)
+
+    with serve(web / "site", port=0) as server:
+        config = WebConfig(n_pairs=args.pairs, seed=args.seed, port=server.port)
+        progress.run("synthetic web", lambda: demo.make_web(web, config, server))
+        run_all(demo.data_stages(args, run, web))
+        run_all([dedup_only_stage(args, run / "download_unfiltered", run / "eval_dedup", web,
+                                  "eval dedup only")])  # fmt: skip
+    with serve(large_web / "site", port=0) as server:
+        config = WebConfig(n_pairs=args.pairs * args.scale, seed=args.seed, port=server.port)
+        progress.run("synthetic web (large)", lambda: demo.make_web(large_web, config, server))
+        if eval_fingerprint(large_web) != eval_fingerprint(web):
+            raise RuntimeError("the large web's evaluation sets differ from the small web's")
+        run_all(large_web_stages(args, run, web, large_web))
+    for arm in arms:
+        vocab = run / "trials" / arm.key / "vocab.txt"
+        run_all([demo.vocab_stage(args, f"vocab {arm.key}", arm.shards, vocab)])
+        for seed in seeds:
+            run_all(trial_stages(args, run, arm, web, seed))
+
+    pairs = {arm.key: kept_pairs(arm.shards) for arm in arms}
+    table = experiment_table(run, arms, pairs)
+    manifest = {
+        "arguments": {k: v for k, v in vars(args).items() if k != "run_dir_path"},
+        "versions": demo.package_versions(),
+        "stages": [
+            {"name": s.name, "command": s.command, "seconds": s.seconds, "stats": s.stats}
+            for s in stages
+        ],
+        "pairs": pairs,
+        "trials": {arm.key: read_trials(run, arm) for arm in arms},
+        "total_seconds": round(time.monotonic() - started, 1),
+    }
+    (run / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    print(table)
+    print(f"\nPer-seed metrics: {run / 'trials'}/<arm>/seed<N>/metrics.json")
+    print(f"TensorBoard:      tensorboard --logdir {run / 'trials'}")
+    print(f"\nFinished in {format_seconds(manifest['total_seconds'])}.")
+    return manifest
