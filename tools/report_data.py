@@ -24,7 +24,7 @@ from filters.eval_index import EVAL_DUPLICATE
 from filters.image import EXTREME_ASPECT, IMAGE_MANY_ALTS, IMAGE_TOO_SMALL
 from filters.language import LANGUAGE
 from filters.text import ALT_SHARED, ALT_TOO_LONG, ALT_TOO_SHORT, RARE_TOKEN
-from pipeline.filter_apply import rule_of as filter_rule_of
+from pipeline.filter.apply import rule_of as filter_rule_of
 from pipeline.options import UsageError
 from pipeline.stats import read_stats
 

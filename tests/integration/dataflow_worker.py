@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline.dataflow import read_bytes, read_template, staged_packages
+from tools.dataflow import read_bytes, read_template, staged_packages
 
 LOAD_AS_A_WORKER = """
 import sys
@@ -23,7 +23,7 @@ sys.path_hooks[:] = [h for h in sys.path_hooks if "__editable__" not in repr(h)]
 sys.path.insert(0, {site!r})
 import pipeline
 assert pipeline.__file__.startswith({site!r}), pipeline.__file__
-from pipeline.dataflow import load_pipeline, pipeline_proto, read_template
+from tools.dataflow import load_pipeline, pipeline_proto, read_template
 for template in {templates!r}:
     try:
         load_pipeline(pipeline_proto(read_template(template)))

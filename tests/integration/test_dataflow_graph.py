@@ -13,13 +13,15 @@ import apache_beam as beam
 import pytest
 from PIL import Image
 
-from pipeline import crawl, download, filter
-from pipeline.dataflow import pipeline_proto, read_template, staged_packages, step_names
+from pipeline.crawl import job as crawl
+from pipeline.download import job as download
+from pipeline.filter import job as filter
 from pipeline.records import DOWNLOAD_SCHEMA, PAIR_SCHEMA, make_uid
 from pipeline.shards import ReadTables, WriteShards, rows_to_table, write_parquet
 from pipeline.stats import WriteStats
 from tests.gcs import upload
 from tests.integration.dataflow_worker import install_staged_package, load_as_a_worker
+from tools.dataflow import pipeline_proto, read_template, staged_packages, step_names
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from pipeline.filter_apply import MEASUREMENT_SCHEMA, REJECT_OUTPUT_SCHEMA
+from pipeline.filter.apply import MEASUREMENT_SCHEMA, REJECT_OUTPUT_SCHEMA
 from pipeline.options import UsageError
 from pipeline.records import make_uid
 from tools.report import main, write_report
@@ -420,8 +420,9 @@ def test_main_reports_a_missing_run_in_one_line(tmp_path, capsys):
 def real_run(synthetic_web, tmp_path_factory) -> Path:
     """The whole chain on the synthetic web: crawl, download, filter --stats with its truth."""
     from filters.config import small_config_path
-    from pipeline import crawl, download
-    from pipeline import filter as align_filter
+    from pipeline.crawl import job as crawl
+    from pipeline.download import job as download
+    from pipeline.filter import job as align_filter
 
     root = tmp_path_factory.mktemp("report_real_run")
     crawl.run(["--input", synthetic_web.warc_glob, "--output", str(root / "pairs")])

@@ -219,7 +219,7 @@ def ok_records(synthetic_web) -> list[dict]:
 def trained_on_synthetic_web(synthetic_web, tmp_path_factory):
     """A few real align-train steps on the filtered shards, evaluated live every 2 steps."""
     from filters.config import small_config_path
-    from pipeline.filter import run as align_filter
+    from pipeline.filter.job import run as align_filter
     from pipeline.records import DOWNLOAD_SCHEMA
     from pipeline.shards import rows_to_table
     from training.train import run as align_train

@@ -1,0 +1,138 @@
+"""What one WARC record, WAT record or fetched page yields: its pairs, or the reason it has none.
+
+This is the crawl's accounting unit. Every record read (and every damaged part of a file) is
+one ``Outcome``: kept when it yields at least one pair, else rejected under exactly one reason.
+No Beam here, so each rule is tested directly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from html import unescape
+from urllib.parse import urljoin
+
+from pipeline.crawl.extract import (
+    DEFAULT_MAX_PAGE_BYTES,
+    ImageScan,
+    is_html,
+    links_to_pairs,
+    page_pairs,
+)
+from pipeline.crawl.warc_source import Damage, WarcRecord, decode_payload, parse_http_response
+
+WAT_IMAGE_PATHS = ("IMG@/src", "IMG@/data-src")  # CC's WAT lists <img src> links like this
+
+
+@dataclass(frozen=True)
+class HarvestOptions:
+    """What every extractor needs to know; picklable, shipped to the workers."""
+
+    max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES
+    include_empty_alt: bool = False
+
+
+@dataclass
+class Outcome:
+    """Pairs found in one record, or ``reason`` (a reject name) when none were."""
+
+    source: str
+    page_url: str = ""
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+    reason: str | None = None
+    counts: Counter = field(default_factory=Counter)
+
+
+def rejected(source: str, reason: str, page_url: str = "", counts: Counter | None = None):
+    return Outcome(source, page_url, reason=reason, counts=counts or Counter())
+
+
+def from_scan(source: str, page_url: str, scan: ImageScan) -> Outcome:
+    reason = None if scan.pairs else "no_image_pairs"
+    return Outcome(source, page_url, scan.pairs, reason, scan.counts)
+
+
+def from_damage(damage: Damage, path: str) -> Outcome:
+    return rejected(f"{path}@{damage.offset}", damage.reason)
+
+
+def from_html(
+    source: str, page_url: str, content_type: str | None, body: bytes, options: HarvestOptions
+) -> Outcome:
+    """An HTML (or sniffed-as-HTML) payload's pairs; other content is rejected as not_html."""
+    if not is_html(content_type, body):
+        return rejected(source, "not_html", page_url)
+    try:
+        scan = page_pairs(
+            body, content_type, page_url, options.max_page_bytes, options.include_empty_alt
+        )
+    except Exception:  # noqa: BLE001 - a parser crash on hostile markup is that page's reject
+        return rejected(source, "parse_error", page_url)
+    return from_scan(source, page_url, scan)
+
+
+def from_warc_record(record: WarcRecord, path: str, options: HarvestOptions) -> Outcome:
+    """A WARC ``response`` record's pairs; every other record is skipped by name."""
+    source, page_url = record.source(path), record.target_uri
+    if record.type != "response":
+        return rejected(source, "not_response_record", page_url)
+    response = parse_http_response(record.block)
+    if response is None:
+        return rejected(source, "not_http_response", page_url)
+    if not 200 <= response.status < 300:
+        return rejected(source, f"http_status_{response.status // 100}xx", page_url)
+    try:
+        body = decode_payload(response)
+    except ValueError:
+        return rejected(source, "bad_content_encoding", page_url)
+    outcome = from_html(source, page_url, response.headers.get("content-type"), body, options)
+    if record.clipped:
+        outcome.counts["pages/clipped_by_reader"] += 1
+    return outcome
+
+
+def from_wat_record(record: WarcRecord, path: str, options: HarvestOptions) -> Outcome:
+    """A WAT ``metadata`` record's image links, read from Common Crawl's JSON envelope."""
+    source = record.source(path)
+    if record.type != "metadata":
+        return rejected(source, "not_metadata_record", record.target_uri)
+    try:
+        envelope = json.loads(record.block)["Envelope"]
+        warc_headers = envelope["WARC-Header-Metadata"]
+    except (ValueError, KeyError, TypeError):
+        return rejected(source, "bad_wat_json", record.target_uri)
+    page_url = str(warc_headers.get("WARC-Target-URI", record.target_uri)).strip("<>")
+    if str(warc_headers.get("WARC-Type", "")).lower() != "response":
+        return rejected(source, "not_response_metadata", page_url)
+    response = envelope.get("Payload-Metadata", {}).get("HTTP-Response-Metadata")
+    if not isinstance(response, dict):
+        return rejected(source, "not_http_response", page_url)
+    status = str(response.get("Response-Message", {}).get("Status", "200"))
+    if not status.startswith("2"):
+        return rejected(source, f"http_status_{status[:1]}xx", page_url)
+    html = response.get("HTML-Metadata")
+    if not isinstance(html, dict):
+        return rejected(source, "not_html", page_url)
+    return from_scan(source, page_url, wat_scan(html, page_url, options))
+
+
+def wat_scan(html: dict, page_url: str, options: HarvestOptions) -> ImageScan:
+    """The WAT's ``IMG@/src`` links, resolved against ``Head.Base`` and the page URL.
+
+    Common Crawl's WAT keeps attribute values as written in the HTML, so entities are decoded
+    here (a value already decoded is unchanged unless it spells an entity itself).
+    """
+    links = [
+        (unescape(link.get("url") or ""), unescape(link.get("alt") or ""))
+        for link in html.get("Links") or []
+        if isinstance(link, dict) and link.get("path") in WAT_IMAGE_PATHS
+    ]
+    base = page_url
+    head_base = (html.get("Head") or {}).get("Base")
+    if isinstance(head_base, str) and head_base.strip():
+        try:
+            base = urljoin(page_url, head_base.strip())
+        except ValueError:
+            base = page_url
+    return links_to_pairs(links, base, options.include_empty_alt)

@@ -1,0 +1,412 @@
+"""align-crawl: WARC/WAT files or a list of page URLs -> deduplicated (image URL, alt) pairs.
+
+Accounting (``stats.json``): ``in`` counts records, the unit a crawl reads: every WARC or
+WAT record, every damaged part of a file (a truncated or corrupt gzip member, a malformed
+record), or every listed page URL. A record is ``kept`` when it yields at least one pair and
+otherwise rejected under one reason (``not_response_record``, ``not_html``,
+``no_image_pairs``, ``truncated_gzip_member``, ``fetch_http_404``, ...). Pair-level counts
+sit in ``counts``: ``pairs/extracted`` = ``pairs/duplicates`` + ``pairs/written``, and each
+``<img>`` seen ends in ``img/pair`` or ``img/<why not>``; ``warc/<type>`` counts records by type.
+
+Deduplication is distributed: pairs are keyed by a bucket of their uid (a hash, so buckets are
+even), each bucket is grouped and sorted with Arrow, and the survivor of a uid is the row with
+the smallest (page_url, source), so it does not depend on bundling or worker count. A bucket
+holds 1/``--dedup-buckets`` of the pairs: raise it with the crawl's size. The pairs do not
+travel through the shuffle: each harvested table is written once to ``OUTPUT/_scratch/``, a
+part per bucket, and only (file, part) refs are grouped (removed when the job ends).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from pipeline.crawl.harvest import (
+    HarvestOptions,
+    Outcome,
+    from_damage,
+    from_html,
+    from_warc_record,
+    from_wat_record,
+    rejected,
+)
+from pipeline.crawl.warc_source import Damage, iter_records
+from pipeline.options import UsageError, exits_cleanly, parse_job_args
+from pipeline.records import PAIR_SCHEMA, make_uid
+from pipeline.shards import (
+    WriteShards,
+    read_parts,
+    remove_folder,
+    split_by_index,
+    write_parts,
+)
+from pipeline.stats import IN, KEPT, WriteStats, mirror_to_metrics
+from pipeline.stats import rejected as rejected_key
+
+TALLIES = "tallies"
+BATCH_PAIRS = 20_000  # pairs per emitted Arrow table
+FORMATS = ("auto", "warc", "wat")
+
+
+class PairBatcher:
+    """Collects a worker's pairs, dropping duplicates it already holds, into Arrow tables."""
+
+    def __init__(self):
+        self.best: dict[str, tuple[str, str, str, str]] = {}
+        self.duplicates = 0
+
+    def add(self, outcome: Outcome) -> None:
+        for url, alt in outcome.pairs:
+            uid = make_uid(url, alt)
+            row = (outcome.page_url, outcome.source, url, alt)
+            held = self.best.get(uid)
+            if held is None:
+                self.best[uid] = row
+                continue
+            self.duplicates += 1
+            if row < held:
+                self.best[uid] = row
+
+    def __len__(self) -> int:
+        return len(self.best)
+
+    def flush(self) -> pa.Table:
+        uids = list(self.best)
+        rows = [self.best[uid] for uid in uids]
+        self.best = {}
+        columns = {"uid": uids}
+        for index, name in enumerate(("page_url", "source", "url", "alt")):
+            columns[name] = [row[index] for row in rows]
+        return pa.table(columns).select(PAIR_SCHEMA.names).cast(PAIR_SCHEMA)
+
+
+def tally_of(outcome: Outcome) -> Counter:
+    """An outcome's contribution to stats.json: one record in, kept or rejected by name."""
+    tally = Counter(outcome.counts)
+    tally[IN] += 1
+    tally[KEPT if outcome.reason is None else rejected_key(outcome.reason)] += 1
+    tally["pairs/extracted"] += len(outcome.pairs)
+    return tally
+
+
+class _Harvest(beam.DoFn):
+    """Base of the extracting DoFns: outcomes in, pair tables and one tally per input out."""
+
+    def __init__(self, options: HarvestOptions):
+        self.options = options
+
+    def emit(self, outcomes: Iterable[Outcome], extra: Counter | None = None) -> Iterator:
+        batcher, tally = PairBatcher(), Counter(extra or {})
+        for outcome in outcomes:
+            tally.update(tally_of(outcome))
+            batcher.add(outcome)
+            if len(batcher) >= BATCH_PAIRS:
+                yield batcher.flush()
+        if len(batcher):
+            yield batcher.flush()
+        tally["pairs/duplicates"] += batcher.duplicates
+        mirror_to_metrics("align-crawl", tally)
+        yield beam.pvalue.TaggedOutput(TALLIES, dict(tally))
+
+
+class HarvestFile(_Harvest):
+    """Reads one WARC or WAT file and extracts every record's pairs."""
+
+    def __init__(self, file_format: str, options: HarvestOptions):
+        super().__init__(options)
+        self.file_format = file_format
+
+    def process(self, path: str) -> Iterator:
+        yield from self.emit(self.outcomes(path))
+
+    def outcomes(self, path: str) -> Iterator[Outcome]:
+        extract = from_wat_record if file_format_of(path, self.file_format) == "wat" else None
+        extract = extract or from_warc_record
+        try:
+            stream = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+        except OSError:  # gone or unreadable since it was matched: the whole file is one reject
+            yield rejected(path, "unreadable_file")
+            return
+        with stream:
+            for item in iter_records(stream):
+                if isinstance(item, Damage):
+                    outcome = from_damage(item, path)
+                    outcome.counts["warc/damaged"] += 1
+                else:
+                    outcome = extract(item, path, self.options)
+                    outcome.counts[f"warc/{item.type or 'untyped'}"] += 1
+                yield outcome
+
+
+class FetchPages(_Harvest):
+    """Fetches a batch of page URLs with the project's safe fetcher and extracts their pairs."""
+
+    def __init__(self, options: HarvestOptions, fetch_config):
+        super().__init__(options)
+        self.fetch_config = fetch_config
+        self.fetcher = None
+
+    def setup(self) -> None:
+        from pipeline.fetch.fetcher import Fetcher
+
+        self.fetcher = Fetcher(self.fetch_config)
+
+    def teardown(self) -> None:
+        if self.fetcher is not None:
+            self.fetcher.close()
+
+    def process(self, urls: list[str]) -> Iterator:
+        results = self.fetcher.fetch_many(list(urls))
+        yield from self.emit(self.outcome(result) for result in results)
+
+    def outcome(self, result) -> Outcome:
+        source, page_url = f"fetch:{result.url}", result.final_url or result.url
+        if result.status != "ok":
+            return rejected(source, f"fetch_{result.status}", page_url)
+        content_type = (result.headers or {}).get("content-type")
+        return from_html(source, page_url, content_type, result.body or b"", self.options)
+
+
+def file_format_of(path: str, file_format: str) -> str:
+    """``warc`` or ``wat``: as asked, or for ``auto`` by the file name (``*.wat.gz``)."""
+    if file_format != "auto":
+        return file_format
+    return "wat" if ".wat" in path.rsplit("/", 1)[-1].lower() else "warc"
+
+
+def bucket_of(uid: str, num_buckets: int) -> int:
+    # The low hex digits of the uid: independent of shard_of(), which reads the high ones.
+    return int(uid[8:16], 16) % num_buckets
+
+
+def split_by_bucket(table: pa.Table, num_buckets: int) -> Iterator[tuple[int, pa.Table]]:
+    buckets = np.fromiter(
+        (bucket_of(uid, num_buckets) for uid in table.column("uid").to_pylist()),
+        dtype=np.int64,
+        count=table.num_rows,
+    )
+    yield from split_by_index(table, buckets)
+
+
+def keep_first_per_uid(table: pa.Table) -> pa.Table:
+    """One row per uid: the one with the smallest (page_url, source)."""
+    order = pc.sort_indices(
+        table, sort_keys=[("uid", "ascending"), ("page_url", "ascending"), ("source", "ascending")]
+    )
+    table = table.take(order)
+    uids = table.column("uid").combine_chunks()
+    if len(uids) < 2:
+        return table
+    changed = pc.not_equal(uids.slice(1), uids.slice(0, len(uids) - 1))
+    first = pa.concat_arrays([pa.array([True]), changed])
+    return table.filter(first)
+
+
+def spill_by_bucket(table: pa.Table, num_buckets: int, scratch: str) -> list:
+    """``(bucket, ref)`` per bucket of a table's rows, the parts in one scratch file."""
+    path = FileSystems.join(scratch, f"pairs-{uuid.uuid4().hex}.arrow")
+    return write_parts(split_by_bucket(table, num_buckets), path)
+
+
+def dedup_bucket(bucket: int, refs: Iterable[tuple[str, int]]) -> Iterator:
+    tables = [table for table in read_parts(refs) if table.num_rows]
+    if not tables:
+        return
+    table = pa.concat_tables(tables)
+    unique = keep_first_per_uid(table)
+    yield unique
+    yield beam.pvalue.TaggedOutput(TALLIES, {"pairs/duplicates": table.num_rows - unique.num_rows})
+
+
+class DedupPairs(beam.PTransform):
+    """Keeps one row per uid across the whole job (see the module docstring)."""
+
+    def __init__(self, num_buckets: int, scratch: str):
+        super().__init__()
+        self.num_buckets = num_buckets
+        self.scratch = scratch
+
+    def expand(self, tables):
+        return (
+            tables
+            | "KeyByBucket" >> beam.FlatMap(spill_by_bucket, self.num_buckets, self.scratch)
+            | "GroupByBucket" >> beam.GroupByKey()
+            | "KeepFirstPerUid"
+            >> beam.FlatMapTuple(dedup_bucket).with_outputs(TALLIES, main="pairs")
+        )
+
+
+class Crawl(beam.PTransform):
+    """Input files (or page-URL batches) -> unique pairs tables, and tallies for stats.json."""
+
+    def __init__(self, harvest: beam.DoFn, num_buckets: int, scratch: str):
+        super().__init__()
+        self.harvest = harvest
+        self.num_buckets = num_buckets
+        self.scratch = scratch
+
+    def expand(self, inputs):
+        # (beam.Create already reshuffles its elements over the workers.)
+        harvested = inputs | "Harvest" >> beam.ParDo(self.harvest).with_outputs(
+            TALLIES, main="pairs"
+        )
+        unique = harvested.pairs | "Dedup" >> DedupPairs(self.num_buckets, self.scratch)
+        tallies = (harvested[TALLIES], unique[TALLIES]) | "AllTallies" >> beam.Flatten()
+        return unique.pairs, tallies
+
+
+def match_inputs(pattern: str) -> list[str]:
+    """The files a glob (or a folder) names, sorted; none is a usage error."""
+    return [path for path, _ in sized_inputs(pattern)]
+
+
+def sized_inputs(pattern: str) -> list[tuple[str, int]]:
+    """(path, bytes) of the files a glob (or a folder) names, sorted by path."""
+    patterns = [pattern]
+    if not any(char in pattern for char in "*?["):
+        patterns.insert(0, FileSystems.join(pattern, "*"))  # a folder: the files in it
+    for candidate in patterns:
+        try:
+            matched = FileSystems.match([candidate])[0].metadata_list
+        except Exception:  # noqa: BLE001 - Beam raises BeamIOError for a missing path
+            matched = []
+        files = sorted((m.path, m.size_in_bytes) for m in matched if not m.path.endswith("/"))
+        if files:
+            return files
+    raise UsageError(f"--input {pattern}: no files match")
+
+
+def read_page_urls(path: str) -> list[str]:
+    """The non-blank, non-comment lines of a page-URL list."""
+    if not FileSystems.exists(path):
+        raise UsageError(f"--page-urls {path}: no such file")
+    with FileSystems.open(path) as handle:
+        lines = handle.read().decode("utf-8", "replace").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="align-crawl", description=__doc__.split("\n")[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", help="glob (or folder) of WARC/WAT files, local or gs://")
+    source.add_argument("--page-urls", help="file of page URLs to fetch, one per line")
+    parser.add_argument("--output", required=True, help="output folder")
+    parser.add_argument("--format", default="auto", choices=FORMATS, help="input file format")
+    parser.add_argument(
+        "--num-shards",
+        type=int,
+        help=f"output Parquet shards (default: sized by the input, at least {MIN_SHARDS}: one "
+        "per GB of WARC, 128 MB of WAT or 50k page URLs, each ~50 MB of pairs)",
+    )
+    parser.add_argument("--dedup-buckets", type=int, default=256, help="dedup partitions")
+    parser.add_argument("--max-page-bytes", type=int, default=HarvestOptions.max_page_bytes)
+    parser.add_argument(
+        "--include-empty-alt", action="store_true", help="also emit images with no alt-text"
+    )
+    parser.add_argument("--allow-private-networks", action="store_true")
+    parser.add_argument("--connect-timeout", type=float, default=10.0)
+    parser.add_argument("--read-timeout", type=float, default=20.0)
+    parser.add_argument("--fetch-batch-size", type=int, default=32, help="pages per fetch call")
+    return parser
+
+
+# Input per output shard when --num-shards is not given: rough yields of Common Crawl (a
+# page gives ~10 pairs; a WAT file holds a WARC file's links in ~1/8 of its bytes). A shard is
+# sorted in one worker's memory, so its size, not the crawl's, must stay bounded.
+SHARD_INPUT_BYTES = {"warc": 1 << 30, "wat": 128 << 20}
+SHARD_PAGE_URLS = 50_000
+MIN_SHARDS = 4
+
+
+def default_num_shards(args: argparse.Namespace) -> int:
+    """Output shards from the input's size (listed with the glob, nothing read)."""
+    if args.page_urls:
+        units = len(read_page_urls(args.page_urls)) / SHARD_PAGE_URLS
+    else:
+        units = sum(
+            size / SHARD_INPUT_BYTES[file_format_of(path, args.format)]
+            for path, size in sized_inputs(args.input)
+        )
+    return max(MIN_SHARDS, math.ceil(units))
+
+
+def check_args(args: argparse.Namespace) -> None:
+    for flag in ("num_shards", "dedup_buckets", "max_page_bytes", "fetch_batch_size"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} must be at least 1")
+    if args.connect_timeout <= 0 or args.read_timeout <= 0:
+        raise UsageError("--connect-timeout and --read-timeout must be positive")
+
+
+def fetch_config(args: argparse.Namespace):
+    from pipeline.fetch.fetcher import FetchConfig
+
+    return FetchConfig(
+        connect_timeout=args.connect_timeout,
+        read_timeout=args.read_timeout,
+        allow_private_networks=args.allow_private_networks,
+    )
+
+
+def inputs_and_harvest(pipeline, args, options: HarvestOptions):
+    if args.input:
+        paths = match_inputs(args.input)
+        return pipeline | "InputFiles" >> beam.Create(paths), HarvestFile(args.format, options)
+    urls = read_page_urls(args.page_urls)
+    size = args.fetch_batch_size
+    batches = [urls[start : start + size] for start in range(0, len(urls), size)]
+    harvest = FetchPages(options, fetch_config(args))
+    return pipeline | "PageUrlBatches" >> beam.Create(batches), harvest
+
+
+@exits_cleanly("align-crawl")
+def run(argv: Sequence[str] | None = None) -> None:
+    args, pipeline_options = parse_job_args(build_parser(), argv)
+    check_args(args)
+    options = HarvestOptions(args.max_page_bytes, args.include_empty_alt)
+    if not FileSystems.exists(args.output):
+        FileSystems.mkdirs(args.output)
+    if args.num_shards is None:
+        args.num_shards = default_num_shards(args)
+    with beam.Pipeline(options=pipeline_options) as pipeline:
+        inputs, harvest = inputs_and_harvest(pipeline, args, options)
+        crawl = Crawl(harvest, args.dedup_buckets, scratch_folder(args.output))
+        pairs, tallies = inputs | "Crawl" >> crawl
+        written = pairs | "WritePairs" >> WriteShards(
+            args.output, "pairs", PAIR_SCHEMA, args.num_shards
+        )
+        written_counts = written | "CountWritten" >> beam.MapTuple(
+            lambda path, rows: {"pairs/written": rows}
+        )
+        extra = {"job": "align-crawl", "unit": "records", "mode": mode_of(args)}
+        extra["shards"] = args.num_shards
+        (
+            (tallies, written_counts)
+            | "AllCounts" >> beam.Flatten()
+            | "Stats" >> WriteStats(args.output, extra)
+        )
+    remove_folder(scratch_folder(args.output))
+
+
+def scratch_folder(output_dir: str) -> str:
+    """Where harvested pairs wait for their dedup bucket; removed at the end."""
+    return FileSystems.join(output_dir, "_scratch")
+
+
+def mode_of(args: argparse.Namespace) -> str:
+    return "page-urls" if args.page_urls else args.format
+
+
+if __name__ == "__main__":
+    run()

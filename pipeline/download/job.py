@@ -1,0 +1,333 @@
+"""align-download: pair shards -> image shards (every pair, ``ok`` with its image or a failure).
+
+One output shard per input shard, named after it (``pairs-00003-of-00008.parquet`` ->
+``images-00003-of-00008.parquet``), written to a temporary name and renamed when complete.
+A rerun skips every output shard that is complete (its row count equals its input's) and
+redoes the rest, so an interrupted job resumes where it stopped and ends byte-identical to an
+uninterrupted one. Rows keep their input order; row groups have a fixed size.
+
+Inside a shard the work is streamed: a worker's Fetcher keeps ``--threads`` requests in
+flight (at most ``--per-host-concurrency`` per host, ``--per-host-rate`` starts per second),
+and decoding runs on the same threads (Pillow releases the GIL). Politeness caps are per
+worker: a host sees at most workers x per-host-concurrency connections.
+
+stats.json: ``in`` = pairs read, ``kept`` = status ok, ``rejected`` by failure status;
+``counts`` holds ``bytes_downloaded``, ``shards_written`` and ``shards_resumed``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import threading
+from collections import Counter
+from collections.abc import Iterator, Sequence
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import GoogleCloudOptions
+
+from pipeline.download.imaging import (
+    DEFAULT_IMAGE_SIZE,
+    DEFAULT_JPEG_QUALITY,
+    DEFAULT_MAX_PIXELS,
+    process_image,
+)
+from pipeline.fetch.fetcher import FetchConfig, Fetcher, FetchResult
+from pipeline.options import UsageError, exits_cleanly, parse_job_args
+from pipeline.records import DOWNLOAD_SCHEMA, PAIR_SCHEMA, STATUS_OK
+from pipeline.shards import publish
+from pipeline.stats import IN, KEPT, WriteStats, mirror_to_metrics, read_stats, rejected
+
+ROW_GROUP = 256  # rows per Parquet row group: ~10 MB of 346-px JPEGs
+INPUT_PREFIX = "pairs-"
+OUTPUT_PREFIX = "images-"
+# JPEG bytes do not compress: zstd on them would only cost CPU.
+COMPRESSION = {name: "none" if name == "image" else "zstd" for name in DOWNLOAD_SCHEMA.names}
+IMAGE_ACCEPT = "image/avif,image/webp,image/apng,image/*,*/*;q=0.8"
+
+
+def output_name(input_path: str) -> str:
+    """images-<rest>.parquet for pairs-<rest>.parquet; images-<name>.parquet otherwise."""
+    base = input_path.rstrip("/").rsplit("/", 1)[-1]
+    stem = base[: -len(".parquet")] if base.endswith(".parquet") else base
+    stem = stem[len(INPUT_PREFIX) :] if stem.startswith(INPUT_PREFIX) else stem
+    return f"{OUTPUT_PREFIX}{stem}.parquet"
+
+
+def input_paths(spec: str) -> list[str]:
+    """The shards an --input names: a directory's pairs-*.parquet, or a glob; sorted."""
+    pattern = spec
+    if not any(character in spec for character in "*?[") and not spec.endswith(".parquet"):
+        pattern = FileSystems.join(spec, f"{INPUT_PREFIX}*.parquet")  # a folder (gs:// has none)
+    matches = FileSystems.match([pattern])[0].metadata_list
+    paths = sorted(m.path for m in matches if not m.path.endswith(".tmp"))
+    if not paths:
+        raise FileNotFoundError(f"no pair shards match {pattern}")
+    return paths
+
+
+def plan_shards(paths: Sequence[str], output_dir: str) -> list[tuple[str, str]]:
+    """(input, output) per shard; two inputs may not share an output name."""
+    plan, seen = [], {}
+    for path in paths:
+        name = output_name(path)
+        if name in seen:
+            raise UsageError(f"inputs {seen[name]} and {path} would both write {name}")
+        seen[name] = path
+        plan.append((path, FileSystems.join(output_dir, name)))
+    return plan
+
+
+def parquet_rows(path: str) -> int | None:
+    """Row count from a Parquet footer, or None when the file is missing or unreadable."""
+    if not FileSystems.exists(path):  # GCS raises NotFound, not OSError, for a missing object
+        return None
+    try:
+        with FileSystems.open(path) as handle:
+            return pq.ParquetFile(handle).metadata.num_rows
+    except (OSError, pa.ArrowException):
+        return None
+
+
+def tally_of_output(path: str) -> Counter:
+    """What a finished shard holds, counted the way a fresh run would have counted it."""
+    with FileSystems.open(path) as handle:
+        statuses = pq.read_table(handle, columns=["status"]).column("status").to_pylist()
+    tally = Counter({IN: len(statuses), "shards_resumed": 1})
+    for status in statuses:
+        tally[KEPT if status == STATUS_OK else rejected(status)] += 1
+    return tally
+
+
+class ImageOptions:
+    """What becomes of downloaded bytes; a plain object so DoFns pickle small."""
+
+    def __init__(self, image_size: int, upscale: bool, quality: int, max_pixels: int):
+        self.image_size = image_size
+        self.upscale = upscale
+        self.quality = quality
+        self.max_pixels = max_pixels
+
+
+def image_record(result: FetchResult, options: ImageOptions, slots: threading.Semaphore) -> dict:
+    """The download columns of one pair from its fetch (runs on a fetch thread)."""
+    if result.status != STATUS_OK:
+        return {"status": result.status, "error": result.error}
+    with slots:  # bounds how many full-size images are decoded at once (memory)
+        image = process_image(
+            result.body, options.image_size, options.upscale, options.quality, options.max_pixels
+        )
+    record = {
+        "status": image.status,
+        "error": image.error,
+        "sha256": image.sha256,
+        "mime": image.mime,
+        "bytes": len(result.body),
+    }
+    if image.status == STATUS_OK:
+        record.update(
+            image=image.image,
+            width=image.width,
+            height=image.height,
+            original_width=image.original_width,
+            original_height=image.original_height,
+            phash=image.phash,
+        )
+    return record
+
+
+_WORKER_LOCK = threading.Lock()
+_WORKER_FETCHERS: dict[str, tuple[Fetcher, threading.Semaphore]] = {}
+
+
+def _worker_fetcher(config: FetchConfig) -> tuple[Fetcher, threading.Semaphore]:
+    """One Fetcher (threads, DNS cache, robots cache, host gates) per worker process.
+
+    A runner may run several bundles of this DoFn at once in one process (Dataflow runs
+    one per core); sharing the fetcher keeps the per-host caps per worker, not per bundle.
+    It lives as long as the process.
+    """
+    key = repr(config)
+    with _WORKER_LOCK:
+        if key not in _WORKER_FETCHERS:
+            slots = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
+            _WORKER_FETCHERS[key] = (Fetcher(config), slots)
+        return _WORKER_FETCHERS[key]
+
+
+class DownloadShard(beam.DoFn):
+    """One input shard in, one complete output shard written; yields the shard's tally."""
+
+    def __init__(self, fetch_config: FetchConfig, options: ImageOptions):
+        self.fetch_config = fetch_config
+        self.options = options
+
+    def setup(self):
+        self.fetcher, self.decode_slots = _worker_fetcher(self.fetch_config)
+
+    def process(self, shard: tuple[str, str]) -> Iterator[dict]:
+        input_path, output_path = shard
+        expected = parquet_rows(input_path)
+        if expected is not None and parquet_rows(output_path) == expected:
+            tally = tally_of_output(output_path)
+        else:
+            tally = self._download(input_path, output_path)
+        mirror_to_metrics("align-download", tally)
+        yield dict(tally)
+
+    def _download(self, input_path: str, output_path: str) -> Counter:
+        tally = Counter({"shards_written": 1})
+        temporary = output_path + ".tmp"
+        with FileSystems.open(input_path) as source, FileSystems.create(temporary) as sink:
+            pairs = _rows(pq.ParquetFile(source))
+            pairs_for_urls, pairs_for_output = itertools.tee(pairs)
+            records = self.fetcher.map(
+                (pair["url"] or "" for pair in pairs_for_urls),
+                lambda result: image_record(result, self.options, self.decode_slots),
+            )
+            with pq.ParquetWriter(sink, DOWNLOAD_SCHEMA, compression=COMPRESSION) as writer:
+                batch = []
+                for pair, record in zip(pairs_for_output, records, strict=True):
+                    tally[IN] += 1
+                    tally[
+                        KEPT if record["status"] == STATUS_OK else rejected(record["status"])
+                    ] += 1
+                    tally["bytes_downloaded"] += record.pop("bytes", 0)
+                    batch.append({**pair, **record})
+                    if len(batch) == ROW_GROUP:
+                        writer.write_table(_table(batch))
+                        batch = []
+                if batch or tally[IN] == 0:
+                    writer.write_table(_table(batch))
+        publish(temporary, output_path)
+        return tally
+
+
+def _rows(parquet: pq.ParquetFile) -> Iterator[dict]:
+    for batch in parquet.iter_batches(batch_size=ROW_GROUP, columns=PAIR_SCHEMA.names):
+        yield from batch.to_pylist()
+
+
+def _table(rows: list[dict]) -> pa.Table:
+    columns = {name: [row.get(name) for row in rows] for name in DOWNLOAD_SCHEMA.names}
+    return pa.table(columns, schema=DOWNLOAD_SCHEMA)
+
+
+class Download(beam.PTransform):
+    """Downloads every planned shard; outputs the per-shard tallies."""
+
+    def __init__(self, plan: list[tuple[str, str]], fetch_config: FetchConfig, options):
+        super().__init__()
+        self.plan = plan
+        self.fetch_config = fetch_config
+        self.options = options
+
+    def expand(self, pipeline):
+        return (
+            pipeline
+            | "Shards" >> beam.Create(self.plan)
+            | "Spread" >> beam.Reshuffle()  # one shard per element, spread over workers
+            | "DownloadShard" >> beam.ParDo(DownloadShard(self.fetch_config, self.options))
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="align-download",
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--input", required=True, help="directory of pairs-*.parquet, or a glob")
+    parser.add_argument("--output", required=True, help="directory for images-*.parquet")
+    parser.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE, help="shorter side")
+    parser.add_argument("--upscale", action="store_true", help="also enlarge smaller images")
+    parser.add_argument("--jpeg-quality", type=int, default=DEFAULT_JPEG_QUALITY, help="1-100")
+    parser.add_argument(
+        "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="decompression-bomb cap"
+    )
+    parser.add_argument(
+        "--allow-private-networks",
+        action="store_true",
+        help="allow loopback/private addresses (local demo and tests only)",
+    )
+    defaults = FetchConfig()
+    flags = [
+        ("--threads", int, defaults.threads, "requests in flight per worker"),
+        ("--per-host-concurrency", int, defaults.per_host_concurrency, "per host and worker"),
+        ("--per-host-rate", float, defaults.per_host_rate, "request starts/s per host, 0: no cap"),
+        ("--connect-timeout", float, defaults.connect_timeout, "seconds"),
+        ("--read-timeout", float, defaults.read_timeout, "seconds per socket read"),
+        ("--total-timeout", float, defaults.total_timeout, "seconds for a whole body"),
+        ("--max-bytes", int, defaults.max_bytes, "byte cap per response"),
+        ("--max-redirects", int, defaults.max_redirects, "hops, each one re-checked"),
+        ("--retries", int, defaults.retries, "after 429/5xx/connection resets only"),
+        ("--backoff", float, defaults.backoff, "seconds before the first retry, doubling"),
+        ("--user-agent", str, defaults.user_agent, "robots token: " + defaults.agent_token),
+    ]
+    for flag, kind, default, text in flags:
+        parser.add_argument(flag, type=kind, default=default, help=text)
+    return parser
+
+
+def _check(args: argparse.Namespace) -> None:
+    positive = ("image_size", "jpeg_quality", "max_pixels", "threads", "per_host_concurrency")
+    for name in positive + ("connect_timeout", "read_timeout", "total_timeout", "max_bytes"):
+        if getattr(args, name) <= 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be positive")
+    if not 1 <= args.jpeg_quality <= 100:
+        raise UsageError("--jpeg-quality must be between 1 and 100")
+    for name in ("per_host_rate", "retries", "max_redirects", "backoff"):
+        if getattr(args, name) < 0:
+            raise UsageError(f"--{name.replace('_', '-')} must not be negative")
+
+
+def fetch_config_of(args: argparse.Namespace) -> FetchConfig:
+    return FetchConfig(
+        user_agent=args.user_agent,
+        accept=IMAGE_ACCEPT,
+        connect_timeout=args.connect_timeout,
+        read_timeout=args.read_timeout,
+        total_timeout=args.total_timeout,
+        max_bytes=args.max_bytes,
+        max_redirects=args.max_redirects,
+        allow_private_networks=args.allow_private_networks,
+        per_host_concurrency=args.per_host_concurrency,
+        per_host_rate=args.per_host_rate,
+        threads=args.threads,
+        retries=args.retries,
+        backoff=args.backoff,
+    )
+
+
+@exits_cleanly("align-download")
+def run(argv: Sequence[str] | None = None) -> dict:
+    """Runs the job; returns the stats document it wrote."""
+    args, pipeline_options = parse_job_args(build_parser(), argv)
+    _check(args)
+    plan = plan_shards(input_paths(args.input), args.output)
+    if not FileSystems.exists(args.output):
+        FileSystems.mkdirs(args.output)
+    options = ImageOptions(args.image_size, args.upscale, args.jpeg_quality, args.max_pixels)
+    extra = {"image_size": args.image_size, "jpeg_quality": args.jpeg_quality}
+    with beam.Pipeline(options=pipeline_options) as pipeline:
+        _ = (
+            pipeline
+            | "Download" >> Download(plan, fetch_config_of(args), options)
+            | "WriteStats" >> WriteStats(args.output, extra)
+        )
+    if pipeline_options.view_as(GoogleCloudOptions).template_location:
+        return {}  # a template was written: no job ran, so there are no stats to read yet
+    return read_stats(args.output)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The console script: like run(), but returns nothing, so the exit status is 0."""
+    run(argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,334 @@
+"""align-filter: ALIGN's text and image rules as one Beam job over pairs or downloaded images.
+
+--rules text   pairs -> pairs that pass the text rules (run before any download)
+--rules all    downloaded images -> TFRecord training shards + Parquet sidecars
+--rules none   downloaded images -> the same shards from every `ok` image (the baseline)
+
+Every record leaves kept or rejected by name (rejects/, measurements/, stats.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+from filters.config import ConfigError, load_config, parse_languages
+from filters.image import check_alts_per_image
+from filters.text import check_images_per_alt
+from pipeline.filter import measure
+from pipeline.filter.apply import (
+    MEASUREMENT_SCHEMA,
+    MEASUREMENTS,
+    REJECT_OUTPUT_SCHEMA,
+    REJECTS,
+    TALLIES,
+    ApplyRules,
+    SpillScores,
+    rules_for,
+)
+from pipeline.filter.counts import DistinctCountRule, RareTokens
+from pipeline.filter.evaldedup import EvalDedup, list_images
+from pipeline.filter.tfrecord import write_tfrecord
+from pipeline.options import UsageError, exits_cleanly, parse_job_args
+from pipeline.records import DOWNLOAD_SCHEMA, PAIR_SCHEMA
+from pipeline.shards import ReadTables, WriteShards, remove_folder, write_parquet
+from pipeline.stats import WriteStats
+
+MODES = ("text", "all", "none")
+SIDECAR_SCHEMA = pa.schema(
+    [f for f in DOWNLOAD_SCHEMA if f.name not in ("image", "status", "error")]
+)
+IMAGE_COLUMNS = ("status", "sha256", "phash", "original_width", "original_height", "image")
+# Input bytes per output shard when --shards is not given. A shard's rows are sorted in one
+# worker's memory; JPEG bytes stay their size there, Parquet pairs grow ~4x when decoded.
+SHARD_INPUT_BYTES = {"text": 64 << 20, "all": 256 << 20, "none": 256 << 20}
+MIN_SHARDS = 4
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="align-filter", description=__doc__.splitlines()[0])
+    parser.add_argument("--input", help="directory of pairs-*/images-*.parquet, or a glob")
+    parser.add_argument("--output", help="output directory (local or gs://)")
+    parser.add_argument("--rules", choices=MODES, default="all")
+    parser.add_argument("--config", help="YAML overriding ALIGN's thresholds")
+    parser.add_argument("--languages", help="codes to keep, e.g. 'en' or 'en,fr'; 'all' = off")
+    parser.add_argument(
+        "--eval-images",
+        action="append",
+        default=[],
+        metavar="NAME=GLOB",
+        help="an evaluation set whose near-duplicates are dropped (repeatable)",
+    )
+    parser.add_argument("--nsfw-model", help="NSFW classifier (pipeline.nsfw); off by default")
+    parser.add_argument("--nsfw-threshold", type=float, help="reject scores above (0.5)")
+    parser.add_argument("--nsfw-batch-size", type=int, default=32)
+    parser.add_argument(
+        "--shards",
+        type=int,
+        help="output shards per kind (default: one per 256 MB of input images or 64 MB of "
+        f"input pairs, at least {MIN_SHARDS}); a shard is sorted in memory before it is written",
+    )
+    parser.add_argument("--batch-rows", type=int, default=65_536, help="records per batch")
+    parser.add_argument(
+        "--key-buckets",
+        type=int,
+        default=16,
+        help="shuffle buckets of the frequency joins; raise with the data (a bucket's keys "
+        "are held together: aim for at most a few million per bucket)",
+    )
+    parser.add_argument(
+        "--stats",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="DIR",
+        help="write the report after the run, or alone: the report of a finished run DIR",
+    )
+    parser.add_argument(
+        "--ground-truth", help="the synthetic web's ground_truth.parquet, for the report's scores"
+    )
+    return parser
+
+
+def resolve_input(path: str, mode: str) -> str:
+    """A directory means its pairs-*.parquet (text) or images-*.parquet; else a glob."""
+    if any(ch in path for ch in "*?["):
+        candidates = [path]
+    else:
+        names = ["pairs", "images"] if mode == "text" else ["images"]
+        candidates = [FileSystems.join(path, f"{name}-*.parquet") for name in names]
+    for pattern in candidates:
+        if FileSystems.match([pattern])[0].metadata_list:
+            return pattern
+    raise FileNotFoundError(f"--input {path}: no {' or '.join(candidates)}")
+
+
+def default_shards(pattern: str, mode: str) -> int:
+    """Output shards for an input: sized by its bytes (the glob's listing gives them free),
+    so 10x the data is 10x the shards and a shard's memory stays the same."""
+    listed = FileSystems.match([pattern])[0].metadata_list
+    size = sum(metadata.size_in_bytes for metadata in listed)
+    return max(MIN_SHARDS, -(-size // SHARD_INPUT_BYTES[mode]))
+
+
+def check_input_columns(pattern: str, mode: str) -> None:
+    first = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)[0]
+    with FileSystems.open(first) as handle:
+        names = set(pq.read_schema(handle).names)
+    needed = set(PAIR_SCHEMA.names) | (set(IMAGE_COLUMNS) if mode != "text" else set())
+    missing = sorted(needed - names)
+    if missing:
+        hint = " (--rules all/none read align-download output)" if mode != "text" else ""
+        raise UsageError(f"--input {first} lacks columns {', '.join(missing)}{hint}")
+
+
+def parse_eval_sets(values: list[str]) -> dict[str, str]:
+    sets = {}
+    for value in values:
+        name, sep, pattern = value.partition("=")
+        if not sep or not name or not pattern:
+            raise UsageError(f"--eval-images wants NAME=GLOB, got {value!r}")
+        if name in sets:
+            raise UsageError(f"--eval-images: set {name!r} given twice")
+        sets[name] = pattern
+    return sets
+
+
+def effective_config(args):
+    try:
+        config = load_config(args.config)
+        if args.languages:
+            config = config.replace(languages=parse_languages(args.languages))
+        if args.nsfw_threshold is not None:
+            config = config.replace(nsfw_threshold=args.nsfw_threshold)
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
+    except OSError as error:
+        raise UsageError(f"--config: {error}") from None
+    return config
+
+
+def _sorted_write(writer, table: pa.Table, path: str) -> None:
+    """Orders rows sharing a uid by page and source too, so reruns give the same bytes."""
+    keys = [name for name in ("uid", "page_url", "source") if name in table.column_names]
+    writer(table.sort_by([(name, "ascending") for name in keys]), path)
+
+
+def _writer(writer=write_parquet):
+    return functools.partial(_sorted_write, writer)
+
+
+def _nsfw_scores(measured, model_path: str, batch_size: int, scratch: str):
+    """Scores keyed by their route, written to scratch files: ``(batch_id, ref)``."""
+    from pipeline.filter.nsfw import NsfwScores
+
+    return (
+        measured[measure.NSFW_IMAGES]
+        | "NsfwScores" >> NsfwScores(model_path, batch_size, key=measure.ROUTE)
+        | "SpillScores" >> beam.ParDo(SpillScores(scratch))
+    )
+
+
+def scratch_folder(output_dir: str) -> str:
+    """Where batches, partial counts and flags wait between steps; removed at the end."""
+    return FileSystems.join(output_dir, "_scratch")
+
+
+def build(pipeline, args, config, pattern: str, eval_sets: dict[str, str]) -> None:
+    mode = args.rules
+    nsfw = bool(args.nsfw_model) and mode == "all"
+    use_eval = bool(eval_sets) and mode == "all"
+    rules = rules_for(mode, use_eval, nsfw, bool(config.languages) and mode != "none")
+    scratch = scratch_folder(args.output)
+    measured = (
+        pipeline
+        | "Read" >> ReadTables(pattern)
+        | "Measure"
+        >> beam.ParDo(
+            measure.MeasureBatch(
+                mode,
+                config,
+                args.batch_rows,
+                args.key_buckets,
+                use_eval,
+                nsfw,
+                scratch,
+            )
+        ).with_outputs(
+            measure.TOKENS,
+            measure.ALT_IMAGES,
+            measure.IMAGE_ALTS,
+            measure.EVAL_CANDIDATES,
+            measure.NSFW_IMAGES,
+            measure.TALLIES,
+            main="batches",
+        )
+    )
+    flags = [pipeline | "NoFlags" >> beam.Create([])]
+    tallies = [measured[measure.TALLIES]]
+    if mode != "none":
+        flags.append(
+            measured[measure.ALT_IMAGES]
+            | "ImagesPerAlt"
+            >> DistinctCountRule(config.max_images_per_alt, check_images_per_alt, scratch)
+        )
+        flags.append(
+            measured[measure.TOKENS]
+            | "RareTokens"
+            >> RareTokens(config.rare_token_vocab_size, config.rare_token_min_count, scratch)
+        )
+    if mode == "all":
+        flags.append(
+            measured[measure.IMAGE_ALTS]
+            | "AltsPerImage"
+            >> DistinctCountRule(config.max_alts_per_image, check_alts_per_image, scratch)
+        )
+    if use_eval:
+        dedup = EvalDedup(eval_sets, config.eval_max_hamming, args.key_buckets)
+        flags.append(measured[measure.EVAL_CANDIDATES] | "EvalDedup" >> dedup)
+        tallies.append(dedup.tallies)
+    joined = {"batch": measured.batches, "flags": flags | "AllFlags" >> beam.Flatten()}
+    if nsfw:
+        joined["scores"] = _nsfw_scores(measured, args.nsfw_model, args.nsfw_batch_size, scratch)
+    kept_schema = PAIR_SCHEMA if mode == "text" else DOWNLOAD_SCHEMA
+    results = (
+        joined
+        | "JoinBatches" >> beam.CoGroupByKey()
+        | "ApplyRules"
+        >> beam.ParDo(ApplyRules(rules, config, kept_schema)).with_outputs(
+            REJECTS, MEASUREMENTS, TALLIES, main="kept"
+        )
+    )
+    _write_outputs(results, args, mode)
+    tallies.append(results[TALLIES])
+    extra = {
+        "mode": mode,
+        "rules": rules,
+        "config": config.to_dict(),
+        "input": pattern,
+        "shards": args.shards,
+        "nsfw_applied": nsfw,
+        "nsfw_model": args.nsfw_model if nsfw else None,
+        "eval_sets": {name: len(list_images(glob)) for name, glob in eval_sets.items()},
+    }
+    tallies | "AllTallies" >> beam.Flatten() | "WriteStats" >> WriteStats(args.output, extra)
+
+
+def _write_outputs(results, args, mode: str) -> None:
+    out, shards = args.output, args.shards
+    if mode == "text":
+        results.kept | "WritePairs" >> WriteShards(
+            out, "pairs", PAIR_SCHEMA, shards, writer=_writer()
+        )
+    else:
+        shard_dir = FileSystems.join(out, "shards")
+        results.kept | "WriteTFRecords" >> WriteShards(
+            shard_dir, "align", DOWNLOAD_SCHEMA, shards, _writer(write_tfrecord), ".tfrecord"
+        )
+        (
+            results.kept
+            | "SidecarColumns" >> beam.Map(lambda t: t.select(SIDECAR_SCHEMA.names))
+            | "WriteSidecars"
+            >> WriteShards(shard_dir, "align", SIDECAR_SCHEMA, shards, writer=_writer())
+        )
+    results[REJECTS] | "WriteRejects" >> WriteShards(
+        FileSystems.join(out, "rejects"), "rejects", REJECT_OUTPUT_SCHEMA, shards, _writer()
+    )
+    results[MEASUREMENTS] | "WriteMeasurements" >> WriteShards(
+        FileSystems.join(out, "measurements"),
+        "measurements",
+        MEASUREMENT_SCHEMA,
+        shards,
+        _writer(),
+    )
+
+
+def write_report(output_dir: str, ground_truth: str | None = None) -> None:
+    try:
+        from tools.report import write_report as report
+    except ImportError as error:
+        raise UsageError(f"--stats needs tools/report.py ({error})") from None
+    if not FileSystems.exists(FileSystems.join(output_dir, "stats.json")):
+        raise FileNotFoundError(f"--stats {output_dir}: no stats.json (not a finished run)")
+    report(output_dir, ground_truth)
+
+
+@exits_cleanly("align-filter")
+def run(argv=None) -> None:
+    parser = build_parser()
+    args, options = parse_job_args(parser, argv)
+    if args.input is None:
+        if isinstance(args.stats, str):
+            write_report(args.stats, args.ground_truth)
+            return
+        parser.error("--input is required (or --stats DIR alone for a finished run's report)")
+    if not args.output:
+        parser.error("--output is required")
+    if min(1 if args.shards is None else args.shards, args.batch_rows, args.key_buckets) < 1:
+        raise UsageError("--shards, --batch-rows and --key-buckets must be at least 1")
+    if isinstance(args.stats, str):
+        raise UsageError("--stats takes no directory when --input is given")
+    config = effective_config(args)
+    eval_sets = parse_eval_sets(args.eval_images)
+    for name, glob in eval_sets.items():
+        if not list_images(glob):
+            raise UsageError(f"--eval-images {name}: no files match {glob}")
+    pattern = resolve_input(args.input, args.rules)
+    check_input_columns(pattern, args.rules)
+    if args.shards is None:
+        args.shards = default_shards(pattern, args.rules)
+    with beam.Pipeline(options=options) as pipeline:
+        build(pipeline, args, config, pattern, eval_sets)
+    remove_folder(scratch_folder(args.output))
+    if args.stats:
+        write_report(args.output, args.ground_truth)
+
+
+if __name__ == "__main__":
+    run(sys.argv[1:])

@@ -1,0 +1,105 @@
+"""Inspect a Dataflow job built offline (``--template_location``): what it staged, and its graph.
+
+Any align job becomes a Dataflow classic template when given ``--runner DataflowRunner
+--template_location FILE`` (plus ``--project --region --temp_location gs://...``): Beam
+builds the graph, packages this project (``--setup_file``) and stages it with the pickled
+graph, then writes the job request to FILE instead of submitting it. This module reads
+that back, so a person (or a test) can check a job before paying for workers:
+
+    python -m tools.dataflow TEMPLATE.json [--load]
+
+prints the staged files and the graph's steps; ``--load`` also rebuilds the pipeline from
+its staged proto, unpickling every DoFn and CombineFn as a worker would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+GCS_HOST = "storage.googleapis.com/"
+PIPELINE_PROTO = "pipeline.pb"
+
+
+def read_template(path: str) -> dict:
+    """The job request a ``--template_location`` run wrote (local or gs://)."""
+    with FileSystems.open(path) as handle:
+        return json.loads(handle.read())
+
+
+def as_gs_url(location: str) -> str:
+    """Dataflow writes staged locations as ``storage.googleapis.com/bucket/...``."""
+    if location.startswith(GCS_HOST):
+        return "gs://" + location[len(GCS_HOST) :]
+    return location
+
+
+def staging_dir(template: dict) -> str:
+    """The folder the job's files were staged to (under ``--temp_location`` by default)."""
+    return as_gs_url(template["environment"]["tempStoragePrefix"])
+
+
+def staged_packages(template: dict) -> dict[str, str]:
+    """name -> gs:// url of what workers install: the package sdist, pickled session, ..."""
+    packages = {}
+    for pool in template["environment"].get("workerPools", []):
+        for package in pool.get("packages", []):
+            packages[package["name"]] = as_gs_url(package["location"])
+    return packages
+
+
+def read_bytes(path: str) -> bytes:
+    """A file's bytes as stored (FileSystems would otherwise gunzip a .gz on the fly)."""
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        return handle.read()
+
+
+def pipeline_proto(template: dict):
+    """The portable pipeline (Runner API proto) the job staged beside its packages."""
+    from apache_beam.portability.api import beam_runner_api_pb2
+
+    data = read_bytes(FileSystems.join(staging_dir(template), PIPELINE_PROTO))
+    return beam_runner_api_pb2.Pipeline.FromString(data)
+
+
+def step_names(proto) -> list[str]:
+    """Names of the leaf transforms (the steps a worker runs), sorted."""
+    transforms = proto.components.transforms
+    return sorted(t.unique_name for t in transforms.values() if not t.subtransforms)
+
+
+def load_pipeline(proto):
+    """Rebuilds a Pipeline from the proto: every pickled DoFn/CombineFn/source is loaded."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    return beam.Pipeline.from_runner_api(proto, runner=None, options=PipelineOptions([]))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.dataflow", description=__doc__)
+    parser.add_argument("template", help="the file a --template_location run wrote")
+    parser.add_argument("--load", action="store_true", help="unpickle every step as a worker")
+    args = parser.parse_args(argv)
+    template = read_template(args.template)
+    print(f"staged in {staging_dir(template)}")
+    for name, url in sorted(staged_packages(template).items()):
+        print(f"  package {name}: {url}")
+    proto = pipeline_proto(template)
+    steps = step_names(proto)
+    print(f"{len(steps)} steps")
+    for name in steps:
+        print(f"  {name}")
+    if args.load:
+        load_pipeline(proto)
+        print("every step unpickled")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
