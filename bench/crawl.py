@@ -70,7 +70,7 @@ def floor(paths: list[Path]) -> tuple[int, float]:
 
 
 def job(corpus: Path, output: Path, workers: int) -> tuple[int, float]:
-    argv = ["--input", str(corpus / "*.warc.gz"), "--output", str(output), "--dedup-buckets", "16"]
+    argv = ["--input", str(corpus / "*.warc.gz"), "--output", str(output), "--key-buckets", "16"]
     argv += ["--direct_num_workers", str(workers)]
     if workers > 1:
         argv += ["--direct_running_mode", "multi_processing"]

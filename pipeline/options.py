@@ -1,12 +1,15 @@
-"""Command-line plumbing shared by the Beam jobs: own flags vs Beam's, one-line errors."""
+"""Command-line plumbing shared by the Beam jobs: their common flags, own flags vs Beam's.
+
+The dialect itself (UsageError, exits_cleanly, configs) is filters/cli.py, shared with the
+trainer; this module adds what only Beam jobs need.
+"""
 
 from __future__ import annotations
 
 import argparse
-import functools
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners.direct.direct_runner import SwitchingDirectRunner
 
@@ -14,8 +17,26 @@ from apache_beam.runners.direct.direct_runner import SwitchingDirectRunner
 LOCAL_RUNNER = "pipeline.options.LocalRunner"
 
 
-class UsageError(ValueError):
-    """A bad flag, path or config value: reported in one line, never as a traceback."""
+def add_sharding_flags(
+    parser: argparse.ArgumentParser, shards_help: str, key_buckets: int, key_buckets_help: str
+) -> None:
+    """``--shards`` (output shards) and ``--key-buckets`` (the buckets a keyed shuffle is
+    split into), the same names in every job; crawl's old names stay as aliases."""
+    parser.add_argument("--shards", "--num-shards", dest="shards", type=int, help=shards_help)
+    parser.add_argument(
+        "--key-buckets",
+        "--dedup-buckets",
+        dest="key_buckets",
+        type=int,
+        default=key_buckets,
+        help=key_buckets_help,
+    )
+
+
+def read_text(path: str) -> str:
+    """A text file through Beam's FileSystems (local or gs://), e.g. a --config file."""
+    with FileSystems.open(path) as handle:
+        return handle.read().decode("utf-8")
 
 
 def _beam_option_parser() -> argparse.ArgumentParser:
@@ -69,20 +90,3 @@ def parse_job_args(
     if options.view_as(StandardOptions).runner is None:
         options.view_as(StandardOptions).runner = LOCAL_RUNNER
     return args, options
-
-
-def exits_cleanly(prog: str) -> Callable:
-    """Turns UsageError (and a missing input) into ``prog: error: message`` and exit 2."""
-
-    def decorate(run: Callable) -> Callable:
-        @functools.wraps(run)
-        def wrapper(*args, **kwargs):
-            try:
-                return run(*args, **kwargs)
-            except (UsageError, FileNotFoundError) as error:
-                print(f"{prog}: error: {error}", file=sys.stderr)
-                raise SystemExit(2) from None
-
-        return wrapper
-
-    return decorate

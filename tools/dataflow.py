@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Sequence
 
 from apache_beam.io.filesystem import CompressionTypes
@@ -81,7 +80,8 @@ def load_pipeline(proto):
     return beam.Pipeline.from_runner_api(proto, runner=None, options=PipelineOptions([]))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def run(argv: Sequence[str] | None = None) -> list[str]:
+    """Prints what a template staged and its steps; returns the step names."""
     parser = argparse.ArgumentParser(prog="python -m tools.dataflow", description=__doc__)
     parser.add_argument("template", help="the file a --template_location run wrote")
     parser.add_argument("--load", action="store_true", help="unpickle every step as a worker")
@@ -98,8 +98,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.load:
         load_pipeline(proto)
         print("every step unpickled")
-    return 0
+    return steps
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m tools.dataflow``: runs it; returns None, so success exits 0."""
+    run(argv)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

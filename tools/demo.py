@@ -407,9 +407,11 @@ def run(argv: Sequence[str] | None = None) -> dict:
     return manifest
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    """The align-demo console script: returns None on success (exit 0); a failed stage is
+    one message with its log's tail and exit 1."""
     try:
-        run()
+        run(argv)
     except RuntimeError as error:
         print(f"align-demo: error: {error}", file=sys.stderr)
         raise SystemExit(1) from None

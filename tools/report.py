@@ -9,11 +9,11 @@ The data is gathered in one streaming pass (tools/report_data.py), drawn
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 
 from apache_beam.io.filesystems import FileSystems
 
+from filters.cli import UsageError, exits_cleanly
 from pipeline.stats import write_bytes
 from tools.report_data import ReportData, gather
 from tools.report_plots import all_figures, png_bytes
@@ -88,7 +88,9 @@ def write_report(
     return report_path
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+@exits_cleanly("python -m tools.report")
+def run(argv: Sequence[str] | None = None) -> str:
+    """Writes the report of a finished run; returns report.md's path."""
     parser = argparse.ArgumentParser(
         prog="python -m tools.report", description="Report of a finished align-filter run."
     )
@@ -98,12 +100,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        write_report(args.output_dir, args.ground_truth)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"{parser.prog}: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+        return write_report(args.output_dir, args.ground_truth)
+    except ValueError as error:  # e.g. Arrow's ArrowInvalid on a damaged file: one line too
+        raise UsageError(str(error)) from None
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m tools.report``: runs it; returns None, so success exits 0."""
+    run(argv)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -20,12 +20,12 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from PIL import Image
 
+from filters.cli import UsageError
 from filters.eval_index import EVAL_DUPLICATE
 from filters.image import EXTREME_ASPECT, IMAGE_MANY_ALTS, IMAGE_TOO_SMALL
 from filters.language import LANGUAGE
 from filters.text import ALT_SHARED, ALT_TOO_LONG, ALT_TOO_SHORT, RARE_TOKEN
 from pipeline.filter.apply import rule_of as filter_rule_of
-from pipeline.options import UsageError
 from pipeline.stats import read_stats
 
 # The one table of which noise label of the synthetic web each rule targets.

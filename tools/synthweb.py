@@ -21,12 +21,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from filters.cli import UsageError, exits_cleanly
 from pipeline.records import make_uid
 from tools import synth_images
 from tools.synth_html import Page, content_type, image_url, make_pages, page_url, render_page
 from tools.synth_plan import EXPECTED_STATUS, NOISE_KINDS, Img, Planner, host_ip, page_count
 from tools.synth_text import CLASS_NAMES
 from tools.synth_warc import Capture, write_warc, write_wat
+from tools.webserver import serve_until_interrupted
 
 photo_jpegs = synth_images.photo_jpegs  # the download benchmark's corpus
 
@@ -127,8 +129,6 @@ class _Renderer:
 def _prepare(output: Path) -> None:
     if output.exists() and any(output.iterdir()):
         if not (output / "web.json").exists():
-            from pipeline.options import UsageError  # (Beam is too heavy an import for workers)
-
             raise UsageError(f"{output} is not empty and holds no synthetic web; pick another")
         for name in ("warc", "wat", "site", "eval"):
             shutil.rmtree(output / name, ignore_errors=True)
@@ -394,18 +394,10 @@ def _manifest(config: WebConfig, rows: list[dict], pages, planner: Planner, n_wa
 # --- command line ---------------------------------------------------------------------------
 
 
-def run(argv: list[str] | None = None) -> None:
-    """The align-synthweb command (exits 2 with one line on a bad flag). Returns None, as the
-    console script passes its result to sys.exit; the manifest is in DIR/web.json."""
-    # imported here: rendering workers re-import this module, and Beam takes seconds to import
-    from pipeline.options import exits_cleanly
-
-    exits_cleanly("align-synthweb")(_run)(argv)
-
-
-def _run(argv: list[str] | None) -> None:
-    from pipeline.options import UsageError
-
+@exits_cleanly("align-synthweb")
+def run(argv: list[str] | None = None) -> dict:
+    """The align-synthweb command (exits 2 with one line on a bad flag); returns the web's
+    manifest (also DIR/web.json)."""
     parser = argparse.ArgumentParser(prog="align-synthweb", description=__doc__.split("\n")[0])
     parser.add_argument("--output", required=True, help="directory to write the web into")
     parser.add_argument("--pairs", type=int, default=WebConfig.n_pairs, help="about N pairs")
@@ -428,10 +420,14 @@ def _run(argv: list[str] | None) -> None:
         f"files in {time.perf_counter() - started:.1f} s -> {args.output}"
     )
     if args.serve:
-        from tools.webserver import serve_until_interrupted
-
         serve_until_interrupted(Path(args.output) / "site", config.port, config.hosts)
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The align-synthweb console script: runs it; returns None, so success exits 0."""
+    run(argv)
 
 
 if __name__ == "__main__":
-    run()
+    main()

@@ -215,13 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run(argv: Sequence[str] | None = None) -> None:
-    """The console script: returns None so ``sys.exit(run())`` exits 0 on success."""
-    main(argv)
-
-
 @exits_cleanly("align-embed")
-def main(argv: Sequence[str] | None = None) -> dict | list[dict]:
+def run(argv: Sequence[str] | None = None) -> dict | list[dict]:
     """Runs a subcommand; returns its summary (images, texts) or its results (query)."""
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -256,5 +251,10 @@ def _query(args: argparse.Namespace) -> list[dict]:
     return results
 
 
+def main(argv: Sequence[str] | None = None) -> None:
+    """The align-embed console script: runs it; returns None, so success exits 0."""
+    run(argv)
+
+
 if __name__ == "__main__":
-    run()
+    main()

@@ -374,13 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run(argv: Sequence[str] | None = None) -> None:
-    """The console script: returns None so ``sys.exit(run())`` exits 0 on success."""
-    main(argv)
-
-
 @exits_cleanly("align-eval")
-def main(argv: Sequence[str] | None = None) -> dict:
+def run(argv: Sequence[str] | None = None) -> dict:
     """Evaluates and returns the metrics (what ``--output`` holds)."""
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -430,5 +425,10 @@ def _write_json(path: str, result: dict) -> None:
     tf.io.gfile.rename(temporary, path, overwrite=True)
 
 
+def main(argv: Sequence[str] | None = None) -> None:
+    """The align-eval console script: runs it; returns None, so success exits 0."""
+    run(argv)
+
+
 if __name__ == "__main__":
-    run()
+    main()

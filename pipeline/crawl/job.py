@@ -11,7 +11,7 @@ sit in ``counts``: ``pairs/extracted`` = ``pairs/duplicates`` + ``pairs/written`
 Deduplication is distributed: pairs are keyed by a bucket of their uid (a hash, so buckets are
 even), each bucket is grouped and sorted with Arrow, and the survivor of a uid is the row with
 the smallest (page_url, source), so it does not depend on bundling or worker count. A bucket
-holds 1/``--dedup-buckets`` of the pairs: raise it with the crawl's size. The pairs do not
+holds 1/``--key-buckets`` of the pairs: raise it with the crawl's size. The pairs do not
 travel through the shuffle: each harvested table is written once to ``OUTPUT/_scratch/``, a
 part per bucket, and only (file, part) refs are grouped (removed when the job ends).
 """
@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from filters.cli import UsageError, check_at_least, exits_cleanly
 from pipeline.crawl.harvest import (
     HarvestOptions,
     Outcome,
@@ -41,7 +42,9 @@ from pipeline.crawl.harvest import (
     rejected,
 )
 from pipeline.crawl.warc_source import Damage, iter_records
-from pipeline.options import UsageError, exits_cleanly, parse_job_args
+from pipeline.fetch.fetcher import Fetcher, FetchResult
+from pipeline.fetch.settings import add_fetch_flags, fetch_config
+from pipeline.options import add_sharding_flags, parse_job_args
 from pipeline.records import PAIR_SCHEMA, make_uid
 from pipeline.shards import (
     WriteShards,
@@ -50,7 +53,7 @@ from pipeline.shards import (
     split_by_index,
     write_parts,
 )
-from pipeline.stats import IN, KEPT, WriteStats, mirror_to_metrics
+from pipeline.stats import IN, KEPT, WriteStats, mirror_to_metrics, stats_of_run
 from pipeline.stats import rejected as rejected_key
 
 TALLIES = "tallies"
@@ -157,8 +160,6 @@ class FetchPages(_Harvest):
         self.fetcher = None
 
     def setup(self) -> None:
-        from pipeline.fetch.fetcher import Fetcher
-
         self.fetcher = Fetcher(self.fetch_config)
 
     def teardown(self) -> None:
@@ -169,7 +170,7 @@ class FetchPages(_Harvest):
         results = self.fetcher.fetch_many(list(urls))
         yield from self.emit(self.outcome(result) for result in results)
 
-    def outcome(self, result) -> Outcome:
+    def outcome(self, result: FetchResult) -> Outcome:
         source, page_url = f"fetch:{result.url}", result.final_url or result.url
         if result.status != "ok":
             return rejected(source, f"fetch_{result.status}", page_url)
@@ -302,25 +303,23 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--page-urls", help="file of page URLs to fetch, one per line")
     parser.add_argument("--output", required=True, help="output folder")
     parser.add_argument("--format", default="auto", choices=FORMATS, help="input file format")
-    parser.add_argument(
-        "--num-shards",
-        type=int,
-        help=f"output Parquet shards (default: sized by the input, at least {MIN_SHARDS}: one "
-        "per GB of WARC, 128 MB of WAT or 50k page URLs, each ~50 MB of pairs)",
+    add_sharding_flags(
+        parser,
+        shards_help=f"output Parquet shards (default: sized by the input, at least {MIN_SHARDS}: "
+        "one per GB of WARC, 128 MB of WAT or 50k page URLs, each ~50 MB of pairs)",
+        key_buckets=256,
+        key_buckets_help="dedup partitions: a bucket's pairs are sorted together",
     )
-    parser.add_argument("--dedup-buckets", type=int, default=256, help="dedup partitions")
     parser.add_argument("--max-page-bytes", type=int, default=HarvestOptions.max_page_bytes)
     parser.add_argument(
         "--include-empty-alt", action="store_true", help="also emit images with no alt-text"
     )
-    parser.add_argument("--allow-private-networks", action="store_true")
-    parser.add_argument("--connect-timeout", type=float, default=10.0)
-    parser.add_argument("--read-timeout", type=float, default=20.0)
     parser.add_argument("--fetch-batch-size", type=int, default=32, help="pages per fetch call")
+    add_fetch_flags(parser)
     return parser
 
 
-# Input per output shard when --num-shards is not given: rough yields of Common Crawl (a
+# Input per output shard when --shards is not given: rough yields of Common Crawl (a
 # page gives ~10 pairs; a WAT file holds a WARC file's links in ~1/8 of its bytes). A shard is
 # sorted in one worker's memory, so its size, not the crawl's, must stay bounded.
 SHARD_INPUT_BYTES = {"warc": 1 << 30, "wat": 128 << 20}
@@ -341,22 +340,9 @@ def default_num_shards(args: argparse.Namespace) -> int:
 
 
 def check_args(args: argparse.Namespace) -> None:
-    for flag in ("num_shards", "dedup_buckets", "max_page_bytes", "fetch_batch_size"):
-        value = getattr(args, flag)
-        if value is not None and value < 1:
-            raise UsageError(f"--{flag.replace('_', '-')} must be at least 1")
-    if args.connect_timeout <= 0 or args.read_timeout <= 0:
-        raise UsageError("--connect-timeout and --read-timeout must be positive")
-
-
-def fetch_config(args: argparse.Namespace):
-    from pipeline.fetch.fetcher import FetchConfig
-
-    return FetchConfig(
-        connect_timeout=args.connect_timeout,
-        read_timeout=args.read_timeout,
-        allow_private_networks=args.allow_private_networks,
-    )
+    flags = ("shards", "key_buckets", "max_page_bytes", "fetch_batch_size")
+    check_at_least(args, dict.fromkeys(flags, 1))
+    fetch_config(args)  # checks the fetcher's flags before any work
 
 
 def inputs_and_harvest(pipeline, args, options: HarvestOptions):
@@ -371,32 +357,39 @@ def inputs_and_harvest(pipeline, args, options: HarvestOptions):
 
 
 @exits_cleanly("align-crawl")
-def run(argv: Sequence[str] | None = None) -> None:
+def run(argv: Sequence[str] | None = None) -> dict:
+    """Runs the job; returns the stats document it wrote."""
     args, pipeline_options = parse_job_args(build_parser(), argv)
     check_args(args)
     options = HarvestOptions(args.max_page_bytes, args.include_empty_alt)
     if not FileSystems.exists(args.output):
         FileSystems.mkdirs(args.output)
-    if args.num_shards is None:
-        args.num_shards = default_num_shards(args)
+    if args.shards is None:
+        args.shards = default_num_shards(args)
     with beam.Pipeline(options=pipeline_options) as pipeline:
         inputs, harvest = inputs_and_harvest(pipeline, args, options)
-        crawl = Crawl(harvest, args.dedup_buckets, scratch_folder(args.output))
+        crawl = Crawl(harvest, args.key_buckets, scratch_folder(args.output))
         pairs, tallies = inputs | "Crawl" >> crawl
         written = pairs | "WritePairs" >> WriteShards(
-            args.output, "pairs", PAIR_SCHEMA, args.num_shards
+            args.output, "pairs", PAIR_SCHEMA, args.shards
         )
         written_counts = written | "CountWritten" >> beam.MapTuple(
             lambda path, rows: {"pairs/written": rows}
         )
         extra = {"job": "align-crawl", "unit": "records", "mode": mode_of(args)}
-        extra["shards"] = args.num_shards
+        extra["shards"] = args.shards
         (
             (tallies, written_counts)
             | "AllCounts" >> beam.Flatten()
             | "Stats" >> WriteStats(args.output, extra)
         )
     remove_folder(scratch_folder(args.output))
+    return stats_of_run(args.output, pipeline_options)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The align-crawl console script: runs the job; returns None, so success exits 0."""
+    run(argv)
 
 
 def scratch_folder(output_dir: str) -> str:
@@ -409,4 +402,4 @@ def mode_of(args: argparse.Namespace) -> str:
 
 
 if __name__ == "__main__":
-    run()
+    main()

@@ -28,8 +28,8 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import GoogleCloudOptions
 
+from filters.cli import UsageError, exits_cleanly
 from pipeline.download.imaging import (
     DEFAULT_IMAGE_SIZE,
     DEFAULT_JPEG_QUALITY,
@@ -37,10 +37,11 @@ from pipeline.download.imaging import (
     process_image,
 )
 from pipeline.fetch.fetcher import FetchConfig, Fetcher, FetchResult
-from pipeline.options import UsageError, exits_cleanly, parse_job_args
+from pipeline.fetch.settings import add_fetch_flags, fetch_config
+from pipeline.options import parse_job_args
 from pipeline.records import DOWNLOAD_SCHEMA, PAIR_SCHEMA, STATUS_OK
 from pipeline.shards import publish
-from pipeline.stats import IN, KEPT, WriteStats, mirror_to_metrics, read_stats, rejected
+from pipeline.stats import IN, KEPT, WriteStats, mirror_to_metrics, rejected, stats_of_run
 
 ROW_GROUP = 256  # rows per Parquet row group: ~10 MB of 346-px JPEGs
 INPUT_PREFIX = "pairs-"
@@ -249,58 +250,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="decompression-bomb cap"
     )
-    parser.add_argument(
-        "--allow-private-networks",
-        action="store_true",
-        help="allow loopback/private addresses (local demo and tests only)",
-    )
-    defaults = FetchConfig()
-    flags = [
-        ("--threads", int, defaults.threads, "requests in flight per worker"),
-        ("--per-host-concurrency", int, defaults.per_host_concurrency, "per host and worker"),
-        ("--per-host-rate", float, defaults.per_host_rate, "request starts/s per host, 0: no cap"),
-        ("--connect-timeout", float, defaults.connect_timeout, "seconds"),
-        ("--read-timeout", float, defaults.read_timeout, "seconds per socket read"),
-        ("--total-timeout", float, defaults.total_timeout, "seconds for a whole body"),
-        ("--max-bytes", int, defaults.max_bytes, "byte cap per response"),
-        ("--max-redirects", int, defaults.max_redirects, "hops, each one re-checked"),
-        ("--retries", int, defaults.retries, "after 429/5xx/connection resets only"),
-        ("--backoff", float, defaults.backoff, "seconds before the first retry, doubling"),
-        ("--user-agent", str, defaults.user_agent, "robots token: " + defaults.agent_token),
-    ]
-    for flag, kind, default, text in flags:
-        parser.add_argument(flag, type=kind, default=default, help=text)
+    add_fetch_flags(parser)
     return parser
 
 
 def _check(args: argparse.Namespace) -> None:
-    positive = ("image_size", "jpeg_quality", "max_pixels", "threads", "per_host_concurrency")
-    for name in positive + ("connect_timeout", "read_timeout", "total_timeout", "max_bytes"):
+    for name in ("image_size", "jpeg_quality", "max_pixels"):
         if getattr(args, name) <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive")
     if not 1 <= args.jpeg_quality <= 100:
         raise UsageError("--jpeg-quality must be between 1 and 100")
-    for name in ("per_host_rate", "retries", "max_redirects", "backoff"):
-        if getattr(args, name) < 0:
-            raise UsageError(f"--{name.replace('_', '-')} must not be negative")
-
-
-def fetch_config_of(args: argparse.Namespace) -> FetchConfig:
-    return FetchConfig(
-        user_agent=args.user_agent,
-        accept=IMAGE_ACCEPT,
-        connect_timeout=args.connect_timeout,
-        read_timeout=args.read_timeout,
-        total_timeout=args.total_timeout,
-        max_bytes=args.max_bytes,
-        max_redirects=args.max_redirects,
-        allow_private_networks=args.allow_private_networks,
-        per_host_concurrency=args.per_host_concurrency,
-        per_host_rate=args.per_host_rate,
-        threads=args.threads,
-        retries=args.retries,
-        backoff=args.backoff,
-    )
 
 
 @exits_cleanly("align-download")
@@ -308,6 +267,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
     """Runs the job; returns the stats document it wrote."""
     args, pipeline_options = parse_job_args(build_parser(), argv)
     _check(args)
+    config = fetch_config(args, accept=IMAGE_ACCEPT)
     plan = plan_shards(input_paths(args.input), args.output)
     if not FileSystems.exists(args.output):
         FileSystems.mkdirs(args.output)
@@ -316,16 +276,14 @@ def run(argv: Sequence[str] | None = None) -> dict:
     with beam.Pipeline(options=pipeline_options) as pipeline:
         _ = (
             pipeline
-            | "Download" >> Download(plan, fetch_config_of(args), options)
+            | "Download" >> Download(plan, config, options)
             | "WriteStats" >> WriteStats(args.output, extra)
         )
-    if pipeline_options.view_as(GoogleCloudOptions).template_location:
-        return {}  # a template was written: no job ran, so there are no stats to read yet
-    return read_stats(args.output)
+    return stats_of_run(args.output, pipeline_options)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """The console script: like run(), but returns nothing, so the exit status is 0."""
+    """The align-download console script: runs the job; returns None, so success exits 0."""
     run(argv)
 
 

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import argparse
 import functools
-import sys
+from collections.abc import Sequence
 
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from filters.config import ConfigError, load_config, parse_languages
+from filters.cli import UsageError, add_config_flags, check_at_least, exits_cleanly
+from filters.cli import overrides_from as config_overrides
+from filters.config import FilterConfig, load_config
 from filters.image import check_alts_per_image
 from filters.text import check_images_per_alt
 from pipeline.filter import measure
@@ -35,10 +37,10 @@ from pipeline.filter.apply import (
 from pipeline.filter.counts import DistinctCountRule, RareTokens
 from pipeline.filter.evaldedup import EvalDedup, list_images
 from pipeline.filter.tfrecord import write_tfrecord
-from pipeline.options import UsageError, exits_cleanly, parse_job_args
+from pipeline.options import add_sharding_flags, parse_job_args, read_text
 from pipeline.records import DOWNLOAD_SCHEMA, PAIR_SCHEMA
 from pipeline.shards import ReadTables, WriteShards, remove_folder, write_parquet
-from pipeline.stats import WriteStats
+from pipeline.stats import WriteStats, read_stats, stats_of_run
 
 MODES = ("text", "all", "none")
 SIDECAR_SCHEMA = pa.schema(
@@ -56,8 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input", help="directory of pairs-*/images-*.parquet, or a glob")
     parser.add_argument("--output", help="output directory (local or gs://)")
     parser.add_argument("--rules", choices=MODES, default="all")
-    parser.add_argument("--config", help="YAML overriding ALIGN's thresholds")
-    parser.add_argument("--languages", help="codes to keep, e.g. 'en' or 'en,fr'; 'all' = off")
+    parser.add_argument(
+        "--config", help="YAML overriding ALIGN's thresholds: a file, or 'small' (shipped)"
+    )
     parser.add_argument(
         "--eval-images",
         action="append",
@@ -65,23 +68,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=GLOB",
         help="an evaluation set whose near-duplicates are dropped (repeatable)",
     )
-    parser.add_argument("--nsfw-model", help="NSFW classifier (pipeline.nsfw); off by default")
-    parser.add_argument("--nsfw-threshold", type=float, help="reject scores above (0.5)")
-    parser.add_argument("--nsfw-batch-size", type=int, default=32)
     parser.add_argument(
-        "--shards",
-        type=int,
-        help="output shards per kind (default: one per 256 MB of input images or 64 MB of "
-        f"input pairs, at least {MIN_SHARDS}); a shard is sorted in memory before it is written",
+        "--nsfw-model", help="NSFW classifier (pipeline/filter/nsfw.py); off by default"
+    )
+    parser.add_argument("--nsfw-batch-size", type=int, default=32)
+    add_sharding_flags(
+        parser,
+        shards_help="output shards per kind (default: one per 256 MB of input images or 64 MB "
+        f"of input pairs, at least {MIN_SHARDS}); a shard is sorted in memory before it is "
+        "written",
+        key_buckets=16,
+        key_buckets_help="shuffle buckets of the frequency joins; raise with the data (a "
+        "bucket's keys are held together: aim for at most a few million per bucket)",
     )
     parser.add_argument("--batch-rows", type=int, default=65_536, help="records per batch")
-    parser.add_argument(
-        "--key-buckets",
-        type=int,
-        default=16,
-        help="shuffle buckets of the frequency joins; raise with the data (a bucket's keys "
-        "are held together: aim for at most a few million per bucket)",
-    )
     parser.add_argument(
         "--stats",
         nargs="?",
@@ -93,7 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--ground-truth", help="the synthetic web's ground_truth.parquet, for the report's scores"
     )
+    add_config_flags(parser.add_argument_group("config overrides"), FilterConfig, CONFIG_HELP)
     return parser
+
+
+CONFIG_HELP = {
+    "languages": "codes to keep, e.g. 'en' or 'en,fr'; 'all' = off",
+    "nsfw_threshold": "reject NSFW scores above",
+}
 
 
 def resolve_input(path: str, mode: str) -> str:
@@ -140,18 +147,9 @@ def parse_eval_sets(values: list[str]) -> dict[str, str]:
     return sets
 
 
-def effective_config(args):
-    try:
-        config = load_config(args.config)
-        if args.languages:
-            config = config.replace(languages=parse_languages(args.languages))
-        if args.nsfw_threshold is not None:
-            config = config.replace(nsfw_threshold=args.nsfw_threshold)
-    except ConfigError as error:
-        raise UsageError(str(error)) from None
-    except OSError as error:
-        raise UsageError(f"--config: {error}") from None
-    return config
+def effective_config(args: argparse.Namespace) -> FilterConfig:
+    """ALIGN's defaults, then --config (local or gs://), then each key given as a flag."""
+    return load_config(args.config, config_overrides(args, FilterConfig), read_text)
 
 
 def _sorted_write(writer, table: pa.Table, path: str) -> None:
@@ -289,7 +287,7 @@ def _write_outputs(results, args, mode: str) -> None:
     )
 
 
-def write_report(output_dir: str, ground_truth: str | None = None) -> None:
+def write_report(output_dir: str, ground_truth: str | None = None) -> dict:
     try:
         from tools.report import write_report as report
     except ImportError as error:
@@ -297,21 +295,22 @@ def write_report(output_dir: str, ground_truth: str | None = None) -> None:
     if not FileSystems.exists(FileSystems.join(output_dir, "stats.json")):
         raise FileNotFoundError(f"--stats {output_dir}: no stats.json (not a finished run)")
     report(output_dir, ground_truth)
+    return read_stats(output_dir)
 
 
 @exits_cleanly("align-filter")
-def run(argv=None) -> None:
+def run(argv: Sequence[str] | None = None) -> dict:
+    """Runs the job (or only the report of a finished run: ``--stats DIR``); returns the
+    stats document of the run."""
     parser = build_parser()
     args, options = parse_job_args(parser, argv)
     if args.input is None:
         if isinstance(args.stats, str):
-            write_report(args.stats, args.ground_truth)
-            return
+            return write_report(args.stats, args.ground_truth)
         parser.error("--input is required (or --stats DIR alone for a finished run's report)")
     if not args.output:
         parser.error("--output is required")
-    if min(1 if args.shards is None else args.shards, args.batch_rows, args.key_buckets) < 1:
-        raise UsageError("--shards, --batch-rows and --key-buckets must be at least 1")
+    check_at_least(args, dict.fromkeys(("shards", "batch_rows", "key_buckets"), 1))
     if isinstance(args.stats, str):
         raise UsageError("--stats takes no directory when --input is given")
     config = effective_config(args)
@@ -328,7 +327,13 @@ def run(argv=None) -> None:
     remove_folder(scratch_folder(args.output))
     if args.stats:
         write_report(args.output, args.ground_truth)
+    return stats_of_run(args.output, options)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The align-filter console script: runs the job; returns None, so success exits 0."""
+    run(argv)
 
 
 if __name__ == "__main__":
-    run(sys.argv[1:])
+    main()

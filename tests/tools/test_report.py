@@ -14,10 +14,10 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from filters.cli import UsageError
 from pipeline.filter.apply import MEASUREMENT_SCHEMA, REJECT_OUTPUT_SCHEMA
-from pipeline.options import UsageError
 from pipeline.records import make_uid
-from tools.report import main, write_report
+from tools.report import run, write_report
 from tools.report_data import Frequent, Histogram, QualityCounter, gather, read_thumbnails
 
 # The filter's rule names, in its order (pipeline.filter_apply.rules_for("all", True, ...)).
@@ -390,10 +390,10 @@ def test_text_mode_report_has_no_image_plots_and_keys_images_by_url(tmp_path, re
     assert cells[1:5] == ["", shared, "3", "3"]  # no thumbnail: nothing is downloaded
 
 
-def test_main_prints_a_summary_of_each_reason_with_precision_and_recall(
+def test_the_command_prints_a_summary_of_each_reason_with_precision_and_recall(
     run_dir, ground_truth, capsys
 ):
-    assert main([str(run_dir), "--ground-truth", str(ground_truth)]) == 0
+    assert run([str(run_dir), "--ground-truth", str(ground_truth)]).endswith("report.md")
     out = capsys.readouterr().out
     assert re.search(r"in 264 +kept 128 \(48\.5%\)", out)
     assert re.search(r"\n  alt_too_short +22 +22\n", out)
@@ -410,8 +410,10 @@ def test_alt_texts_cannot_break_the_tables_or_inject_html(tmp_path, records):
     assert "![x](http://evil" not in report.read_text()
 
 
-def test_main_reports_a_missing_run_in_one_line(tmp_path, capsys):
-    assert main([str(tmp_path / "absent")]) == 2
+def test_the_command_reports_a_missing_run_in_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run([str(tmp_path / "absent")])
+    assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("python -m tools.report: error:") and "\n" not in err
 

@@ -48,7 +48,7 @@ def test_zero_shot_cli_scores_the_colour_model_perfectly_and_prints_chance(
     model_dir, zero_shot_dir, tmp_path, capsys
 ):
     output = tmp_path / "out" / "zero_shot.json"
-    assert evaluate.run(["--model-dir", model_dir, "--zero-shot", zero_shot_dir,
+    assert evaluate.main(["--model-dir", model_dir, "--zero-shot", zero_shot_dir,
                          "--output", str(output)]) is None  # fmt: skip
     result = json.loads(output.read_text())
     assert result["top1"] == 1.0 and result["images"] == 6
@@ -68,7 +68,7 @@ def test_the_console_script_exits_zero_and_writes_the_json(model_dir, retrieval_
 
 
 def test_retrieval_cli_uses_the_test_split_and_prints_chance(model_dir, retrieval_dir, capsys):
-    result = evaluate.main(["--model-dir", model_dir, "--retrieval", retrieval_dir])
+    result = evaluate.run(["--model-dir", model_dir, "--retrieval", retrieval_dir])
     assert (result["images"], result["texts"]) == (3, 6)  # the train-split image is left out
     for direction in ("image_to_text", "text_to_image"):
         assert result[direction]["R@1"] == 1.0
@@ -78,7 +78,7 @@ def test_retrieval_cli_uses_the_test_split_and_prints_chance(model_dir, retrieva
 
 
 def test_both_tasks_write_one_json_keyed_by_task(model_dir, zero_shot_dir, retrieval_dir):
-    result = evaluate.main(
+    result = evaluate.run(
         ["--model-dir", model_dir, "--zero-shot", zero_shot_dir, "--retrieval", retrieval_dir]
     )
     assert set(result) == {"zero_shot", "retrieval"}
@@ -147,14 +147,14 @@ def test_a_folder_missing_from_classes_txt_is_a_one_line_error(model_dir, tmp_pa
     write_zero_shot(tmp_path, per_class=1)
     (tmp_path / "classes.txt").write_text("red\ngreen\n")
     with pytest.raises(SystemExit) as exit_info:
-        evaluate.main(["--model-dir", model_dir, "--zero-shot", str(tmp_path)])
+        evaluate.run(["--model-dir", model_dir, "--zero-shot", str(tmp_path)])
     assert exit_info.value.code == 2
     assert "align-eval: error: folder 'blue'" in capsys.readouterr().err
 
 
 def test_an_empty_split_names_the_splits_there_are(model_dir, retrieval_dir, capsys):
     with pytest.raises(SystemExit):
-        evaluate.main(["--model-dir", model_dir, "--retrieval", retrieval_dir, "--split", "val"])
+        evaluate.run(["--model-dir", model_dir, "--retrieval", retrieval_dir, "--split", "val"])
     assert "no images in split 'val'" in capsys.readouterr().err
 
 
@@ -162,13 +162,13 @@ def test_an_undecodable_eval_image_is_a_one_line_error(model_dir, tmp_path, caps
     write_zero_shot(tmp_path, per_class=1)
     (tmp_path / "red" / "bad.jpg").write_bytes(b"\xff\xd8 truncated")
     with pytest.raises(SystemExit):
-        evaluate.main(["--model-dir", model_dir, "--zero-shot", str(tmp_path)])
+        evaluate.run(["--model-dir", model_dir, "--zero-shot", str(tmp_path)])
     assert "cannot decode image" in capsys.readouterr().err
 
 
 def test_a_task_is_required(model_dir, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        evaluate.main(["--model-dir", model_dir])
+        evaluate.run(["--model-dir", model_dir])
     assert exit_info.value.code == 2
     assert "--zero-shot" in capsys.readouterr().err
 
@@ -177,7 +177,7 @@ def test_custom_templates_must_hold_one_placeholder(model_dir, zero_shot_dir, tm
     templates = tmp_path / "templates.txt"
     templates.write_text("a photo of a {}.\nno placeholder here\n")
     with pytest.raises(SystemExit):
-        evaluate.main(
+        evaluate.run(
             ["--model-dir", model_dir, "--zero-shot", zero_shot_dir, "--templates", str(templates)]
         )
     assert "no placeholder here" in capsys.readouterr().err
@@ -261,7 +261,7 @@ def test_align_eval_on_the_synthetic_web_matches_the_live_eval_and_prints_chance
     scored at the last step; the held-out sets are read whole (25 classes; 5 captions each)."""
     output = tmp_path / "eval.json"
     web = synthetic_web
-    evaluate.run(["--model-dir", str(trained_on_synthetic_web),
+    evaluate.main(["--model-dir", str(trained_on_synthetic_web),
                   "--zero-shot", str(web.eval_zero_shot), "--retrieval", str(web.eval_retrieval),
                   "--output", str(output)])  # fmt: skip
     result = json.loads(output.read_text())

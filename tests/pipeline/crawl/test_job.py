@@ -50,7 +50,7 @@ def crawled(tmp_path_factory):
         page_record("http://a.example/p0", shared + shared + img("//cdn.example/z.jpg", "Zed"))
     )
     out = root / "out"
-    run(["--input", str(root / "in" / "*"), "--output", str(out), "--num-shards", "2"])
+    run(["--input", str(root / "in" / "*"), "--output", str(out), "--shards", "2"])
     return root, out
 
 
@@ -136,7 +136,7 @@ def test_wat_files_give_their_image_links(tmp_path):
     stats = read_stats(str(tmp_path / "out"))
     assert stats["balanced"] and stats["rejected"] == {"not_metadata_record": 1}
     assert stats["counts"]["img/empty_alt"] == 1
-    assert stats["shards"] == 4  # no --num-shards: a small input gets the minimum
+    assert stats["shards"] == 4  # no --shards: a small input gets the minimum
     assert len(list((tmp_path / "out").glob("pairs-*-of-00004.parquet"))) == 4
 
 
@@ -160,7 +160,7 @@ def test_keep_first_per_uid_keeps_the_smallest_page_then_source():
         (["--output", "o"], "one of the arguments --input --page-urls is required"),
         (["--input", "/nonexistent/*.warc.gz", "--output", "o"], "no files match"),
         (["--input", "x", "--output", "o", "--bogus-flag"], "unrecognized arguments: --bogus-flag"),
-        (["--input", "x", "--output", "o", "--num-shards", "0"], "--num-shards must be at least 1"),
+        (["--input", "x", "--output", "o", "--shards", "0"], "--shards must be at least 1"),
         (["--page-urls", "/nonexistent.txt", "--output", "o"], "no such file"),
     ],
 )

@@ -29,7 +29,7 @@ def inputs(web, mode: str) -> list[str]:
 @pytest.fixture(scope="module", params=["warc", "wat", "page-urls"])
 def crawl(request, synthetic_web, tmp_path_factory):
     output = tmp_path_factory.mktemp(f"crawl-{request.param}")
-    run(inputs(synthetic_web, request.param) + ["--output", str(output), "--num-shards", "3"])
+    run(inputs(synthetic_web, request.param) + ["--output", str(output), "--shards", "3"])
     return synthetic_web, output
 
 

@@ -158,7 +158,10 @@ def test_a_missing_model_is_a_clear_error_at_construction(tmp_path):
 
 
 def test_importing_the_hook_does_not_import_tensorflow():
-    code = "import sys, pipeline.filter.nsfw; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    code = (
+        "import sys, pipeline.filter.nsfw; "
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
     output = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from filters.config import load_config, small_config_path
 from pipeline.filter import job as filter_job
 from pipeline.filter.job import run
 from pipeline.shards import read_table
@@ -171,7 +172,7 @@ def test_language_rule_runs_on_survivors_and_names_the_language(tmp_path):
         (["--output", "o", "--bogus"], "unrecognized arguments: --bogus"),
         (["--input", "/nonexistent", "--output", "o"], "no /nonexistent/images-*.parquet"),
         (["--input", "x", "--output", "o", "--eval-images", "nameonly"], "NAME=GLOB"),
-        (["--input", "x", "--output", "o", "--shards", "0"], "--shards, --batch-rows and"),
+        (["--input", "x", "--output", "o", "--shards", "0"], "--shards must be at least 1"),
     ],
 )
 def test_bad_command_lines_get_one_line_errors(argv, message, capsys):
@@ -205,3 +206,15 @@ def test_a_small_input_without_shards_gets_the_minimum_of_four(tmp_path):
     run(["--input", str(source), "--output", str(tmp_path / "out"), "--rules", "text"])
     assert read_stats(str(tmp_path / "out"))["shards"] == 4
     assert len(list((tmp_path / "out").glob("pairs-*-of-00004.parquet"))) == 4
+
+
+def test_config_small_names_the_shipped_small_config_as_for_the_trainer():
+    args = filter_job.build_parser().parse_args(["--config", "small"])
+    assert filter_job.effective_config(args) == load_config(small_config_path())
+
+
+def test_a_config_key_given_as_a_flag_overrides_the_config_file():
+    argv = ["--config", "small", "--max-unigrams", "7", "--languages", "en,fr"]
+    config = filter_job.effective_config(filter_job.build_parser().parse_args(argv))
+    assert (config.max_unigrams, config.languages) == (7, ("en", "fr"))
+    assert config.max_alts_per_image == load_config(small_config_path()).max_alts_per_image
