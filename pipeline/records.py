@@ -1,6 +1,6 @@
 """The record contracts between stages: column names, Arrow schemas and the pair uid.
 
-A stage adds columns, it never renames them (see DESIGN.md, "Records between stages").
+A stage adds columns, it never renames them (docs/architecture.md, "Records between stages").
 """
 
 from __future__ import annotations
@@ -8,6 +8,9 @@ from __future__ import annotations
 import hashlib
 
 import pyarrow as pa
+
+# "ok": the status of a usable download, declared beside the download rule that reads it.
+from filters.image import STATUS_OK as STATUS_OK
 
 PAIR_SCHEMA = pa.schema(
     [
@@ -44,8 +47,6 @@ REJECT_SCHEMA = pa.schema(
         ("measured", pa.list_(pa.string())),  # what each rule measured, e.g. "alt_count=37"
     ]
 )
-
-STATUS_OK = "ok"
 
 
 def make_uid(url: str, alt: str) -> str:

@@ -18,7 +18,7 @@ import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 from PIL import Image
 
-from filters.eval_index import EvalMatch, bands, best_match, eval_reason
+from filters.eval_index import EvalMatch, bands, best_match, check_eval_match
 from filters.phash import phash
 from pipeline.filter.counts import FLAG_SCHEMA
 from pipeline.filter.measure import band_bucket
@@ -129,11 +129,8 @@ def _verify_within(element, max_distance: int):
 
 def _to_flag(row_key: tuple[str, int], match: EvalMatch):
     bid, row = row_key
-    flag = {
-        "rows": [[row]],
-        "reason": [eval_reason(match.set_name)],
-        "measured": [match.measured()],
-    }
+    reason, measured = check_eval_match(match)
+    flag = {"rows": [[row]], "reason": [reason], "measured": [measured]}
     return bid, pa.table(flag, schema=FLAG_SCHEMA)
 
 

@@ -21,8 +21,23 @@ from apache_beam.io.filesystems import FileSystems
 from filters.cli import UsageError, add_config_flags, check_at_least, exits_cleanly
 from filters.cli import overrides_from as config_overrides
 from filters.config import FilterConfig, load_config
-from filters.image import check_alts_per_image
-from filters.text import check_images_per_alt
+from filters.rules import (
+    ALL,
+    DISTINCT_COUNT,
+    EVAL_JOIN,
+    EVAL_SETS,
+    LANGUAGES,
+    MODEL_SCORE,
+    MODES,
+    NGRAM_RANK,
+    NONE,
+    NSFW_MODEL,
+    RULES,
+    TEXT,
+    Rule,
+    config_help,
+    rules_for,
+)
 from pipeline.filter import measure
 from pipeline.filter.apply import (
     MEASUREMENT_SCHEMA,
@@ -32,24 +47,23 @@ from pipeline.filter.apply import (
     TALLIES,
     ApplyRules,
     SpillScores,
-    rules_for,
 )
 from pipeline.filter.counts import DistinctCountRule, RareTokens
 from pipeline.filter.evaldedup import EvalDedup, list_images
+from pipeline.filter.nsfw import NsfwScores
 from pipeline.filter.tfrecord import write_tfrecord
 from pipeline.options import add_sharding_flags, parse_job_args, read_text
 from pipeline.records import DOWNLOAD_SCHEMA, PAIR_SCHEMA
 from pipeline.shards import ReadTables, WriteShards, remove_folder, write_parquet
 from pipeline.stats import WriteStats, read_stats, stats_of_run
 
-MODES = ("text", "all", "none")
 SIDECAR_SCHEMA = pa.schema(
     [f for f in DOWNLOAD_SCHEMA if f.name not in ("image", "status", "error")]
 )
 IMAGE_COLUMNS = ("status", "sha256", "phash", "original_width", "original_height", "image")
 # Input bytes per output shard when --shards is not given. A shard's rows are sorted in one
 # worker's memory; JPEG bytes stay their size there, Parquet pairs grow ~4x when decoded.
-SHARD_INPUT_BYTES = {"text": 64 << 20, "all": 256 << 20, "none": 256 << 20}
+SHARD_INPUT_BYTES = {TEXT: 64 << 20, ALL: 256 << 20, NONE: 256 << 20}
 MIN_SHARDS = 4
 
 
@@ -57,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="align-filter", description=__doc__.splitlines()[0])
     parser.add_argument("--input", help="directory of pairs-*/images-*.parquet, or a glob")
     parser.add_argument("--output", help="output directory (local or gs://)")
-    parser.add_argument("--rules", choices=MODES, default="all")
+    parser.add_argument("--rules", choices=MODES, default=ALL, help=modes_help())
     parser.add_argument(
         "--config", help="YAML overriding ALIGN's thresholds: a file, or 'small' (shipped)"
     )
@@ -93,14 +107,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--ground-truth", help="the synthetic web's ground_truth.parquet, for the report's scores"
     )
-    add_config_flags(parser.add_argument_group("config overrides"), FilterConfig, CONFIG_HELP)
+    config_flags = parser.add_argument_group("config overrides (filters/rules.py: the rules)")
+    add_config_flags(config_flags, FilterConfig, config_help() | CONFIG_HELP)
     return parser
 
 
-CONFIG_HELP = {
-    "languages": "codes to keep, e.g. 'en' or 'en,fr'; 'all' = off",
-    "nsfw_threshold": "reject NSFW scores above",
-}
+CONFIG_HELP = {"languages": "language: codes to keep, e.g. 'en' or 'en,fr'; 'all' = off"}
+
+
+def modes_help() -> str:
+    """Which rules each --rules mode runs, from the rule table."""
+    runs = "; ".join(
+        f"{mode}: {', '.join(rule.name for rule in RULES if mode in rule.modes)}" for mode in MODES
+    )
+    return f"which rules run ({runs}); eval_dedup, nsfw and language only when enabled"
 
 
 def resolve_input(path: str, mode: str) -> str:
@@ -108,7 +128,7 @@ def resolve_input(path: str, mode: str) -> str:
     if any(ch in path for ch in "*?["):
         candidates = [path]
     else:
-        names = ["pairs", "images"] if mode == "text" else ["images"]
+        names = ["pairs", "images"] if mode == TEXT else ["images"]
         candidates = [FileSystems.join(path, f"{name}-*.parquet") for name in names]
     for pattern in candidates:
         if FileSystems.match([pattern])[0].metadata_list:
@@ -128,10 +148,10 @@ def check_input_columns(pattern: str, mode: str) -> None:
     first = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)[0]
     with FileSystems.open(first) as handle:
         names = set(pq.read_schema(handle).names)
-    needed = set(PAIR_SCHEMA.names) | (set(IMAGE_COLUMNS) if mode != "text" else set())
+    needed = set(PAIR_SCHEMA.names) | (set(IMAGE_COLUMNS) if mode != TEXT else set())
     missing = sorted(needed - names)
     if missing:
-        hint = " (--rules all/none read align-download output)" if mode != "text" else ""
+        hint = " (--rules all/none read align-download output)" if mode != TEXT else ""
         raise UsageError(f"--input {first} lacks columns {', '.join(missing)}{hint}")
 
 
@@ -162,12 +182,10 @@ def _writer(writer=write_parquet):
     return functools.partial(_sorted_write, writer)
 
 
-def _nsfw_scores(measured, model_path: str, batch_size: int, scratch: str):
+def _nsfw_scores(images, model_path: str, batch_size: int, scratch: str):
     """Scores keyed by their route, written to scratch files: ``(batch_id, ref)``."""
-    from pipeline.filter.nsfw import NsfwScores
-
     return (
-        measured[measure.NSFW_IMAGES]
+        images
         | "NsfwScores" >> NsfwScores(model_path, batch_size, key=measure.ROUTE)
         | "SpillScores" >> beam.ParDo(SpillScores(scratch))
     )
@@ -178,63 +196,52 @@ def scratch_folder(output_dir: str) -> str:
     return FileSystems.join(output_dir, "_scratch")
 
 
+def step_label(rule: Rule) -> str:
+    """A rule's step in the graph: images_per_alt -> ImagesPerAlt."""
+    return "".join(word.capitalize() for word in rule.name.split("_"))
+
+
 def build(pipeline, args, config, pattern: str, eval_sets: dict[str, str]) -> None:
+    """Read | Measure | one join per rule that needs the whole input | ApplyRules | write.
+
+    The rules, their order and their stages come from the rule table (filters/rules.py).
+    """
     mode = args.rules
-    nsfw = bool(args.nsfw_model) and mode == "all"
-    use_eval = bool(eval_sets) and mode == "all"
-    rules = rules_for(mode, use_eval, nsfw, bool(config.languages) and mode != "none")
+    nsfw = bool(args.nsfw_model) and mode == ALL
+    use_eval = bool(eval_sets) and mode == ALL
+    given = {EVAL_SETS: use_eval, NSFW_MODEL: nsfw, LANGUAGES: bool(config.languages)}
+    rules = rules_for(mode, [name for name, on in given.items() if on])
     scratch = scratch_folder(args.output)
     measured = (
         pipeline
         | "Read" >> ReadTables(pattern)
         | "Measure"
         >> beam.ParDo(
-            measure.MeasureBatch(
-                mode,
-                config,
-                args.batch_rows,
-                args.key_buckets,
-                use_eval,
-                nsfw,
-                scratch,
-            )
-        ).with_outputs(
-            measure.TOKENS,
-            measure.ALT_IMAGES,
-            measure.IMAGE_ALTS,
-            measure.EVAL_CANDIDATES,
-            measure.NSFW_IMAGES,
-            measure.TALLIES,
-            main="batches",
-        )
+            measure.MeasureBatch(rules, config, args.batch_rows, args.key_buckets, scratch)
+        ).with_outputs(*measure.partial_tags(rules), measure.TALLIES, main="batches")
     )
     flags = [pipeline | "NoFlags" >> beam.Create([])]
     tallies = [measured[measure.TALLIES]]
-    if mode != "none":
-        flags.append(
-            measured[measure.ALT_IMAGES]
-            | "ImagesPerAlt"
-            >> DistinctCountRule(config.max_images_per_alt, check_images_per_alt, scratch)
-        )
-        flags.append(
-            measured[measure.TOKENS]
-            | "RareTokens"
-            >> RareTokens(config.rare_token_vocab_size, config.rare_token_min_count, scratch)
-        )
-    if mode == "all":
-        flags.append(
-            measured[measure.IMAGE_ALTS]
-            | "AltsPerImage"
-            >> DistinctCountRule(config.max_alts_per_image, check_alts_per_image, scratch)
-        )
-    if use_eval:
-        dedup = EvalDedup(eval_sets, config.eval_max_hamming, args.key_buckets)
-        flags.append(measured[measure.EVAL_CANDIDATES] | "EvalDedup" >> dedup)
-        tallies.append(dedup.tallies)
-    joined = {"batch": measured.batches, "flags": flags | "AllFlags" >> beam.Flatten()}
-    if nsfw:
-        joined["scores"] = _nsfw_scores(measured, args.nsfw_model, args.nsfw_batch_size, scratch)
-    kept_schema = PAIR_SCHEMA if mode == "text" else DOWNLOAD_SCHEMA
+    joined = {"batch": measured.batches}
+    for rule in rules:
+        if rule.stage not in measure.PARTIAL_STAGES:
+            continue  # judged record by record in ApplyRules
+        params = [getattr(config, key) for key in rule.config_keys]
+        partials, label = measured[rule.name], step_label(rule)
+        if rule.stage == DISTINCT_COUNT:
+            flags.append(partials | label >> DistinctCountRule(params[0], rule.check, scratch))
+        elif rule.stage == NGRAM_RANK:
+            flags.append(partials | label >> RareTokens(*params, scratch))
+        elif rule.stage == EVAL_JOIN:
+            dedup = EvalDedup(eval_sets, params[0], args.key_buckets)
+            flags.append(partials | label >> dedup)
+            tallies.append(dedup.tallies)
+        elif rule.stage == MODEL_SCORE:
+            joined["scores"] = _nsfw_scores(
+                partials, args.nsfw_model, args.nsfw_batch_size, scratch
+            )
+    joined["flags"] = flags | "AllFlags" >> beam.Flatten()
+    kept_schema = PAIR_SCHEMA if mode == TEXT else DOWNLOAD_SCHEMA
     results = (
         joined
         | "JoinBatches" >> beam.CoGroupByKey()
@@ -247,7 +254,7 @@ def build(pipeline, args, config, pattern: str, eval_sets: dict[str, str]) -> No
     tallies.append(results[TALLIES])
     extra = {
         "mode": mode,
-        "rules": rules,
+        "rules": [rule.name for rule in rules],
         "config": config.to_dict(),
         "input": pattern,
         "shards": args.shards,
@@ -260,7 +267,7 @@ def build(pipeline, args, config, pattern: str, eval_sets: dict[str, str]) -> No
 
 def _write_outputs(results, args, mode: str) -> None:
     out, shards = args.output, args.shards
-    if mode == "text":
+    if mode == TEXT:
         results.kept | "WritePairs" >> WriteShards(
             out, "pairs", PAIR_SCHEMA, shards, writer=_writer()
         )
