@@ -18,8 +18,11 @@ import argparse
 import json
 from collections.abc import Sequence
 
+import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.portability.api import beam_runner_api_pb2
 
 GCS_HOST = "storage.googleapis.com/"
 PIPELINE_PROTO = "pipeline.pb"
@@ -60,8 +63,6 @@ def read_bytes(path: str) -> bytes:
 
 def pipeline_proto(template: dict):
     """The portable pipeline (Runner API proto) the job staged beside its packages."""
-    from apache_beam.portability.api import beam_runner_api_pb2
-
     data = read_bytes(FileSystems.join(staging_dir(template), PIPELINE_PROTO))
     return beam_runner_api_pb2.Pipeline.FromString(data)
 
@@ -74,9 +75,6 @@ def step_names(proto) -> list[str]:
 
 def load_pipeline(proto):
     """Rebuilds a Pipeline from the proto: every pickled DoFn/CombineFn/source is loaded."""
-    import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
-
     return beam.Pipeline.from_runner_api(proto, runner=None, options=PipelineOptions([]))
 
 

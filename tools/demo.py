@@ -20,6 +20,7 @@ from importlib import metadata, resources
 from pathlib import Path
 
 from tools.progress import StageProgress, format_seconds
+from tools.webserver import serve
 
 PACKAGES = ("apache-beam", "tensorflow", "keras", "keras-hub", "pyarrow", "pillow", "numpy")
 
@@ -347,7 +348,7 @@ def cell(metrics: dict, key: str) -> str:
 
 def make_web(web: Path, config, server) -> dict:
     """Generates the web into the folder the server already serves, then reloads its faults."""
-    from tools.synthweb import generate
+    from tools.synthweb import generate  # noqa: PLC0415 - see run()
 
     counts = generate(str(web), config)["counts"]
     server.reload()
@@ -364,8 +365,10 @@ def run(argv: Sequence[str] | None = None) -> dict:
     web = run_dir / "web"
     started = time.monotonic()
 
-    from tools.synthweb import WebConfig
-    from tools.webserver import serve
+    # Imported after parsing: tools.synthweb (pyarrow, Pillow, scikit-image, warcio) takes
+    # ~0.6 s to import, four times all of `align-demo --help` (0.15 s; busy 2-core machine,
+    # `python -X importtime -c "import tools.synthweb"`).
+    from tools.synthweb import WebConfig  # noqa: PLC0415
 
     arms = ["filtered"] if args.skip_unfiltered else ["filtered", "unfiltered"]
     stages_total = 1 + 4 + (2 if len(arms) == 2 else 0) + 4 * len(arms)

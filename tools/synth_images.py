@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw
 
+from filters.phash import hamming, phash
+
 OBJECT_RGB = {
     "red": (215, 35, 35),
     "green": (40, 165, 55),
@@ -367,8 +369,6 @@ def near_duplicate(source_bytes: bytes, spec: dict) -> bytes:
     """A resized, slightly cropped, recompressed copy of an evaluation image, redrawn until
     its perceptual hash is within NEAR_DUPLICATE_MAX_DISTANCE of the source's (so a label
     means "a pHash dedup at that distance must catch it")."""
-    from filters.phash import hamming, phash
-
     rng = rng_of(spec)
     source = Image.open(io.BytesIO(source_bytes)).convert("RGB")
     target = phash(source)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import argparse
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
 
 import apache_beam as beam
 import pyarrow as pa
@@ -294,14 +295,25 @@ def _write_outputs(results, args, mode: str) -> None:
     )
 
 
+# The entry-point group where the report of a run is found; pyproject.toml registers
+# tools/report.py's writer under it.
+REPORTS = "align_recipe.reports"
+
+
+def report_writer() -> Callable[[str, str | None], object]:
+    """--stats: the report is drawn in tools/ (plots, HTML), which sits above the jobs, so the
+    job finds its writer through the entry point the project installs instead of importing
+    tools/ (imports point down: tools -> pipeline -> filters)."""
+    found = entry_points(group=REPORTS, name="filter")
+    if not found:
+        raise UsageError(f"--stats: no report writer registered under {REPORTS} (make venv)")
+    return next(iter(found)).load()
+
+
 def write_report(output_dir: str, ground_truth: str | None = None) -> dict:
-    try:
-        from tools.report import write_report as report
-    except ImportError as error:
-        raise UsageError(f"--stats needs tools/report.py ({error})") from None
     if not FileSystems.exists(FileSystems.join(output_dir, "stats.json")):
         raise FileNotFoundError(f"--stats {output_dir}: no stats.json (not a finished run)")
-    report(output_dir, ground_truth)
+    report_writer()(output_dir, ground_truth)
     return read_stats(output_dir)
 
 
