@@ -52,7 +52,7 @@ def hash_eval_image(set_name: str, root: str, path: str):
 
 
 class EvalDedup(beam.PTransform):
-    """Candidates ``(bucket, ref)`` (filter_measure) -> flags ``(batch_id, table)`` for the
+    """Candidates ``(bucket, ref)`` (measure.py) -> flags ``(batch_id, table)`` for the
     rows that match an eval image."""
 
     def __init__(self, eval_sets: dict[str, str], max_distance: int, buckets: int):
