@@ -202,57 +202,101 @@ def step_label(rule: Rule) -> str:
     return "".join(word.capitalize() for word in rule.name.split("_"))
 
 
-def build(pipeline, args, config, pattern: str, eval_sets: dict[str, str]) -> None:
-    """Read | Measure | one join per rule that needs the whole input | ApplyRules | write.
+class Filter(beam.PTransform):
+    """Tables of records -> {"kept", "rejects", "measurements", "tallies"}: Measure | one join
+    per rule that needs the whole input | ApplyRules.
 
     The rules, their order and their stages come from the rule table (filters/rules.py).
+    Batches and partial counts wait in ``scratch`` between the steps.
     """
+
+    def __init__(
+        self,
+        rules: list[Rule],
+        config: FilterConfig,
+        kept_schema: pa.Schema,
+        scratch: str,
+        batch_rows: int = 65_536,
+        key_buckets: int = 16,
+        eval_sets: dict[str, str] | None = None,
+        nsfw_model: str | None = None,
+        nsfw_batch_size: int = 32,
+    ):
+        super().__init__()
+        self.rules, self.config, self.kept_schema = rules, config, kept_schema
+        self.scratch, self.batch_rows, self.key_buckets = scratch, batch_rows, key_buckets
+        self.eval_sets = eval_sets or {}
+        self.nsfw_model, self.nsfw_batch_size = nsfw_model, nsfw_batch_size
+
+    def expand(self, tables):
+        rules, config = self.rules, self.config
+        measured = tables | "Measure" >> beam.ParDo(
+            measure.MeasureBatch(rules, config, self.batch_rows, self.key_buckets, self.scratch)
+        ).with_outputs(*measure.partial_tags(rules), measure.TALLIES, main="batches")
+        joined, tallies = self._joins(tables.pipeline, measured)
+        results = (
+            joined
+            | "JoinBatches" >> beam.CoGroupByKey()
+            | "ApplyRules"
+            >> beam.ParDo(ApplyRules(rules, config, self.kept_schema)).with_outputs(
+                REJECTS, MEASUREMENTS, TALLIES, main="kept"
+            )
+        )
+        tallies.append(results[TALLIES])
+        return {
+            "kept": results.kept,
+            "rejects": results[REJECTS],
+            "measurements": results[MEASUREMENTS],
+            "tallies": tallies | "AllTallies" >> beam.Flatten(),
+        }
+
+    def _joins(self, pipeline, measured) -> tuple[dict, list]:
+        """The batches, with the flags (and scores) of every rule that needs the whole input."""
+        flags = [pipeline | "NoFlags" >> beam.Create([])]
+        tallies = [measured[measure.TALLIES]]
+        joined = {"batch": measured.batches}
+        for rule in self.rules:
+            if rule.stage not in measure.PARTIAL_STAGES:
+                continue  # judged record by record in ApplyRules
+            params = [getattr(self.config, key) for key in rule.config_keys]
+            partials, label = measured[rule.name], step_label(rule)
+            if rule.stage == DISTINCT_COUNT:
+                check = DistinctCountRule(params[0], rule.check, self.scratch)
+                flags.append(partials | label >> check)
+            elif rule.stage == NGRAM_RANK:
+                flags.append(partials | label >> RareTokens(*params, self.scratch))
+            elif rule.stage == EVAL_JOIN:
+                dedup = EvalDedup(self.eval_sets, params[0], self.key_buckets)
+                flags.append(partials | label >> dedup)
+                tallies.append(dedup.tallies)
+            elif rule.stage == MODEL_SCORE:
+                joined["scores"] = _nsfw_scores(
+                    partials, self.nsfw_model, self.nsfw_batch_size, self.scratch
+                )
+        joined["flags"] = flags | "AllFlags" >> beam.Flatten()
+        return joined, tallies
+
+
+def build(pipeline, args, config, pattern: str, eval_sets: dict[str, str]) -> None:
+    """Read | Filter | write the outputs and stats.json."""
     mode = args.rules
     nsfw = bool(args.nsfw_model) and mode == ALL
     use_eval = bool(eval_sets) and mode == ALL
     given = {EVAL_SETS: use_eval, NSFW_MODEL: nsfw, LANGUAGES: bool(config.languages)}
     rules = rules_for(mode, [name for name, on in given.items() if on])
-    scratch = scratch_folder(args.output)
-    measured = (
-        pipeline
-        | "Read" >> ReadTables(pattern)
-        | "Measure"
-        >> beam.ParDo(
-            measure.MeasureBatch(rules, config, args.batch_rows, args.key_buckets, scratch)
-        ).with_outputs(*measure.partial_tags(rules), measure.TALLIES, main="batches")
+    job = Filter(
+        rules,
+        config,
+        PAIR_SCHEMA if mode == TEXT else DOWNLOAD_SCHEMA,
+        scratch_folder(args.output),
+        args.batch_rows,
+        args.key_buckets,
+        eval_sets,
+        args.nsfw_model,
+        args.nsfw_batch_size,
     )
-    flags = [pipeline | "NoFlags" >> beam.Create([])]
-    tallies = [measured[measure.TALLIES]]
-    joined = {"batch": measured.batches}
-    for rule in rules:
-        if rule.stage not in measure.PARTIAL_STAGES:
-            continue  # judged record by record in ApplyRules
-        params = [getattr(config, key) for key in rule.config_keys]
-        partials, label = measured[rule.name], step_label(rule)
-        if rule.stage == DISTINCT_COUNT:
-            flags.append(partials | label >> DistinctCountRule(params[0], rule.check, scratch))
-        elif rule.stage == NGRAM_RANK:
-            flags.append(partials | label >> RareTokens(*params, scratch))
-        elif rule.stage == EVAL_JOIN:
-            dedup = EvalDedup(eval_sets, params[0], args.key_buckets)
-            flags.append(partials | label >> dedup)
-            tallies.append(dedup.tallies)
-        elif rule.stage == MODEL_SCORE:
-            joined["scores"] = _nsfw_scores(
-                partials, args.nsfw_model, args.nsfw_batch_size, scratch
-            )
-    joined["flags"] = flags | "AllFlags" >> beam.Flatten()
-    kept_schema = PAIR_SCHEMA if mode == TEXT else DOWNLOAD_SCHEMA
-    results = (
-        joined
-        | "JoinBatches" >> beam.CoGroupByKey()
-        | "ApplyRules"
-        >> beam.ParDo(ApplyRules(rules, config, kept_schema)).with_outputs(
-            REJECTS, MEASUREMENTS, TALLIES, main="kept"
-        )
-    )
+    results = pipeline | "Read" >> ReadTables(pattern) | "Filter" >> job
     _write_outputs(results, args, mode)
-    tallies.append(results[TALLIES])
     extra = {
         "mode": mode,
         "rules": [rule.name for rule in rules],
@@ -263,30 +307,30 @@ def build(pipeline, args, config, pattern: str, eval_sets: dict[str, str]) -> No
         "nsfw_model": args.nsfw_model if nsfw else None,
         "eval_sets": {name: len(list_images(glob)) for name, glob in eval_sets.items()},
     }
-    tallies | "AllTallies" >> beam.Flatten() | "WriteStats" >> WriteStats(args.output, extra)
+    results["tallies"] | "WriteStats" >> WriteStats(args.output, extra)
 
 
-def _write_outputs(results, args, mode: str) -> None:
+def _write_outputs(results: dict, args, mode: str) -> None:
     out, shards = args.output, args.shards
     if mode == TEXT:
-        results.kept | "WritePairs" >> WriteShards(
+        results["kept"] | "WritePairs" >> WriteShards(
             out, "pairs", PAIR_SCHEMA, shards, writer=_writer()
         )
     else:
         shard_dir = FileSystems.join(out, "shards")
-        results.kept | "WriteTFRecords" >> WriteShards(
+        results["kept"] | "WriteTFRecords" >> WriteShards(
             shard_dir, "align", DOWNLOAD_SCHEMA, shards, _writer(write_tfrecord), ".tfrecord"
         )
         (
-            results.kept
+            results["kept"]
             | "SidecarColumns" >> beam.Map(lambda t: t.select(SIDECAR_SCHEMA.names))
             | "WriteSidecars"
             >> WriteShards(shard_dir, "align", SIDECAR_SCHEMA, shards, writer=_writer())
         )
-    results[REJECTS] | "WriteRejects" >> WriteShards(
+    results["rejects"] | "WriteRejects" >> WriteShards(
         FileSystems.join(out, "rejects"), "rejects", REJECT_OUTPUT_SCHEMA, shards, _writer()
     )
-    results[MEASUREMENTS] | "WriteMeasurements" >> WriteShards(
+    results["measurements"] | "WriteMeasurements" >> WriteShards(
         FileSystems.join(out, "measurements"),
         "measurements",
         MEASUREMENT_SCHEMA,
