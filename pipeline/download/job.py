@@ -12,7 +12,8 @@ and decoding runs on the same threads (Pillow releases the GIL). Politeness caps
 worker: a host sees at most workers x per-host-concurrency connections.
 
 stats.json: ``in`` = pairs read, ``kept`` = status ok, ``rejected`` by failure status;
-``counts`` holds ``bytes_downloaded``, ``shards_written`` and ``shards_resumed``.
+``counts`` holds ``bytes_downloaded``, ``shards_written`` and ``shards_resumed``; ``input``
+names the pairs read, so the filter's report can follow the curation back to the text filter.
 """
 
 from __future__ import annotations
@@ -272,7 +273,9 @@ def run(argv: Sequence[str] | None = None) -> dict:
     if not FileSystems.exists(args.output):
         FileSystems.mkdirs(args.output)
     options = ImageOptions(args.image_size, args.upscale, args.jpeg_quality, args.max_pixels)
-    extra = {"image_size": args.image_size, "jpeg_quality": args.jpeg_quality}
+    # The input lets a later report follow the curation back to the text filter's run.
+    extra = {"job": "align-download", "input": args.input}
+    extra.update(image_size=args.image_size, jpeg_quality=args.jpeg_quality)
     with beam.Pipeline(options=pipeline_options) as pipeline:
         _ = (
             pipeline

@@ -298,6 +298,7 @@ def build(pipeline, args, config, pattern: str, eval_sets: dict[str, str]) -> No
     results = pipeline | "Read" >> ReadTables(pattern) | "Filter" >> job
     _write_outputs(results, args, mode)
     extra = {
+        "job": "align-filter",
         "mode": mode,
         "rules": [rule.name for rule in rules],
         "config": config.to_dict(),

@@ -124,6 +124,11 @@ def test_stats_balance_and_count_by_status(finished):
     assert stats["counts"]["shards_written"] == 3
 
 
+def test_stats_name_the_input_so_a_report_can_follow_the_curation_back(finished):
+    root, _, stats = finished
+    assert (stats["job"], stats["input"]) == ("align-download", str(root / "pairs"))
+
+
 def test_ok_rows_hold_the_resized_image_and_its_metadata(finished, server):
     root, _, _ = finished
     table = read_table(str(root / "images" / "images-*.parquet")).to_pylist()
