@@ -46,6 +46,9 @@ def summary_table(data: ReportData, report_path: str) -> str:
         f"  in {stats['in']:,}   kept {stats['kept']:,} ({stats['kept'] / total:.1%})   "
         f"rejected {stats['in'] - stats['kept']:,}   balanced {balanced}",
     ]
+    runs = data.curation.filter_runs
+    if len(runs) > 1:
+        lines.append("  runs " + " -> ".join(f"{run.label}/ ({run.job})" for run in runs))
     lines += [f"  ! {note}" for note in notes(data)]
     width = max([len(reason) for reason in data.reasons] + [len("reason")])
     lines.append(f"  {'reason':<{width}}  {'first':>9}  {'any':>9}")
