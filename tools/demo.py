@@ -263,6 +263,8 @@ def data_stages(args, run: Path, web: Path) -> list[Stage]:
                 input=run / "download",
                 output=run / "filter",
                 config=small_filter,
+                # The web labels each pair's noise: the report scores every rule against it.
+                ground_truth=web / "ground_truth.parquet",
             ),
             run / "filter",
         ),

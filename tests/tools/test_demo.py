@@ -4,6 +4,9 @@ import json
 
 import pytest
 
+from tests.tools.browser import measure_layout
+from tests.tools.report_fixtures import section, table_row
+from tests.tools.test_report_layout import WIDTHS, browser_or_skip
 from tools import demo
 
 DATA_STAGES = ["crawl", "filter text", "download", "filter all"]
@@ -64,3 +67,25 @@ def test_the_summary_prints_chance_beside_each_figure(finished_run):
     summary = demo.summary_table(run_dir, [], ["filtered", "unfiltered"])
     filtered = next(line for line in summary.splitlines() if line.strip().startswith("filtered"))
     assert filtered.count("[4.0%]") == 1 and filtered.count("[1.0%]") == 2
+
+
+def test_the_report_covers_the_whole_curation_against_the_webs_ground_truth(finished_run):
+    run_dir, _ = finished_run
+    markdown = (run_dir / "filter" / "report" / "report.md").read_text()
+    removed = section(markdown, "## Records removed per rule")
+    assert table_row(removed, "alt_too_short")[-1] == "text_filter"
+    quality = section(markdown, "## Rules against the ground truth")
+    for rule in ("alt_too_short", "rare_token", "image_too_small", "image_with_many_alts"):
+        assert float(table_row(quality, rule)[8]) > 0.5, rule  # recall, text and image rules
+    examples = section(markdown, "## Examples per rule")
+    caught = examples.count("**Caught: labelled")
+    # beside what each rule caught, the clean pairs it removed (or a line saying there were none)
+    assert caught >= 6 and examples.count("Removed by mistake") == caught
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_demos_report_fits_a_browser_window(finished_run, width):
+    run_dir, _ = finished_run
+    page = run_dir / "filter" / "report" / "report.html"
+    layout = measure_layout(browser_or_skip(), page, width)
+    assert layout["scrollWidth"] <= width and layout["overflowing"] == [], layout
