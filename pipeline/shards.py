@@ -17,7 +17,8 @@ difference between the runner process holding the whole output in memory and not
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import apache_beam as beam
 import numpy as np
@@ -33,6 +34,31 @@ TableWriter = Callable[[pa.Table, str], None]
 
 def shard_name(prefix: str, index: int, num_shards: int, suffix: str) -> str:
     return f"{prefix}-{index:05d}-of-{num_shards:05d}{suffix}"
+
+
+def read_text(path: str) -> str:
+    """A text file through Beam's FileSystems (local or gs://), e.g. a --config file."""
+    with FileSystems.open(path) as handle:
+        return handle.read().decode("utf-8")
+
+
+def parquet_rows(path: str) -> int | None:
+    """Row count from a Parquet footer, or None when the file is missing or unreadable."""
+    if not FileSystems.exists(path):  # GCS raises NotFound, not OSError, for a missing object
+        return None
+    try:
+        with FileSystems.open(path) as handle:
+            return pq.ParquetFile(handle).metadata.num_rows
+    except (OSError, pa.ArrowException):
+        return None
+
+
+def total_rows(paths: Sequence[str], threads: int = 16) -> int | None:
+    """Rows in all these Parquet files, from their footers (read in parallel: on gs:// each
+    is a request); None if one cannot be read (the job then reports it, not this count)."""
+    with ThreadPoolExecutor(threads) as pool:
+        counts = list(pool.map(parquet_rows, paths))
+    return None if None in counts else sum(counts)
 
 
 def write_parquet(table: pa.Table, path: str) -> None:

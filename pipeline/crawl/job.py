@@ -22,7 +22,7 @@ import argparse
 import math
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 
 import apache_beam as beam
 import numpy as np
@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from filters.cli import UsageError, check_at_least, exits_cleanly
+from filters.cli import UsageError
 from pipeline.crawl.harvest import (
     HarvestOptions,
     Outcome,
@@ -43,8 +43,9 @@ from pipeline.crawl.harvest import (
 )
 from pipeline.crawl.warc_source import Damage, iter_records
 from pipeline.fetch.fetcher import Fetcher, FetchResult
-from pipeline.fetch.settings import add_fetch_flags, fetch_config
-from pipeline.options import add_sharding_flags, parse_job_args
+from pipeline.fetch.settings import fetch_config
+from pipeline.options import MIN_SHARDS
+from pipeline.progress import LiveTally, Meter, run_job, summary
 from pipeline.records import PAIR_SCHEMA, make_uid
 from pipeline.shards import (
     WriteShards,
@@ -53,12 +54,12 @@ from pipeline.shards import (
     split_by_index,
     write_parts,
 )
-from pipeline.stats import IN, KEPT, WriteStats, mirror_to_metrics, stats_of_run
+from pipeline.stats import IN, KEPT, WriteStats, read_stats
 from pipeline.stats import rejected as rejected_key
 
+JOB = "align-crawl"  # the command, and the namespace of the job's Beam counters
 TALLIES = "tallies"
 BATCH_PAIRS = 20_000  # pairs per emitted Arrow table
-FORMATS = ("auto", "warc", "wat")
 
 
 class PairBatcher:
@@ -107,18 +108,26 @@ class _Harvest(beam.DoFn):
 
     def __init__(self, options: HarvestOptions):
         self.options = options
+        self.live = LiveTally(JOB)
 
     def emit(self, outcomes: Iterable[Outcome], extra: Counter | None = None) -> Iterator:
-        batcher, tally = PairBatcher(), Counter(extra or {})
+        """The pairs of ``outcomes``, then their tally (plus ``extra``, read once they are
+        consumed); each outcome is counted in the job's counters as it comes."""
+        batcher, tally = PairBatcher(), Counter()
         for outcome in outcomes:
-            tally.update(tally_of(outcome))
+            counts = tally_of(outcome)
+            tally.update(counts)
+            self.live.add(counts)
             batcher.add(outcome)
             if len(batcher) >= BATCH_PAIRS:
                 yield batcher.flush()
         if len(batcher):
             yield batcher.flush()
-        tally["pairs/duplicates"] += batcher.duplicates
-        mirror_to_metrics("align-crawl", tally)
+        closing = Counter(extra or {})
+        closing["pairs/duplicates"] += batcher.duplicates
+        tally.update(closing)
+        self.live.add(closing)
+        self.live.flush()
         yield beam.pvalue.TaggedOutput(TALLIES, dict(tally))
 
 
@@ -130,25 +139,48 @@ class HarvestFile(_Harvest):
         self.file_format = file_format
 
     def process(self, path: str) -> Iterator:
-        yield from self.emit(self.outcomes(path))
+        files = Counter({FILES_READ: 1})
+        yield from self.emit(self.outcomes(path, files), files)
 
-    def outcomes(self, path: str) -> Iterator[Outcome]:
+    def outcomes(self, path: str, files: Counter | None = None) -> Iterator[Outcome]:
+        """Every record of the file as an outcome. ``files`` learns, once the file is read,
+        whether it held no record at all (``files/empty``: no bytes; ``files/without_records``:
+        bytes, but not one WARC/WAT record); the input's bytes count as read as they go."""
         extract = from_wat_record if file_format_of(path, self.file_format) == "wat" else None
         extract = extract or from_warc_record
+        files = Counter() if files is None else files
         try:
             stream = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
         except OSError:  # gone or unreadable since it was matched: the whole file is one reject
+            files[FILES_WITHOUT_RECORDS] += 1
             yield rejected(path, "unreadable_file")
             return
+        records, position = 0, 0
         with stream:
             for item in iter_records(stream):
+                self.live.add({INPUT_BYTES: max(item.offset - position, 0)})
+                position = max(position, item.offset)
                 if isinstance(item, Damage):
                     outcome = from_damage(item, path)
                     outcome.counts["warc/damaged"] += 1
                 else:
+                    records += 1
                     outcome = extract(item, path, self.options)
                     outcome.counts[f"warc/{item.type or 'untyped'}"] += 1
                 yield outcome
+            size = _size_of(stream, position)
+        self.live.add({INPUT_BYTES: max(size - position, 0)})
+        if not records:
+            files[FILES_EMPTY if size == 0 else FILES_WITHOUT_RECORDS] += 1
+
+
+def _size_of(stream, position: int) -> int:
+    """The file's size (the reader may stop before its end, after damage)."""
+    try:
+        stream.seek(0, 2)
+        return stream.tell()
+    except (OSError, ValueError):
+        return position
 
 
 class FetchPages(_Harvest):
@@ -266,13 +298,9 @@ class Crawl(beam.PTransform):
         return unique.pairs, tallies
 
 
-def match_inputs(pattern: str) -> list[str]:
-    """The files a glob (or a folder) names, sorted; none is a usage error."""
-    return [path for path, _ in sized_inputs(pattern)]
-
-
 def sized_inputs(pattern: str) -> list[tuple[str, int]]:
-    """(path, bytes) of the files a glob (or a folder) names, sorted by path."""
+    """(path, bytes) of the files a glob (or a folder) names, sorted by path; no file, or
+    only empty ones, is a usage error."""
     patterns = [pattern]
     if not any(char in pattern for char in "*?["):
         patterns.insert(0, FileSystems.join(pattern, "*"))  # a folder: the files in it
@@ -282,6 +310,9 @@ def sized_inputs(pattern: str) -> list[tuple[str, int]]:
         except Exception:  # noqa: BLE001 - Beam raises BeamIOError for a missing path
             matched = []
         files = sorted((m.path, m.size_in_bytes) for m in matched if not m.path.endswith("/"))
+        if files and not any(size for _, size in files):
+            many = f"all {len(files)} files" if len(files) > 1 else "the file"
+            raise UsageError(f"--input {pattern}: {many} it names are empty (0 bytes)")
         if files:
             return files
     raise UsageError(f"--input {pattern}: no files match")
@@ -296,100 +327,102 @@ def read_page_urls(path: str) -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="align-crawl", description=__doc__.split("\n")[0])
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--input", help="glob (or folder) of WARC/WAT files, local or gs://")
-    source.add_argument("--page-urls", help="file of page URLs to fetch, one per line")
-    parser.add_argument("--output", required=True, help="output folder")
-    parser.add_argument("--format", default="auto", choices=FORMATS, help="input file format")
-    add_sharding_flags(
-        parser,
-        shards_help=f"output Parquet shards (default: sized by the input, at least {MIN_SHARDS}: "
-        "one per GB of WARC, 128 MB of WAT or 50k page URLs, each ~50 MB of pairs)",
-        key_buckets=256,
-        key_buckets_help="dedup partitions: a bucket's pairs are sorted together",
-    )
-    parser.add_argument("--max-page-bytes", type=int, default=HarvestOptions.max_page_bytes)
-    parser.add_argument(
-        "--include-empty-alt", action="store_true", help="also emit images with no alt-text"
-    )
-    parser.add_argument("--fetch-batch-size", type=int, default=32, help="pages per fetch call")
-    add_fetch_flags(parser)
-    return parser
-
-
 # Input per output shard when --shards is not given: rough yields of Common Crawl (a
 # page gives ~10 pairs; a WAT file holds a WARC file's links in ~1/8 of its bytes). A shard is
 # sorted in one worker's memory, so its size, not the crawl's, must stay bounded.
 SHARD_INPUT_BYTES = {"warc": 1 << 30, "wat": 128 << 20}
 SHARD_PAGE_URLS = 50_000
-MIN_SHARDS = 4
 
 
-def default_num_shards(args: argparse.Namespace) -> int:
-    """Output shards from the input's size (listed with the glob, nothing read)."""
-    if args.page_urls:
-        units = len(read_page_urls(args.page_urls)) / SHARD_PAGE_URLS
+def default_num_shards(files, urls, file_format: str = "auto") -> int:
+    """Output shards from the input's size: (path, bytes) of its files (as listed, nothing
+    read), or its page URLs."""
+    if urls is not None:
+        units = len(urls) / SHARD_PAGE_URLS
     else:
         units = sum(
-            size / SHARD_INPUT_BYTES[file_format_of(path, args.format)]
-            for path, size in sized_inputs(args.input)
+            size / SHARD_INPUT_BYTES[file_format_of(path, file_format)] for path, size in files
         )
     return max(MIN_SHARDS, math.ceil(units))
 
 
-def check_args(args: argparse.Namespace) -> None:
-    flags = ("shards", "key_buckets", "max_page_bytes", "fetch_batch_size")
-    check_at_least(args, dict.fromkeys(flags, 1))
-    fetch_config(args)  # checks the fetcher's flags before any work
+# What HarvestFile counts per input file (stats.json's counts), and its progress counter.
+FILES_READ, FILES_EMPTY, FILES_WITHOUT_RECORDS = (
+    "files/read",
+    "files/empty",
+    "files/without_records",
+)
+INPUT_BYTES = "input_bytes"
 
 
-def inputs_and_harvest(pipeline, args, options: HarvestOptions):
-    if args.input:
-        paths = match_inputs(args.input)
+def meter_of(files, urls) -> Meter:
+    """Progress in bytes of WARC/WAT read (the whole input's size is known from its
+    listing), or in page URLs fetched."""
+    if urls is not None:
+        return Meter(JOB, len(urls), " pages")
+    done = lambda counters: counters.get(INPUT_BYTES, 0)  # noqa: E731
+    return Meter(JOB, sum(size for _, size in files), "B", done, unit_scale=True)
+
+
+def files_without_records(stats: dict, pattern: str) -> list[str]:
+    """A warning about input files that held no record; an error when none held any."""
+    counts = stats.get("counts", {})
+    read = counts.get(FILES_READ, 0)
+    empty, without = counts.get(FILES_EMPTY, 0), counts.get(FILES_WITHOUT_RECORDS, 0)
+    if not empty + without:
+        return []
+    kinds = [f"{empty} empty" if empty else "", f"{without} not WARC/WAT" if without else ""]
+    found = " and ".join(kind for kind in kinds if kind)
+    if empty + without == read:
+        raise UsageError(f"--input {pattern}: no WARC or WAT record in any file ({found})")
+    return [f"{empty + without} of {read} input files held no WARC or WAT record ({found})"]
+
+
+def inputs_and_harvest(pipeline, args, options: HarvestOptions, files, urls):
+    if urls is None:
+        paths = [path for path, _ in files]
         return pipeline | "InputFiles" >> beam.Create(paths), HarvestFile(args.format, options)
-    urls = read_page_urls(args.page_urls)
     size = args.fetch_batch_size
     batches = [urls[start : start + size] for start in range(0, len(urls), size)]
     harvest = FetchPages(options, fetch_config(args))
     return pipeline | "PageUrlBatches" >> beam.Create(batches), harvest
 
 
-@exits_cleanly("align-crawl")
-def run(argv: Sequence[str] | None = None) -> dict:
-    """Runs the job; returns the stats document it wrote."""
-    args, pipeline_options = parse_job_args(build_parser(), argv)
-    check_args(args)
+def execute(args: argparse.Namespace, pipeline_options) -> dict:
+    """The job, its flags parsed and checked (cli.py): returns the stats document it wrote,
+    or {} when it only submitted the job (Dataflow without waiting, or a template)."""
     options = HarvestOptions(args.max_page_bytes, args.include_empty_alt)
+    files = sized_inputs(args.input) if args.input else None
+    urls = read_page_urls(args.page_urls) if args.page_urls else None
+    if args.shards is None:
+        args.shards = default_num_shards(files, urls, args.format)
     if not FileSystems.exists(args.output):
         FileSystems.mkdirs(args.output)
-    if args.shards is None:
-        args.shards = default_num_shards(args)
-    with beam.Pipeline(options=pipeline_options) as pipeline:
-        inputs, harvest = inputs_and_harvest(pipeline, args, options)
-        crawl = Crawl(harvest, args.key_buckets, scratch_folder(args.output))
-        pairs, tallies = inputs | "Crawl" >> crawl
-        written = pairs | "WritePairs" >> WriteShards(
-            args.output, "pairs", PAIR_SCHEMA, args.shards
-        )
-        written_counts = written | "CountWritten" >> beam.MapTuple(
-            lambda path, rows: {"pairs/written": rows}
-        )
-        extra = {"job": "align-crawl", "unit": "records", "mode": mode_of(args)}
-        extra["shards"] = args.shards
-        (
-            (tallies, written_counts)
-            | "AllCounts" >> beam.Flatten()
-            | "Stats" >> WriteStats(args.output, extra)
-        )
+    pipeline = beam.Pipeline(options=pipeline_options)
+    inputs, harvest = inputs_and_harvest(pipeline, args, options, files, urls)
+    pairs, tallies = inputs | "Crawl" >> Crawl(
+        harvest, args.key_buckets, scratch_folder(args.output)
+    )
+    written = pairs | "WritePairs" >> WriteShards(args.output, "pairs", PAIR_SCHEMA, args.shards)
+    written_counts = written | "CountWritten" >> beam.MapTuple(
+        lambda path, rows: {"pairs/written": rows}
+    )
+    extra = {"job": JOB, "unit": "records", "mode": mode_of(args), "shards": args.shards}
+    (
+        (tallies, written_counts)
+        | "AllCounts" >> beam.Flatten()
+        | "Stats" >> WriteStats(args.output, extra)
+    )
+    seconds = run_job(pipeline, meter_of(files, urls), pipeline_options, args.progress_every)
+    if seconds is None:
+        return {}
     remove_folder(scratch_folder(args.output))
-    return stats_of_run(args.output, pipeline_options)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """The align-crawl console script: runs the job; returns None, so success exits 0."""
-    run(argv)
+    stats = read_stats(args.output)
+    pairs_written = stats["counts"].get("pairs/written", 0)
+    output = f"{args.output}: {args.shards} shards pairs-*.parquet ({pairs_written:,} unique pairs)"
+    warnings = files_without_records(stats, args.input) if files else []
+    print(summary(JOB, stats, seconds, [output], warnings=warnings), flush=True)
+    return stats
 
 
 def scratch_folder(output_dir: str) -> str:
@@ -399,7 +432,3 @@ def scratch_folder(output_dir: str) -> str:
 
 def mode_of(args: argparse.Namespace) -> str:
     return "page-urls" if args.page_urls else args.format
-
-
-if __name__ == "__main__":
-    main()

@@ -29,19 +29,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from filters.cli import UsageError, exits_cleanly
-from pipeline.download.imaging import (
-    DEFAULT_IMAGE_SIZE,
-    DEFAULT_JPEG_QUALITY,
-    DEFAULT_MAX_PIXELS,
-    process_image,
-)
+from filters.cli import UsageError
+from pipeline.download.imaging import process_image
 from pipeline.fetch.fetcher import FetchConfig, Fetcher, FetchResult
-from pipeline.fetch.settings import add_fetch_flags, fetch_config
-from pipeline.options import parse_job_args
+from pipeline.fetch.settings import fetch_config
+from pipeline.progress import LiveTally, Meter, run_job, summary
 from pipeline.records import DOWNLOAD_SCHEMA, PAIR_SCHEMA, STATUS_OK
-from pipeline.shards import publish
-from pipeline.stats import IN, KEPT, WriteStats, mirror_to_metrics, rejected, stats_of_run
+from pipeline.shards import parquet_rows, publish, total_rows
+from pipeline.stats import IN, KEPT, WriteStats, read_stats, rejected
+
+JOB = "align-download"  # the command, and the namespace of the job's Beam counters
 
 ROW_GROUP = 256  # rows per Parquet row group: ~10 MB of 346-px JPEGs
 INPUT_PREFIX = "pairs-"
@@ -81,17 +78,6 @@ def plan_shards(paths: Sequence[str], output_dir: str) -> list[tuple[str, str]]:
         seen[name] = path
         plan.append((path, FileSystems.join(output_dir, name)))
     return plan
-
-
-def parquet_rows(path: str) -> int | None:
-    """Row count from a Parquet footer, or None when the file is missing or unreadable."""
-    if not FileSystems.exists(path):  # GCS raises NotFound, not OSError, for a missing object
-        return None
-    try:
-        with FileSystems.open(path) as handle:
-            return pq.ParquetFile(handle).metadata.num_rows
-    except (OSError, pa.ArrowException):
-        return None
 
 
 def tally_of_output(path: str) -> Counter:
@@ -166,6 +152,7 @@ class DownloadShard(beam.DoFn):
     def __init__(self, fetch_config: FetchConfig, options: ImageOptions):
         self.fetch_config = fetch_config
         self.options = options
+        self.live = LiveTally(JOB)
 
     def setup(self):
         self.fetcher, self.decode_slots = _worker_fetcher(self.fetch_config)
@@ -175,13 +162,15 @@ class DownloadShard(beam.DoFn):
         expected = parquet_rows(input_path)
         if expected is not None and parquet_rows(output_path) == expected:
             tally = tally_of_output(output_path)
+            self.live.add(tally)
         else:
             tally = self._download(input_path, output_path)
-        mirror_to_metrics("align-download", tally)
+        self.live.flush()
         yield dict(tally)
 
     def _download(self, input_path: str, output_path: str) -> Counter:
         tally = Counter({"shards_written": 1})
+        self.live.add(tally)
         temporary = output_path + ".tmp"
         with FileSystems.open(input_path) as source, FileSystems.create(temporary) as sink:
             pairs = _rows(pq.ParquetFile(source))
@@ -193,11 +182,11 @@ class DownloadShard(beam.DoFn):
             with pq.ParquetWriter(sink, DOWNLOAD_SCHEMA, compression=COMPRESSION) as writer:
                 batch = []
                 for pair, record in zip(pairs_for_output, records, strict=True):
-                    tally[IN] += 1
-                    tally[
-                        KEPT if record["status"] == STATUS_OK else rejected(record["status"])
-                    ] += 1
-                    tally["bytes_downloaded"] += record.pop("bytes", 0)
+                    status = record["status"]
+                    counts = {IN: 1, KEPT if status == STATUS_OK else rejected(status): 1}
+                    counts["bytes_downloaded"] = record.pop("bytes", 0)
+                    tally.update(counts)
+                    self.live.add(counts)
                     batch.append({**pair, **record})
                     if len(batch) == ROW_GROUP:
                         writer.write_table(_table(batch))
@@ -236,56 +225,30 @@ class Download(beam.PTransform):
         )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="align-download",
-        description=__doc__.split("\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("--input", required=True, help="directory of pairs-*.parquet, or a glob")
-    parser.add_argument("--output", required=True, help="directory for images-*.parquet")
-    parser.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE, help="shorter side")
-    parser.add_argument("--upscale", action="store_true", help="also enlarge smaller images")
-    parser.add_argument("--jpeg-quality", type=int, default=DEFAULT_JPEG_QUALITY, help="1-100")
-    parser.add_argument(
-        "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="decompression-bomb cap"
-    )
-    add_fetch_flags(parser)
-    return parser
-
-
-def _check(args: argparse.Namespace) -> None:
-    for name in ("image_size", "jpeg_quality", "max_pixels"):
-        if getattr(args, name) <= 0:
-            raise UsageError(f"--{name.replace('_', '-')} must be positive")
-    if not 1 <= args.jpeg_quality <= 100:
-        raise UsageError("--jpeg-quality must be between 1 and 100")
-
-
-@exits_cleanly("align-download")
-def run(argv: Sequence[str] | None = None) -> dict:
-    """Runs the job; returns the stats document it wrote."""
-    args, pipeline_options = parse_job_args(build_parser(), argv)
-    _check(args)
+def execute(args: argparse.Namespace, pipeline_options) -> dict:
+    """The job, its flags parsed and checked (cli.py): returns the stats document it wrote,
+    or {} when it only submitted the job (Dataflow without waiting, or a template)."""
     config = fetch_config(args, accept=IMAGE_ACCEPT)
     plan = plan_shards(input_paths(args.input), args.output)
     if not FileSystems.exists(args.output):
         FileSystems.mkdirs(args.output)
     options = ImageOptions(args.image_size, args.upscale, args.jpeg_quality, args.max_pixels)
     extra = {"image_size": args.image_size, "jpeg_quality": args.jpeg_quality}
-    with beam.Pipeline(options=pipeline_options) as pipeline:
-        _ = (
-            pipeline
-            | "Download" >> Download(plan, config, options)
-            | "WriteStats" >> WriteStats(args.output, extra)
-        )
-    return stats_of_run(args.output, pipeline_options)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """The align-download console script: runs the job; returns None, so success exits 0."""
-    run(argv)
-
-
-if __name__ == "__main__":
-    main()
+    pipeline = beam.Pipeline(options=pipeline_options)
+    _ = (
+        pipeline
+        | "Download" >> Download(plan, config, options)
+        | "WriteStats" >> WriteStats(args.output, extra)
+    )
+    meter = Meter(JOB, total_rows([source for source, _ in plan]), " pairs")
+    seconds = run_job(pipeline, meter, pipeline_options, args.progress_every)
+    if seconds is None:
+        return {}
+    stats = read_stats(args.output)
+    counts = stats["counts"]
+    written, resumed = counts.get("shards_written", 0), counts.get("shards_resumed", 0)
+    fetched = counts.get("bytes_downloaded", 0) / 1e6
+    output = f"{args.output}: {len(plan)} shards images-*.parquet"
+    output += f" ({written} written, {resumed} already complete; {fetched:,.1f} MB fetched)"
+    print(summary(JOB, stats, seconds, [output], unit="pairs"), flush=True)
+    return stats

@@ -13,9 +13,9 @@ import apache_beam as beam
 import pytest
 from PIL import Image
 
-from pipeline.crawl import job as crawl
-from pipeline.download import job as download
-from pipeline.filter import job as filter
+from pipeline.crawl import cli as crawl
+from pipeline.download import cli as download
+from pipeline.filter import cli as filter
 from pipeline.records import DOWNLOAD_SCHEMA, PAIR_SCHEMA, make_uid
 from pipeline.shards import ReadTables, WriteShards, rows_to_table, write_parquet
 from pipeline.stats import WriteStats

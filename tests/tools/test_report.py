@@ -422,9 +422,9 @@ def test_the_command_reports_a_missing_run_in_one_line(tmp_path, capsys):
 def real_run(synthetic_web, tmp_path_factory) -> Path:
     """The whole chain on the synthetic web: crawl, download, filter --stats with its truth."""
     from filters.config import small_config_path
-    from pipeline.crawl import job as crawl
-    from pipeline.download import job as download
-    from pipeline.filter import job as align_filter
+    from pipeline.crawl import cli as crawl
+    from pipeline.download import cli as download
+    from pipeline.filter import cli as align_filter
 
     root = tmp_path_factory.mktemp("report_real_run")
     crawl.run(["--input", synthetic_web.warc_glob, "--output", str(root / "pairs")])

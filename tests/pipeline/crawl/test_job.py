@@ -1,14 +1,14 @@
 """Specification of the align-crawl job on hand-made WARC and WAT files."""
 
 import json
-from types import SimpleNamespace
 
 import apache_beam as beam
 import pytest
 
 from pipeline.crawl import job as crawl
+from pipeline.crawl.cli import run
 from pipeline.crawl.harvest import HarvestOptions
-from pipeline.crawl.job import DedupPairs, HarvestFile, keep_first_per_uid, run
+from pipeline.crawl.job import DedupPairs, HarvestFile, keep_first_per_uid
 from pipeline.records import PAIR_SCHEMA, make_uid
 from pipeline.shards import read_table, rows_to_table
 from pipeline.stats import read_stats
@@ -211,12 +211,12 @@ def test_default_shard_count_weighs_warc_and_wat_bytes(tmp_path, monkeypatch):
     (tmp_path / "b.warc.wat.gz").write_bytes(b"x" * 300)
     monkeypatch.setitem(crawl.SHARD_INPUT_BYTES, "warc", 100)
     monkeypatch.setitem(crawl.SHARD_INPUT_BYTES, "wat", 10)
-    args = SimpleNamespace(page_urls=None, input=str(tmp_path / "*"), format="auto")
-    assert crawl.default_num_shards(args) == 3 + 30
+    files = crawl.sized_inputs(str(tmp_path / "*"))
+    assert crawl.default_num_shards(files, None) == 3 + 30
 
 
 def test_default_shard_count_of_a_page_list_follows_its_urls(tmp_path, monkeypatch):
     (tmp_path / "pages.txt").write_text("# pages\n" + "http://a.example/\n" * 12)
     monkeypatch.setattr(crawl, "SHARD_PAGE_URLS", 2)
-    args = SimpleNamespace(page_urls=str(tmp_path / "pages.txt"), input=None, format="auto")
-    assert crawl.default_num_shards(args) == 6
+    urls = crawl.read_page_urls(str(tmp_path / "pages.txt"))
+    assert crawl.default_num_shards(None, urls) == 6

@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from pipeline.download.job import input_paths, output_name, run
+from pipeline.download.cli import run
+from pipeline.download.job import input_paths, output_name
 from pipeline.records import DOWNLOAD_SCHEMA, PAIR_SCHEMA, make_uid
 from pipeline.shards import read_table, rows_to_table
 from pipeline.stats import read_stats

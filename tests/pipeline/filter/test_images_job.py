@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from pipeline.filter.job import run
+from pipeline.filter.cli import run
 from pipeline.filter.tfrecord import read_records
 from pipeline.shards import read_table
 from pipeline.stats import read_stats
