@@ -267,8 +267,9 @@ class Fetcher:
     def _hop(self, url: str) -> _Answer:
         scheme, host, port, target = _split(url)
         address = self._checked_address(host)
-        if self.config.respect_robots and not self.robots.allowed(url):
-            raise FetchFailure("robots_disallowed", f"robots.txt of {host} disallows {target}")
+        refusal = self.robots.refusal(url) if self.config.respect_robots else None
+        if refusal is not None:
+            raise FetchFailure(*refusal)
         key = f"{scheme}://{host}:{port}"
         for attempt in range(self.config.retries + 1):
             last = attempt == self.config.retries
