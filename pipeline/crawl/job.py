@@ -311,8 +311,8 @@ def sized_inputs(pattern: str) -> list[tuple[str, int]]:
             matched = []
         files = sorted((m.path, m.size_in_bytes) for m in matched if not m.path.endswith("/"))
         if files and not any(size for _, size in files):
-            many = f"all {len(files)} files" if len(files) > 1 else "the file"
-            raise UsageError(f"--input {pattern}: {many} it names are empty (0 bytes)")
+            what = f"all {len(files)} files are" if len(files) > 1 else "the file is"
+            raise UsageError(f"--input {pattern}: {what} empty (0 bytes), nothing to crawl")
         if files:
             return files
     raise UsageError(f"--input {pattern}: no files match")

@@ -65,6 +65,57 @@ def test_every_record_is_kept_or_rejected_by_name(crawled):
     }
 
 
+def test_a_finished_crawl_ends_with_its_summary(tmp_path, capsys):
+    (tmp_path / "a.warc").write_bytes(page_record("http://a.example/", img("x.jpg", "An x")))
+    run(["--input", str(tmp_path / "a.warc"), "--output", str(tmp_path / "out")])
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("align-crawl: 1 records in ") and "1 kept (100.0%)" in out[0]
+    assert out[1] == f"  output: {tmp_path / 'out'}: 4 shards pairs-*.parquet (1 unique pairs)"
+
+
+def test_a_missing_input_is_one_line_and_makes_no_output_folder(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run(["--input", str(tmp_path / "nonexistent"), "--output", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    assert (
+        capsys.readouterr().err
+        == f"align-crawl: error: --input {tmp_path}/nonexistent: no files match\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_empty_warc_file_is_one_line_and_makes_no_output_folder(tmp_path, capsys):
+    (tmp_path / "empty.warc.gz").write_bytes(b"")
+    with pytest.raises(SystemExit) as exit_info:
+        run(["--input", str(tmp_path / "empty.warc.gz"), "--output", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "the file is empty (0 bytes)" in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_text_file_named_like_a_warc_is_an_error_not_empty_shards(tmp_path, capsys):
+    (tmp_path / "x.warc.gz").write_text("hello, this is not a WARC file\n")
+    with pytest.raises(SystemExit) as exit_info:
+        run(["--input", str(tmp_path / "x.warc.gz"), "--output", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert error == (
+        f"align-crawl: error: --input {tmp_path}/x.warc.gz: no WARC or WAT record in any file "
+        "(1 not WARC/WAT)\n"
+    )
+
+
+def test_an_empty_file_beside_a_good_one_is_a_warning(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.warc").write_bytes(page_record("http://a.example/", img("x.jpg", "An x")))
+    (tmp_path / "in" / "b.warc.gz").write_bytes(b"")
+    stats = run(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")])
+    assert stats["kept"] == 1 and stats["counts"]["files/empty"] == 1
+    warning = "align-crawl: warning: 1 of 2 input files held no WARC or WAT record (1 empty)"
+    assert capsys.readouterr().out.splitlines()[-1] == warning
+
+
 def test_no_scratch_folder_is_left_in_the_output(crawled):
     assert sorted(path.name for path in crawled[1].iterdir() if path.name.startswith("_")) == []
 
