@@ -32,7 +32,7 @@ from apache_beam.options.pipeline_options import (
 )
 from apache_beam.runners.runner import PipelineResult
 
-from filters.progress import ProgressLine, duration, share
+from filters.progress import ProgressLine, duration, share, top_reasons
 from pipeline.runner import LocalResult
 from pipeline.stats import IN, KEPT, REJECTED_PREFIX, mirror_to_metrics
 
@@ -106,9 +106,8 @@ class Meter:
         whole = judged(counters)
         if whole:
             parts.append(f"kept {share(counters.get(KEPT, 0), whole)}")
-            ranked = sorted(rejections(counters).items(), key=lambda item: (-item[1], item[0]))
-            parts += [f"{reason} {share(count, whole)}" for reason, count in ranked[:2]]
-        return ", ".join(parts)
+            parts.append(top_reasons(rejections(counters), whole, limit=2))
+        return ", ".join(part for part in parts if part)
 
 
 def finishes_here(options: PipelineOptions) -> bool:
@@ -142,8 +141,11 @@ def submitted(job: str, result: PipelineResult, options: PipelineOptions) -> str
     return f"{job}: submitted job {job_id}; its stats.json is written when it finishes"
 
 
-def watch(result: PipelineResult, meter: Meter, every: float) -> None:
-    """Polls the running result's counters into a progress line; raises what the run raised."""
+def watch(
+    result: PipelineResult, meter: Meter, every: float, poll: float | None = None
+) -> None:
+    """Polls the running result's counters into a progress line (every ``poll`` seconds: by
+    default 1 s on the local runner, 10 s elsewhere); raises what the run raised."""
     failure: list[BaseException] = []
 
     def wait() -> None:
@@ -154,7 +156,8 @@ def watch(result: PipelineResult, meter: Meter, every: float) -> None:
 
     waiter = threading.Thread(target=wait, name="wait-until-finish", daemon=True)
     waiter.start()
-    poll = LOCAL_POLL_SECONDS if isinstance(result, LocalResult) else REMOTE_POLL_SECONDS
+    if poll is None:
+        poll = LOCAL_POLL_SECONDS if isinstance(result, LocalResult) else REMOTE_POLL_SECONDS
     line = ProgressLine(
         meter.job, meter.total, meter.unit, unit_scale=meter.unit_scale, every=every
     )

@@ -64,3 +64,14 @@ def test_the_summary_prints_chance_beside_each_figure(finished_run):
     summary = demo.summary_table(run_dir, [], ["filtered", "unfiltered"])
     filtered = next(line for line in summary.splitlines() if line.strip().startswith("filtered"))
     assert filtered.count("[4.0%]") == 1 and filtered.count("[1.0%]") == 2
+
+
+def test_the_demo_reads_the_trainers_step_from_its_log(tmp_path):
+    log = tmp_path / "train.log"
+    log.write_text(
+        "align-train: 1 replica(s), float32, step 0\n"
+        "align-train:  12% 120/1000 [00:10<01:30, 12.00 steps/s, loss 2.500, 768 images/s]\n"
+    )
+    assert demo.training_step(log) == "step 120"
+    log.write_text(log.read_text() + "align-train: step 1000, exported /m/export\n")
+    assert demo.training_step(log) == "step 1,000"
