@@ -5,8 +5,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS ?= dev
+RUN ?= runs/demo
 
-.PHONY: demo test lint bench venv clean
+.PHONY: demo test lint bench venv clean tensorboard
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +19,10 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/align-demo $(ARGS)
+
+# The scalars of every model trained under RUN (the demo's by default): make tensorboard RUN=...
+tensorboard: $(STAMP)
+	$(BIN)/tensorboard --logdir $(RUN) $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(ARGS)

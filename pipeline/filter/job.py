@@ -329,10 +329,6 @@ def outputs_of(args: argparse.Namespace) -> list[str]:
     if args.rules == TEXT:
         kept = f"{out}: {shards} shards pairs-*.parquet (the pairs kept)"
     else:
-        kept = f"{FileSystems.join(out, 'shards')}: {shards} shards align-*.tfrecord"
-        kept += " (+ .parquet sidecars)"
-    outputs = [kept, f"{FileSystems.join(out, 'rejects')}: every rejected record and why"]
-    outputs.append(f"{FileSystems.join(out, 'measurements')}, {out}/stats.json")
-    if args.stats:
-        outputs.append(f"{FileSystems.join(out, 'report', 'report.html')}: the filter report")
-    return outputs
+        kept = f"{FileSystems.join(out, 'shards')}: {shards} shards align-*.tfrecord + .parquet"
+    beside = "rejects/, measurements/, stats.json" + (", report/report.html" if args.stats else "")
+    return [kept, f"{out}: {beside}"]
