@@ -16,17 +16,20 @@ difference between the runner process holding the whole output in memory and not
 
 from __future__ import annotations
 
+import functools
+import os
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.records import shard_of
+from pipeline.records import Contract, check_files, shard_of
 
 TableWriter = Callable[[pa.Table, str], None]
 
@@ -293,3 +296,37 @@ def read_table(file_pattern: str, columns: list[str] | None = None) -> pa.Table:
     if not tables:
         raise FileNotFoundError(f"no files match {file_pattern}")
     return pa.concat_tables(tables)
+
+
+# The bytes of a file as stored (Beam's default guesses a compression from the file name).
+open_raw = functools.partial(FileSystems.open, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+def match_files(pattern: str) -> list[str]:
+    """The files a pattern matches, sorted; folders and ``.tmp`` leftovers left out."""
+    try:
+        matched = FileSystems.match([pattern])[0].metadata_list
+    except Exception:  # noqa: BLE001 - Beam raises BeamIOError for a missing path
+        return []
+    paths = (m.path for m in matched if not m.path.endswith((".tmp", "/")))
+    return sorted(path for path in paths if "://" in path or not os.path.isdir(path))
+
+
+def match_shards(spec: str, prefixes: Sequence[str], what: str) -> tuple[str, list[str]]:
+    """The Parquet shards an ``--input`` names: a glob, a folder's ``<prefix>-*.parquet``
+    (the first prefix that matches), or one file. Returns (pattern, sorted paths)."""
+    if any(char in spec for char in "*?["):
+        candidates = [spec]
+    else:
+        candidates = [FileSystems.join(spec, f"{prefix}-*.parquet") for prefix in prefixes]
+        candidates += [] if spec.endswith("/") else [spec]  # one file
+    for pattern in candidates:
+        paths = match_files(pattern)
+        if paths:
+            return pattern, paths
+    raise FileNotFoundError(f"no {what} match {spec} (looked for {' or '.join(candidates)})")
+
+
+def check_input(paths: Sequence[str], contract: Contract, flag: str = "--input") -> pa.Schema:
+    """A job's door: ``records.check_files`` through Beam's file systems (local or gs://)."""
+    return check_files(paths, contract, open_raw, flag)

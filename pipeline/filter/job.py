@@ -2,6 +2,7 @@
 
 --rules text   pairs -> pairs that pass the text rules (run before any download)
 --rules all    downloaded images -> TFRecord training shards + Parquet sidecars
+               (and/or WebDataset tars: --output-format tfrecord,webdataset)
 --rules none   downloaded images -> the same shards from every `ok` image (the baseline)
 
 Every record leaves kept or rejected by name (rejects/, measurements/, stats.json).
@@ -15,7 +16,6 @@ from collections.abc import Sequence
 
 import apache_beam as beam
 import pyarrow as pa
-import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from filters.cli import UsageError, add_config_flags, check_at_least, exits_cleanly
@@ -37,16 +37,26 @@ from pipeline.filter.apply import (
 from pipeline.filter.counts import DistinctCountRule, RareTokens
 from pipeline.filter.evaldedup import EvalDedup, list_images
 from pipeline.filter.tfrecord import write_tfrecord
+from pipeline.filter.webdataset import write_webdataset
 from pipeline.options import add_sharding_flags, parse_job_args, read_text
-from pipeline.records import DOWNLOAD_SCHEMA, PAIR_SCHEMA
-from pipeline.shards import ReadTables, WriteShards, remove_folder, write_parquet
+from pipeline.records import DOWNLOAD_SCHEMA, DOWNLOADED, PAIR_SCHEMA, PAIRS, with_extras
+from pipeline.shards import (
+    ReadTables,
+    WriteShards,
+    check_input,
+    match_shards,
+    remove_folder,
+    write_parquet,
+)
 from pipeline.stats import WriteStats, read_stats, stats_of_run
 
 MODES = ("text", "all", "none")
 SIDECAR_SCHEMA = pa.schema(
     [f for f in DOWNLOAD_SCHEMA if f.name not in ("image", "status", "error")]
 )
-IMAGE_COLUMNS = ("status", "sha256", "phash", "original_width", "original_height", "image")
+INPUT_PREFIXES = {"text": ("pairs", "images"), "all": ("images",), "none": ("images",)}
+CONTRACTS = {"text": PAIRS, "all": DOWNLOADED, "none": DOWNLOADED}
+OUTPUT_FORMATS = ("tfrecord", "webdataset")
 # Input bytes per output shard when --shards is not given. A shard's rows are sorted in one
 # worker's memory; JPEG bytes stay their size there, Parquet pairs grow ~4x when decoded.
 SHARD_INPUT_BYTES = {"text": 64 << 20, "all": 256 << 20, "none": 256 << 20}
@@ -55,9 +65,16 @@ MIN_SHARDS = 4
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="align-filter", description=__doc__.splitlines()[0])
-    parser.add_argument("--input", help="directory of pairs-*/images-*.parquet, or a glob")
+    parser.add_argument(
+        "--input", help="directory of pairs-*/images-*.parquet, a glob, or one Parquet file"
+    )
     parser.add_argument("--output", help="output directory (local or gs://)")
     parser.add_argument("--rules", choices=MODES, default="all")
+    parser.add_argument(
+        "--output-format",
+        help="training shards of --rules all/none, comma-separated: tfrecord (Keras trainer), "
+        "webdataset (tar shards for PyTorch/open_clip) (default: tfrecord)",
+    )
     parser.add_argument(
         "--config", help="YAML overriding ALIGN's thresholds: a file, or 'small' (shipped)"
     )
@@ -103,17 +120,12 @@ CONFIG_HELP = {
 }
 
 
-def resolve_input(path: str, mode: str) -> str:
-    """A directory means its pairs-*.parquet (text) or images-*.parquet; else a glob."""
-    if any(ch in path for ch in "*?["):
-        candidates = [path]
-    else:
-        names = ["pairs", "images"] if mode == "text" else ["images"]
-        candidates = [FileSystems.join(path, f"{name}-*.parquet") for name in names]
-    for pattern in candidates:
-        if FileSystems.match([pattern])[0].metadata_list:
-            return pattern
-    raise FileNotFoundError(f"--input {path}: no {' or '.join(candidates)}")
+def resolve_input(path: str, mode: str) -> tuple[str, pa.Schema]:
+    """The input's pattern (a folder means its pairs-*.parquet (text) or images-*.parquet;
+    else a glob or one file) and its schema, checked at the door (pipeline/records.py)."""
+    what = "pair or image shards" if mode == "text" else "image shards"
+    pattern, paths = match_shards(path, INPUT_PREFIXES[mode], what)
+    return pattern, check_input(paths, CONTRACTS[mode])
 
 
 def default_shards(pattern: str, mode: str) -> int:
@@ -124,15 +136,19 @@ def default_shards(pattern: str, mode: str) -> int:
     return max(MIN_SHARDS, -(-size // SHARD_INPUT_BYTES[mode]))
 
 
-def check_input_columns(pattern: str, mode: str) -> None:
-    first = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)[0]
-    with FileSystems.open(first) as handle:
-        names = set(pq.read_schema(handle).names)
-    needed = set(PAIR_SCHEMA.names) | (set(IMAGE_COLUMNS) if mode != "text" else set())
-    missing = sorted(needed - names)
-    if missing:
-        hint = " (--rules all/none read align-download output)" if mode != "text" else ""
-        raise UsageError(f"--input {first} lacks columns {', '.join(missing)}{hint}")
+def output_formats(args: argparse.Namespace) -> tuple[str, ...]:
+    """The --output-format list, checked: TFRecord unless asked otherwise."""
+    if args.output_format is None:
+        return OUTPUT_FORMATS[:1]
+    if args.rules == "text":
+        raise UsageError("--output-format is for --rules all/none (--rules text writes pairs)")
+    formats = tuple(dict.fromkeys(f.strip() for f in args.output_format.split(",") if f.strip()))
+    unknown = [name for name in formats if name not in OUTPUT_FORMATS]
+    if unknown or not formats:
+        raise UsageError(
+            f"--output-format {args.output_format!r}: choose from {', '.join(OUTPUT_FORMATS)}"
+        )
+    return formats
 
 
 def parse_eval_sets(values: list[str]) -> dict[str, str]:
@@ -178,7 +194,10 @@ def scratch_folder(output_dir: str) -> str:
     return FileSystems.join(output_dir, "_scratch")
 
 
-def build(pipeline, args, config, pattern: str, eval_sets: dict[str, str]) -> None:
+def build(
+    pipeline, args, config, pattern: str, eval_sets: dict[str, str], schema: pa.Schema
+) -> None:
+    """The job's graph; ``schema`` is the input's, whose extras every output carries."""
     mode = args.rules
     nsfw = bool(args.nsfw_model) and mode == "all"
     use_eval = bool(eval_sets) and mode == "all"
@@ -234,7 +253,7 @@ def build(pipeline, args, config, pattern: str, eval_sets: dict[str, str]) -> No
     joined = {"batch": measured.batches, "flags": flags | "AllFlags" >> beam.Flatten()}
     if nsfw:
         joined["scores"] = _nsfw_scores(measured, args.nsfw_model, args.nsfw_batch_size, scratch)
-    kept_schema = PAIR_SCHEMA if mode == "text" else DOWNLOAD_SCHEMA
+    kept_schema = with_extras(PAIR_SCHEMA if mode == "text" else DOWNLOAD_SCHEMA, schema)
     results = (
         joined
         | "JoinBatches" >> beam.CoGroupByKey()
@@ -243,7 +262,7 @@ def build(pipeline, args, config, pattern: str, eval_sets: dict[str, str]) -> No
             REJECTS, MEASUREMENTS, TALLIES, main="kept"
         )
     )
-    _write_outputs(results, args, mode)
+    _write_outputs(results, args, kept_schema)
     tallies.append(results[TALLIES])
     extra = {
         "mode": mode,
@@ -258,22 +277,28 @@ def build(pipeline, args, config, pattern: str, eval_sets: dict[str, str]) -> No
     tallies | "AllTallies" >> beam.Flatten() | "WriteStats" >> WriteStats(args.output, extra)
 
 
-def _write_outputs(results, args, mode: str) -> None:
+def _write_outputs(results, args, kept_schema: pa.Schema) -> None:
     out, shards = args.output, args.shards
-    if mode == "text":
+    if args.rules == "text":
         results.kept | "WritePairs" >> WriteShards(
-            out, "pairs", PAIR_SCHEMA, shards, writer=_writer()
+            out, "pairs", kept_schema, shards, writer=_writer()
         )
     else:
         shard_dir = FileSystems.join(out, "shards")
-        results.kept | "WriteTFRecords" >> WriteShards(
-            shard_dir, "align", DOWNLOAD_SCHEMA, shards, _writer(write_tfrecord), ".tfrecord"
-        )
+        sidecar = with_extras(SIDECAR_SCHEMA, kept_schema)
+        if "tfrecord" in args.output_formats:
+            results.kept | "WriteTFRecords" >> WriteShards(
+                shard_dir, "align", kept_schema, shards, _writer(write_tfrecord), ".tfrecord"
+            )
+        if "webdataset" in args.output_formats:
+            tar = functools.partial(write_webdataset, columns=sidecar.names)
+            results.kept | "WriteWebDataset" >> WriteShards(
+                shard_dir, "align", kept_schema, shards, _writer(tar), ".tar"
+            )
         (
             results.kept
-            | "SidecarColumns" >> beam.Map(lambda t: t.select(SIDECAR_SCHEMA.names))
-            | "WriteSidecars"
-            >> WriteShards(shard_dir, "align", SIDECAR_SCHEMA, shards, writer=_writer())
+            | "SidecarColumns" >> beam.Map(lambda t: t.select(sidecar.names))
+            | "WriteSidecars" >> WriteShards(shard_dir, "align", sidecar, shards, writer=_writer())
         )
     results[REJECTS] | "WriteRejects" >> WriteShards(
         FileSystems.join(out, "rejects"), "rejects", REJECT_OUTPUT_SCHEMA, shards, _writer()
@@ -318,12 +343,12 @@ def run(argv: Sequence[str] | None = None) -> dict:
     for name, glob in eval_sets.items():
         if not list_images(glob):
             raise UsageError(f"--eval-images {name}: no files match {glob}")
-    pattern = resolve_input(args.input, args.rules)
-    check_input_columns(pattern, args.rules)
+    args.output_formats = output_formats(args)
+    pattern, schema = resolve_input(args.input, args.rules)
     if args.shards is None:
         args.shards = default_shards(pattern, args.rules)
     with beam.Pipeline(options=options) as pipeline:
-        build(pipeline, args, config, pattern, eval_sets)
+        build(pipeline, args, config, pattern, eval_sets, schema)
     remove_folder(scratch_folder(args.output))
     if args.stats:
         write_report(args.output, args.ground_truth)
