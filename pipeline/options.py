@@ -18,11 +18,17 @@ LOCAL_RUNNER = "pipeline.options.LocalRunner"
 
 
 def add_sharding_flags(
-    parser: argparse.ArgumentParser, shards_help: str, key_buckets: int, key_buckets_help: str
+    parser: argparse.ArgumentParser,
+    shards_help: str,
+    key_buckets: int | None = None,
+    key_buckets_help: str = "",
 ) -> None:
     """``--shards`` (output shards) and ``--key-buckets`` (the buckets a keyed shuffle is
-    split into), the same names in every job; crawl's old names stay as aliases."""
+    split into; not offered when ``key_buckets`` is None), the same names in every job;
+    crawl's old names stay as aliases."""
     parser.add_argument("--shards", "--num-shards", dest="shards", type=int, help=shards_help)
+    if key_buckets is None:
+        return
     parser.add_argument(
         "--key-buckets",
         "--dedup-buckets",

@@ -237,13 +237,47 @@ def _remake_hint(contract: Contract, path: str) -> str:
     return f"re-make them with {contract.made_by}"
 
 
-def _foreign_hint(head: bytes, path: str) -> str:
-    """What a non-Parquet input probably is (by its first bytes), and what to run instead."""
+def kind_of(head: bytes) -> str:
+    """What a file is by its first bytes: ``parquet``, ``warc``, ``url list`` or ``other``."""
     if head[:2] == b"\x1f\x8b":  # gzip: look at what it holds
-        head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head)
-    if head.startswith(b"WARC/"):
-        return "a WARC file: extract its pairs with align-crawl --input"
+        try:
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head)
+        except zlib.error:
+            return "other"
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith((b"WARC/", b"filedesc://")):  # WARC, WAT, or the older ARC
+        return "warc"
     text = head.lstrip()
     if b"\x00" not in head and (b"://" in text or text[:1] in (b"[", b"{")):
+        return "url list"
+    return "other"
+
+
+def _foreign_hint(head: bytes, path: str) -> str:
+    """What a non-Parquet input probably is (by its first bytes), and what to run instead."""
+    kind = kind_of(head)
+    if kind == "warc":
+        return "a WARC file: extract its pairs with align-crawl --input"
+    if kind == "url list":
         return _ingest_hint(path)
     return "the jobs exchange Parquet shards (a url+caption list goes through align-ingest)"
+
+
+def check_crawl_inputs(paths: Sequence[str], open_file: Opener, sample: int = 16) -> None:
+    """align-crawl's door: its first ``sample`` inputs must not be Parquet files or URL lists
+    (the usual mistakes). Damage inside a WARC file is the crawl's to count, not refused."""
+    for path in paths[:sample]:
+        with open_file(path) as handle:
+            head = handle.read(4096)
+        kind = kind_of(head)
+        if kind == "parquet":
+            raise UsageError(
+                f"--input {path} is a Parquet file, not WARC/WAT: pair shards go to "
+                "align-filter --rules text or align-download, a url+caption list to align-ingest"
+            )
+        if kind == "url list":
+            raise UsageError(
+                f"--input {path} looks like a URL list, not WARC/WAT: {_ingest_hint(path)} "
+                "(or crawl a list of page URLs with --page-urls)"
+            )

@@ -249,9 +249,14 @@ class WriteShards(beam.PTransform):
         )
         return written
 
+    def shard_table(self, tables: Iterable[pa.Table]) -> pa.Table:
+        """A shard's rows from its pieces, sorted by the key (a subclass may order them
+        further or drop some)."""
+        return sorted_table(tables, self.schema, self.key)
+
     def _write_shard(self, index: int, paths: Iterable[str | None]):
         pieces = sorted(path for path in paths if path is not None)
-        table = sorted_table((read_piece(path) for path in pieces), self.schema, self.key)
+        table = self.shard_table(read_piece(path) for path in pieces)
         name = shard_name(self.prefix, index, self.num_shards, self.suffix)
         path = FileSystems.join(self.output_dir, name)
         write_atomically(self.writer, table, path)

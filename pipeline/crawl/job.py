@@ -45,9 +45,10 @@ from pipeline.crawl.warc_source import Damage, iter_records
 from pipeline.fetch.fetcher import Fetcher, FetchResult
 from pipeline.fetch.settings import add_fetch_flags, fetch_config
 from pipeline.options import add_sharding_flags, parse_job_args
-from pipeline.records import PAIR_SCHEMA, make_uid
+from pipeline.records import PAIR_SCHEMA, check_crawl_inputs, make_uid
 from pipeline.shards import (
     WriteShards,
+    open_raw,
     read_parts,
     remove_folder,
     split_by_index,
@@ -361,6 +362,8 @@ def run(argv: Sequence[str] | None = None) -> dict:
     """Runs the job; returns the stats document it wrote."""
     args, pipeline_options = parse_job_args(build_parser(), argv)
     check_args(args)
+    if args.input:
+        check_crawl_inputs(match_inputs(args.input), open_raw)  # the door (records.py)
     options = HarvestOptions(args.max_page_bytes, args.include_empty_alt)
     if not FileSystems.exists(args.output):
         FileSystems.mkdirs(args.output)

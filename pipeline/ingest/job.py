@@ -1,0 +1,351 @@
+"""align-ingest: a url+caption list (CSV, TSV, JSON, Parquet) -> pair shards for align-download.
+
+The door to the pipeline for lists people already have (CC3M/CC12M TSVs, LAION/COYO/DataComp
+Parquet, a CSV of one's own): a file, a folder or a glob, local or gs://, gzip or not. Its
+output is what align-crawl writes: ``pairs-*.parquet`` with stable uids (the same pair has the
+same uid whichever job made it), unique, sorted and sharded by uid, each shard one unit of
+work for align-download; columns beyond the url and caption (LAION's ``similarity``, ``NSFW``)
+ride along as extras to the final shards' sidecars.
+
+Before any work every file's head is read (pipeline/ingest/formats.py) and its url and
+caption columns chosen (pipeline/ingest/columns.py: named by --url-col/--caption-col, or the
+usual names, or for a list without a header the column of URLs); a list the job cannot read
+stops it with one line saying what to pass.
+
+Accounting (``stats.json``): ``in`` counts data rows (not a header, not blank lines); each is
+kept, or rejected by its first reason: ``no_url``, ``bad_url``, ``empty_caption``,
+``not_utf8``, ``bad_row`` (the format cannot read it) or ``duplicate`` (the same url and
+caption on another row: the row with the smallest source is kept). Rejected rows, with every
+reason they failed, are in ``rejects/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import apache_beam as beam
+import pyarrow as pa
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from filters.cli import UsageError, check_at_least, exits_cleanly
+from pipeline.crawl.job import keep_first_per_uid, sized_inputs
+from pipeline.ingest.clean import DUPLICATE, REJECTS_SCHEMA, VALID, clean, reject_table
+from pipeline.ingest.columns import ALL, Layout, choose_layout
+from pipeline.ingest.formats import FORMATS, Sniffed, Unit, format_of, plan_units, read_unit, sniff
+from pipeline.options import add_sharding_flags, parse_job_args
+from pipeline.records import PAIR_SCHEMA, make_uid
+from pipeline.shards import WriteShards, match_files, open_raw
+from pipeline.stats import (
+    IN,
+    KEPT,
+    SumTallies,
+    WriteStats,
+    mirror_to_metrics,
+    rejected,
+    stats_of_run,
+)
+
+REJECTS = "rejects"
+TALLIES = "tallies"
+INPUT_FORMATS = ("auto", *FORMATS, *(f"{name}.gz" for name in FORMATS if name != "parquet"))
+# Output shards when --shards is not given: about this many rows each (img2dataset writes
+# 10k; more rows per shard means fewer scratch pieces as lists grow), at least MIN_SHARDS.
+SHARD_ROWS = 50_000
+MIN_SHARDS = 4
+TEXT_ROW_BYTES = 200  # a guess at a text list's bytes per row (CC3M: ~170), x4 when gzipped
+UNIT_BYTES = 32 << 20  # a TSV / JSON-lines file is split into ranges of this many bytes
+UNIT_ROWS = 1 << 20  # Parquet row groups are grouped into units of about this many rows
+
+
+# --- the plan: every file sniffed and its columns chosen, before any work ---------------------
+
+
+class Plan:
+    """The units of work, the pair shards' schema, and what was chosen (for stats.json)."""
+
+    def __init__(self, units: list[Unit], schema: pa.Schema, rows: int, chosen: dict):
+        self.units = units
+        self.schema = schema
+        self.estimated_rows = rows
+        self.chosen = chosen
+
+
+def input_files(spec: str) -> list[tuple[str, int]]:
+    """(path, bytes) of the files --input names; a folder's hidden and ``_`` files (Spark's
+    _SUCCESS, .crc) are not lists."""
+    listed = set(match_files(spec)) if any(char in spec for char in "*?[") else None
+    files = [
+        (path, size)
+        for path, size in sized_inputs(spec)
+        if not path.rsplit("/", 1)[-1].startswith((".", "_"))
+        and (listed is None or path in listed)
+        and ("://" in path or not os.path.isdir(path))
+    ]
+    if not files:
+        raise UsageError(f"--input {spec}: no files match")
+    return files
+
+
+def extra_types(sniffed: Sniffed, layout: Layout) -> list[pa.Field]:
+    """The extras' fields in the pair shards: Parquet's own types, text for text formats."""
+    if sniffed.schema is None:
+        return [pa.field(output, pa.string()) for _, output in layout.extras]
+    return [
+        pa.field(output, plain_type(sniffed.schema.field(name).type))
+        for name, output in layout.extras
+    ]
+
+
+def plain_type(kind: pa.DataType) -> pa.DataType:
+    """What formats._plain makes of a column type."""
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    if pa.types.is_large_string(kind):
+        return pa.string()
+    return pa.binary() if pa.types.is_large_binary(kind) else kind
+
+
+def check_text_columns(sniffed: Sniffed, layout: Layout) -> None:
+    """A Parquet list's url and caption columns must hold text."""
+    if sniffed.schema is None:
+        return
+    for name, flag in ((layout.url, "--url-col"), (layout.caption, "--caption-col")):
+        kind = plain_type(sniffed.schema.field(name).type)
+        if kind != pa.string():
+            raise UsageError(
+                f"--input {sniffed.path}: column {name!r} is {kind}, not text; "
+                f"name the text column with {flag}"
+            )
+
+
+def _file_plan(path: str, size: int, args: argparse.Namespace):
+    sniffed = sniff(path, format_of(path, args.input_format), args.header, open_raw)
+    if set(PAIR_SCHEMA.names) <= set(sniffed.names):
+        raise UsageError(
+            f"--input {path} holds pair shards already (align-crawl or align-ingest wrote "
+            "it): give them to align-filter --rules text or align-download"
+        )
+    layout = choose_layout(
+        f"--input {path}",
+        sniffed.names,
+        args.url_col,
+        args.caption_col,
+        args.extra_cols,
+        sniffed.first_row,
+    )
+    check_text_columns(sniffed, layout)
+    units = plan_units(sniffed, layout, size, UNIT_BYTES, UNIT_ROWS)
+    rows = sum(sniffed.row_groups) if sniffed.row_groups else size * (1 + 3 * sniffed.gzip)
+    rows = rows if sniffed.row_groups else rows // TEXT_ROW_BYTES
+    return sniffed, layout, units, rows
+
+
+def make_plan(args: argparse.Namespace) -> Plan:
+    files = input_files(args.input)
+    with ThreadPoolExecutor(max_workers=min(16, len(files))) as pool:
+        planned = list(pool.map(lambda item: _file_plan(*item, args), files))
+    first_path, first_extras = files[0][0], extra_types(planned[0][0], planned[0][1])
+    units, rows = [], 0
+    chosen = {"formats": Counter(), "url_col": set(), "caption_col": set()}
+    for (path, _), (sniffed, layout, file_units, file_rows) in zip(files, planned, strict=True):
+        extras = extra_types(sniffed, layout)
+        if extras != first_extras:
+            raise UsageError(
+                f"--input {path} gives extra columns {_fields(extras)} but {first_path} gives "
+                f"{_fields(first_extras)}: ingest them apart, or choose with --extra-cols"
+            )
+        units += file_units
+        rows += file_rows
+        chosen["formats"][sniffed.format + ".gz" * sniffed.gzip] += 1
+        chosen["url_col"].add(layout.url)
+        chosen["caption_col"].add(layout.caption)
+    summary = {
+        "files": len(files),
+        "formats": dict(sorted(chosen["formats"].items())),
+        "url_col": sorted(chosen["url_col"]),
+        "caption_col": sorted(chosen["caption_col"]),
+        "extra_columns": dict((out, name) for name, out in planned[0][1].extras),
+    }
+    return Plan(units, pa.schema(list(PAIR_SCHEMA) + first_extras), rows, summary)
+
+
+def _fields(fields: list[pa.Field]) -> str:
+    return "(" + ", ".join(f"{f.name}: {f.type}" for f in fields) + ")"
+
+
+# --- the job --------------------------------------------------------------------------------
+
+
+def open_input(path: str, gzip: bool):
+    """A list file's bytes, gunzipped when it is gzip (by its bytes, not its name)."""
+    kind = CompressionTypes.GZIP if gzip else CompressionTypes.UNCOMPRESSED
+    return FileSystems.open(path, compression_type=kind)
+
+
+class ReadUnit(beam.DoFn):
+    """One unit of a list in, pair tables out; rejects and a tally per chunk, tagged."""
+
+    def __init__(self, schema: pa.Schema):
+        self.schema = schema
+
+    def process(self, unit: Unit):
+        for chunk in read_unit(unit, open_input):
+            pairs, rejects, tally = clean(chunk.table, self.schema)
+            if chunk.bad:
+                sources, reasons, details = zip(*chunk.bad, strict=True)
+                unreadable = reject_table(
+                    [None] * len(sources),
+                    [None] * len(sources),
+                    [[reason] for reason in reasons],
+                    list(sources),
+                    [[detail] for detail in details],
+                    uids=[make_uid(s, d) for s, d in zip(sources, details, strict=True)],
+                )
+                rejects = pa.concat_tables([rejects, unreadable])
+                tally[IN] += len(sources)
+                tally.update(rejected(reason) for reason in reasons)
+            mirror_to_metrics("align-ingest", tally)
+            yield pairs
+            yield beam.pvalue.TaggedOutput(REJECTS, rejects)
+            yield beam.pvalue.TaggedOutput(TALLIES, dict(tally))
+
+
+class SortedShards(WriteShards):
+    """WriteShards whose rows are ordered by (uid, source), so rows sharing a uid come out in
+    the same order on every run; ``unique`` keeps only the first row of each uid."""
+
+    def __init__(self, *args, unique: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.unique = unique
+
+    def shard_table(self, tables) -> pa.Table:
+        table = super().shard_table(tables)
+        if self.unique:
+            return keep_first_per_uid(table)
+        return table.sort_by([("uid", "ascending"), ("source", "ascending")])
+
+
+def count_duplicates(tally: dict) -> dict:
+    """Rows that passed the rules but were not kept lost to an equal pair on another row."""
+    tally = dict(tally)
+    duplicates = tally.pop(VALID, 0) - tally.get(KEPT, 0)
+    if duplicates:
+        tally[rejected(DUPLICATE)] = duplicates
+    return tally
+
+
+class Ingest(beam.PTransform):
+    """Units of a list -> pair shards and rejects under ``output``; outputs the tallies."""
+
+    def __init__(self, plan: Plan, output: str, num_shards: int):
+        super().__init__()
+        self.plan = plan
+        self.output = output
+        self.num_shards = num_shards
+
+    def expand(self, pipeline):
+        read = (
+            pipeline
+            | "Units" >> beam.Create(self.plan.units)
+            | "ReadUnit"
+            >> beam.ParDo(ReadUnit(self.plan.schema)).with_outputs(REJECTS, TALLIES, main="pairs")
+        )
+        written = read.pairs | "WritePairs" >> SortedShards(
+            self.output, "pairs", self.plan.schema, self.num_shards, unique=True
+        )
+        rejects_dir = FileSystems.join(self.output, "rejects")
+        read[REJECTS] | "WriteRejects" >> SortedShards(
+            rejects_dir, "rejects", REJECTS_SCHEMA, self.num_shards
+        )
+        kept = written | "CountKept" >> beam.MapTuple(lambda path, rows: {KEPT: rows})
+        return (read[TALLIES], kept) | "AllTallies" >> beam.Flatten()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="align-ingest", description=__doc__.split("\n")[0])
+    parser.add_argument("--input", required=True, help="a list file, a folder or a glob")
+    parser.add_argument("--output", required=True, help="folder for pairs-*.parquet")
+    parser.add_argument(
+        "--input-format",
+        "--input_format",
+        dest="input_format",
+        default="auto",
+        choices=INPUT_FORMATS,
+        help="by the file name when auto; gzip is recognised by its bytes (default: auto)",
+    )
+    parser.add_argument(
+        "--url-col", "--url_col", dest="url_col", help="the URL column: a name or 0-based position"
+    )
+    parser.add_argument(
+        "--caption-col",
+        "--caption_col",
+        dest="caption_col",
+        help="the caption column: a name or 0-based position",
+    )
+    parser.add_argument(
+        "--extra-cols",
+        "--save_additional_columns",
+        dest="extra_cols",
+        default=ALL,
+        help="columns kept beside url and caption: all, none, or a comma-separated list "
+        "(default: all)",
+    )
+    parser.add_argument(
+        "--header",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="CSV/TSV first line: a header unless it holds a URL, when auto (default: auto)",
+    )
+    add_sharding_flags(
+        parser,
+        shards_help=f"pair shards (default: about {SHARD_ROWS:,} rows each, at least "
+        f"{MIN_SHARDS}); each is one unit of align-download's work",
+    )
+    return parser
+
+
+def extra_cols(value: str) -> str:
+    """img2dataset's ``["similarity","hash"]`` as ``similarity,hash``."""
+    value = value.strip()
+    if value.startswith("["):
+        names = [part.strip().strip("'\"") for part in value.strip("[]").split(",")]
+        return ",".join(name for name in names if name) or "none"
+    return value
+
+
+@exits_cleanly("align-ingest")
+def run(argv: Sequence[str] | None = None) -> dict:
+    """Runs the job; returns the stats document it wrote."""
+    args, options = parse_job_args(build_parser(), argv)
+    check_at_least(args, {"shards": 1})
+    args.extra_cols = extra_cols(args.extra_cols)
+    plan = make_plan(args)
+    shards = args.shards or max(MIN_SHARDS, math.ceil(plan.estimated_rows / SHARD_ROWS))
+    if not FileSystems.exists(args.output):
+        FileSystems.mkdirs(args.output)
+    extra = {"job": "align-ingest", "unit": "rows", "input": args.input, "shards": shards}
+    extra.update(plan.chosen)
+    with beam.Pipeline(options=options) as pipeline:
+        _ = (
+            pipeline
+            | "Ingest" >> Ingest(plan, args.output, shards)
+            | "SumTallies" >> beam.CombineGlobally(SumTallies())
+            | "CountDuplicates" >> beam.Map(count_duplicates)
+            | "WriteStats" >> WriteStats(args.output, extra)
+        )
+    return stats_of_run(args.output, options)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The align-ingest console script: runs the job; returns None, so success exits 0."""
+    run(argv)
+
+
+if __name__ == "__main__":
+    main()
