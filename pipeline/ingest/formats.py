@@ -121,15 +121,12 @@ def sniff(path: str, file_format: str, header: str, open_raw: Opener) -> Sniffed
         raise UsageError(f"--input {path} is a Parquet file: use --input-format parquet")
     if b"\x00" in head:
         raise UsageError(f"--input {path} is not {file_format} text (it holds NUL bytes)")
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as error:
-        if error.start < len(head) - 3:  # not just a character the head cut in two
-            raise UsageError(
-                f"--input {path} is not UTF-8 {file_format} text (byte {error.start} of its "
-                "head); convert it first, e.g. iconv -f latin1 -t utf-8"
-            ) from None
     text = head.removeprefix(b"\xef\xbb\xbf").decode("utf-8", "replace")
+    if text.count("\ufffd") > max(8, len(text) // 100):  # a stray bad row is the rows' to name
+        raise UsageError(
+            f"--input {path} is not UTF-8 {file_format} text; convert it first, e.g. "
+            "iconv -f latin1 -t utf-8"
+        )
     if file_format in ("json", "jsonl"):
         return _sniff_json(path, text, gzip, file_format)
     return _sniff_delimited(path, text, gzip, file_format, header)
@@ -270,36 +267,34 @@ def line_blocks(
     """(offset, bytes) of blocks of whole lines: exactly the lines that start in [start,
     stop), each ending in a newline (one is added to a last line without). A line that
     starts before ``start`` belongs to the unit before, however far it reaches."""
-    position, buffer, skipping = 0, b"", start > 0
-    if skipping:
+    position, buffer = 0, b""
+    if start > 0:  # skip to the first line start at or after ``start``
         handle.seek(start - 1)
         position = start - 1
+        while True:
+            data = handle.read(block_bytes)
+            found = data.find(b"\n")
+            if not data:
+                return
+            if found >= 0:
+                position, buffer = position + found + 1, data[found + 1 :]
+                break
+            position += len(data)
     while stop is None or position < stop:
         data = handle.read(block_bytes)
-        if skipping:
-            data = buffer + data
-            found = data.find(b"\n")
-            if found < 0 and data:
-                buffer = data[-1:]  # keep looking (only the "found a newline" part matters)
-                position += len(data) - 1
-                continue
-            position += found + 1 if found >= 0 else len(data)
-            data, buffer, skipping = data[found + 1 :] if found >= 0 else b"", b"", False
-        if not data:
-            if buffer and (stop is None or position < stop):
-                yield position, buffer + b"\n"
-            return
         buffer += data
+        if not data and buffer and not buffer.endswith(b"\n"):
+            buffer += b"\n"
         cut = buffer.rfind(b"\n") + 1
-        if cut == 0:
-            continue  # a line longer than a block: read on
-        lines, buffer = buffer[:cut], buffer[cut:]
-        if stop is not None and position + len(lines) > stop:
-            end = lines.find(b"\n", stop - position - 1) + 1
-            yield position, lines[:end]
+        if cut:
+            lines, buffer = buffer[:cut], buffer[cut:]
+            if stop is not None and position + len(lines) > stop:
+                yield position, lines[: lines.find(b"\n", stop - position - 1) + 1]
+                return
+            yield position, lines
+            position += len(lines)
+        if not data:
             return
-        yield position, lines
-        position += len(lines)
 
 
 def _lines_chunk(unit: Unit, offset: int, block: bytes) -> Chunk:
