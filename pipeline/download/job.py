@@ -50,7 +50,7 @@ from pipeline.records import (
     extra_fields,
     with_extras,
 )
-from pipeline.shards import check_input, match_shards, publish, rows_to_table
+from pipeline.shards import check_input, match_files, match_shards, publish, rows_to_table
 from pipeline.stats import IN, KEPT, WriteStats, mirror_to_metrics, rejected, stats_of_run
 
 ROW_GROUP = 256  # rows per Parquet row group: ~10 MB of 346-px JPEGs
@@ -69,7 +69,14 @@ def output_name(input_path: str) -> str:
 
 def input_paths(spec: str) -> list[str]:
     """The shards an --input names: a directory's pairs-*.parquet, a glob or one file; sorted."""
-    return match_shards(spec, [INPUT_PREFIX.rstrip("-")], "pair shards")[1]
+    try:
+        return match_shards(spec, [INPUT_PREFIX.rstrip("-")], "pair shards")[1]
+    except FileNotFoundError:
+        if match_files(FileSystems.join(spec, f"{OUTPUT_PREFIX}*.parquet")):
+            raise UsageError(
+                f"--input {spec} holds downloaded images already: give them to align-filter"
+            ) from None
+        raise
 
 
 def compression(schema: pa.Schema) -> dict[str, str]:

@@ -44,6 +44,7 @@ from pipeline.shards import (
     ReadTables,
     WriteShards,
     check_input,
+    match_files,
     match_shards,
     remove_folder,
     write_parquet,
@@ -124,7 +125,15 @@ def resolve_input(path: str, mode: str) -> tuple[str, pa.Schema]:
     """The input's pattern (a folder means its pairs-*.parquet (text) or images-*.parquet;
     else a glob or one file) and its schema, checked at the door (pipeline/records.py)."""
     what = "pair or image shards" if mode == "text" else "image shards"
-    pattern, paths = match_shards(path, INPUT_PREFIXES[mode], what)
+    try:
+        pattern, paths = match_shards(path, INPUT_PREFIXES[mode], what)
+    except FileNotFoundError:
+        if mode != "text" and match_files(FileSystems.join(path, "pairs-*.parquet")):
+            raise UsageError(
+                f"--input {path} holds pair shards, not downloaded images: run align-download "
+                "on them first"
+            ) from None
+        raise
     return pattern, check_input(paths, CONTRACTS[mode])
 
 
