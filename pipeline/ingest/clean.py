@@ -54,9 +54,19 @@ def _python_rows(values: pa.Array, mask: pa.Array, function) -> pa.Array:
     return pc.replace_with_mask(values, mask, pa.array(results, values.type))
 
 
+def _where(values: pa.Array, mask: pa.Array, function) -> pa.Array:
+    """``values`` with the Arrow ``function`` applied to the rows where ``mask`` is true only
+    (the regular expressions cost more than the checks that find the rows needing them)."""
+    if not pc.any(mask).as_py():
+        return values
+    return pc.replace_with_mask(values, mask, function(pc.filter(values, mask)))
+
+
 def clean_urls(urls: pa.Array) -> tuple[pa.Array, pa.Array]:
     """(URL as resolve_url gives it, or null; reason: null, ``no_url`` or ``bad_url``)."""
-    stripped = pc.utf8_trim(pc.replace_substring_regex(urls, _URL_NOISE, ""), _URL_ENDS)
+    noisy = pc.invert(pc.fill_null(pc.ascii_is_printable(urls), True))  # \t \n \r are not
+    urls = _where(urls, noisy, lambda part: pc.replace_substring_regex(part, _URL_NOISE, ""))
+    stripped = pc.utf8_trim(urls, _URL_ENDS)
     empty = pc.fill_null(pc.equal(pc.utf8_length(stripped), 0), True)
     plain = pc.fill_null(pc.match_substring_regex(stripped, _PLAIN_URL), False)
     checked = _python_rows(
@@ -72,10 +82,21 @@ def clean_urls(urls: pa.Array) -> tuple[pa.Array, pa.Array]:
 def normalise_captions(captions: pa.Array) -> pa.Array:
     """normalise_alt of every caption (null stays null)."""
     ascii_only = pc.fill_null(pc.string_is_ascii(captions), True)
-    text = pc.replace_substring_regex(captions, _ASCII_CONTROLS, "")
-    text = pc.utf8_trim(pc.replace_substring_regex(text, _ASCII_SPACES, " "), " ")
-    text = pc.if_else(ascii_only, text, captions)
+    # Printable ASCII without double or end spaces is normalised already (most captions).
+    untidy = pc.or_(
+        pc.invert(pc.fill_null(pc.ascii_is_printable(captions), True)),
+        pc.or_(
+            pc.fill_null(pc.match_substring(captions, "  "), False),
+            pc.fill_null(pc.or_(pc.starts_with(captions, " "), pc.ends_with(captions, " ")), False),
+        ),
+    )
+    text = _where(captions, pc.and_(ascii_only, untidy), _normalise_ascii)
     return _python_rows(text, pc.invert(ascii_only), normalise_alt)
+
+
+def _normalise_ascii(text: pa.Array) -> pa.Array:
+    text = pc.replace_substring_regex(text, _ASCII_CONTROLS, "")
+    return pc.utf8_trim(pc.replace_substring_regex(text, _ASCII_SPACES, " "), " ")
 
 
 def uids(urls: pa.Array, alts: pa.Array) -> pa.Array:

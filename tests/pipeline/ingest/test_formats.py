@@ -57,7 +57,7 @@ def test_tsv_without_header_crlf_and_bom_gives_rows_with_their_byte_offsets(tmp_
     rows, bad = read_all(path)
     assert bad == []
     assert [(r["caption"], r["url"], r["source"]) for r in rows] == [
-        ("a dog", "http://a/1.jpg", f"{path}@0"),
+        ("a dog", "http://a/1.jpg", f"{path}@3"),  # after the BOM
         ("a cat", "http://a/2.jpg", f"{path}@27"),  # after the BOM and a blank line,
     ]
 
@@ -149,3 +149,13 @@ def test_unreadable_lists_are_refused_in_one_line_before_any_work(tmp_path, name
     with pytest.raises(UsageError, match=message) as error:
         sniff(str(path), formats.format_of(str(path), "auto"), "auto", open_local)
     assert "\n" not in str(error.value)
+
+
+def test_arrows_tsv_parser_and_the_line_splitter_read_alike(tmp_path, monkeypatch):
+    path = tmp_path / "list.tsv"
+    lines = [f'"quoted" caption {i} \u00e9\u202e\thttp://a/{i}.jpg\t{i}\r\n' for i in range(50)]
+    path.write_text("caption\turl\tn\r\n" + "".join(lines), newline="")
+    fast, _ = read_all(path)
+    monkeypatch.setattr(formats, "_tsv_fast", lambda *args: None)
+    slow, _ = read_all(path)
+    assert fast == slow and len(fast) == 50 and fast[7]["caption"].startswith('"quoted" caption 7')

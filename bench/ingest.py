@@ -1,0 +1,193 @@
+"""Benchmark: align-ingest against merely reading the same list in one process, and its peak
+memory at --small vs --large rows.
+
+    .venv/bin/python bench/ingest.py [--rows 1000000] [--workers 2] [--small 100000]
+                                     [--large 1000000] [--skip-memory]
+
+Two lists of --rows rows: a CC3M-style TSV (caption<TAB>url, no header, ~95 bytes a row) and
+a LAION-style Parquet (URL, TEXT, similarity, WIDTH, NSFW; row groups of 128k rows). The
+peers only read the file into memory in one process: pandas.read_csv / read_parquet and
+pyarrow (multithreaded C++). align-ingest does more: it checks every URL and caption,
+computes uids, removes repeats and writes sorted, sharded Parquet, on --workers DirectRunner
+processes (Beam's start-up included). The ratio is peer seconds / job seconds: >= 1.0 means
+the whole ingest takes no longer than reading the list with that peer.
+
+Memory: align-ingest on the TSV of --small and --large rows, each in its own process (the
+in-process DirectRunner, one worker), its peak RSS read from the kernel (VmHWM) as in
+bench/memory.py. A job that streams keeps the same peak: the ratio large/small is the
+figure, 1.0 flat; the floor is a process that only imports the job.
+
+Wall times move with the machine's load: the load average is printed before each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from pipeline.stats import read_stats  # noqa: E402
+
+
+def load_bench(name: str):
+    """Another bench script as a module (bench/ is scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def make_list(rows: int, seed: int = 0) -> pa.Table:
+    """bench/filter.py's template captions with URLs on 97 hosts, a LAION row's extras, and
+    ~1% of rows repeated (the same url and caption) as lists have them."""
+    pairs = load_bench("filter").make_pairs(rows, seed)
+    rng = np.random.default_rng(seed)
+    repeat = rng.random(rows) < 0.01
+    source = rng.integers(0, rows, rows)
+    index = np.where(repeat, source, np.arange(rows))
+    urls = pa.array([f"http://img{i % 97}.example.com/photos/{i:09d}.jpg" for i in index])
+    alts = pairs.column("alt").take(pa.array(index))
+    return pa.table(
+        {
+            "URL": urls,
+            "TEXT": alts,
+            "similarity": rng.random(rows).round(4),
+            "WIDTH": rng.integers(64, 4096, rows),
+            "NSFW": pa.array(["UNLIKELY"] * rows),
+        }
+    )
+
+
+def write_tsv(table: pa.Table, path: Path) -> None:
+    with path.open("w") as out:
+        for caption, url in zip(
+            table.column("TEXT").to_pylist(), table.column("URL").to_pylist(), strict=True
+        ):
+            out.write(f"{caption}\t{url}\n")
+
+
+def timed(function) -> float:
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def read_with_pandas(path: Path) -> None:
+    import pandas as pd
+
+    if path.suffix == ".parquet":
+        pd.read_parquet(path)
+    else:  # what img2dataset does with a TSV (quoting off: CC3M's captions hold quotes)
+        pd.read_csv(path, sep="\t", header=None, quoting=3, dtype=str, keep_default_na=False)
+
+
+def read_with_pyarrow(path: Path) -> None:
+    import pyarrow.csv as pa_csv
+
+    if path.suffix == ".parquet":
+        pq.read_table(path)
+    else:
+        pa_csv.read_csv(
+            path,
+            read_options=pa_csv.ReadOptions(column_names=["caption", "url"]),
+            parse_options=pa_csv.ParseOptions(delimiter="\t", quote_char=False),
+        )
+
+
+def ingest_argv(source: Path, output: Path, workers: int) -> list[str]:
+    argv = ["--input", str(source), "--output", str(output)]
+    if workers > 1:
+        argv += ["--direct_num_workers", str(workers), "--direct_running_mode", "multi_processing"]
+    return argv
+
+
+def run_ingest(source: Path, output: Path, workers: int) -> tuple[float, dict]:
+    """align-ingest as a user runs it (its own process); (seconds, stats)."""
+    shutil.rmtree(output, ignore_errors=True)
+    command = [sys.executable, "-m", "pipeline.ingest", *ingest_argv(source, output, workers)]
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seconds = time.perf_counter() - start
+    if done.returncode:
+        raise RuntimeError(f"align-ingest failed: {done.stderr[-2000:]}")
+    return seconds, read_stats(str(output))
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{value:.1f}" for value in os.getloadavg())
+
+
+def throughput(work: Path, rows: int, workers: int) -> None:
+    table = make_list(rows)
+    lists = {"TSV (CC3M-style)": work / "cc3m.tsv", "Parquet (LAION-style)": work / "laion.parquet"}
+    write_tsv(table, lists["TSV (CC3M-style)"])
+    pq.write_table(table, lists["Parquet (LAION-style)"], row_group_size=1 << 17)
+    print(f"{rows:,} rows; {os.cpu_count()} CPUs; {load()}\n")
+    print(f"{'list':<24}{'implementation':<40}{'seconds':>9}{'rows/s':>12}{'ratio':>8}")
+    for name, path in lists.items():
+        seconds, stats = run_ingest(path, work / "out", workers)
+        assert stats["balanced"] and stats["in"] == rows, stats
+        results = [(f"align-ingest, {workers} workers", seconds)]
+        results.append(("pandas read, 1 process", timed(lambda p=path: read_with_pandas(p))))
+        results.append(("pyarrow read, 1 process", timed(lambda p=path: read_with_pyarrow(p))))
+        for index, (label, taken) in enumerate(results):
+            ratio = f"{taken / seconds:>8.2f}" if index else f"{'':>8}"
+            print(f"{name:<24}{label:<40}{taken:>9.1f}{rows / taken:>12,.0f}{ratio}")
+        kept, rejected = stats["kept"], stats["rejected"]
+        print(f"{'':<24}(kept {kept:,}, rejected {rejected}; {load()})")
+    print("\nratio = peer seconds / align-ingest seconds (>= 1.0: ingest no slower than reading)")
+
+
+def memory(work: Path, small: int, large: int) -> None:
+    memory_bench = load_bench("memory")
+    _, floor = memory_bench.run_measured([sys.executable, "-c", "import pipeline.ingest.job"])
+    peaks = {}
+    for rows in (small, large):
+        source = work / f"mem-{rows}.tsv"
+        write_tsv(make_list(rows, seed=1), source)
+        output = work / f"mem-{rows}-out"
+        argv = [sys.executable, "-m", "pipeline.ingest", *ingest_argv(source, output, 1)]
+        seconds, peak = memory_bench.run_measured(argv)
+        assert read_stats(str(output))["in"] == rows
+        peaks[rows] = (seconds, peak)
+        shutil.rmtree(output)
+        source.unlink()
+    print(f"\npeak RSS of align-ingest's process (MiB); floor (imports only): {floor:.0f}")
+    print(f"{'rows':>10}{'seconds':>9}{'peak MiB':>10}{'above floor':>13}{'ratio':>8}")
+    for rows, (seconds, peak) in peaks.items():
+        ratio = peak / peaks[small][1]
+        print(f"{rows:>10,}{seconds:>9.1f}{peak:>10.0f}{peak - floor:>13.0f}{ratio:>8.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--small", type=int, default=100_000)
+    parser.add_argument("--large", type=int, default=1_000_000)
+    parser.add_argument("--skip-memory", action="store_true")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench_ingest_"))
+    try:
+        throughput(work, args.rows, args.workers)
+        if not args.skip_memory:
+            memory(work, args.small, args.large)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
