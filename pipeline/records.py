@@ -143,6 +143,19 @@ def check_files(
     return schemas[0]
 
 
+def open_parquet(handle: BinaryIO, head: bytes, where: str, why_not: str) -> pq.ParquetFile:
+    """The Parquet file behind ``handle`` (whose first bytes are ``head``), or a one-line
+    UsageError: ``{where} is not a Parquet file{why_not}``."""
+    if not head.startswith(b"PAR1"):
+        raise UsageError(f"{where} is not a Parquet file{why_not}")
+    handle.seek(0)
+    try:
+        return pq.ParquetFile(handle)
+    except (pa.ArrowException, OSError) as error:
+        detail = str(error).splitlines()[0]
+        raise UsageError(f"{where} is not a readable Parquet file ({detail})") from None
+
+
 def _names(fields: list[pa.Field]) -> str:
     return "(" + ", ".join(f"{f.name}: {f.type}" for f in fields) + ")" if fields else "none"
 
@@ -155,14 +168,7 @@ def _check_file(path: str, contract: Contract, open_file: Opener, flag: str) -> 
             raise UsageError(
                 f"{where} is empty (0 bytes): {contract.name} come from {contract.made_by}"
             )
-        if not head.startswith(b"PAR1"):
-            raise UsageError(f"{where} is not a Parquet file: {_foreign_hint(head, path)}")
-        handle.seek(0)
-        try:
-            parquet = pq.ParquetFile(handle)
-        except (pa.ArrowException, OSError) as error:
-            detail = str(error).splitlines()[0]
-            raise UsageError(f"{where} is not a readable Parquet file ({detail})") from None
+        parquet = open_parquet(handle, head, where, ": " + _foreign_hint(head, path))
         schema = parquet.schema_arrow
         _check_columns(where, schema, contract, path)
         for name in contract.required:

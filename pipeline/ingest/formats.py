@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 from filters.cli import UsageError
 from pipeline.ingest.clean import BAD_ROW, NOT_UTF8
 from pipeline.ingest.columns import Layout, is_header
+from pipeline.records import open_parquet
 
 FORMATS = ("csv", "tsv", "json", "jsonl", "parquet")
 EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl"}
@@ -133,14 +134,7 @@ def sniff(path: str, file_format: str, header: str, open_raw: Opener) -> Sniffed
 
 
 def _sniff_parquet(path: str, handle: BinaryIO, head: bytes) -> Sniffed:
-    if not head.startswith(b"PAR1"):
-        raise UsageError(f"--input {path} is not a Parquet file (no PAR1 magic)")
-    handle.seek(0)
-    try:
-        parquet = pq.ParquetFile(handle)
-    except (pa.ArrowException, OSError) as error:
-        detail = str(error).splitlines()[0]
-        raise UsageError(f"--input {path} is not a readable Parquet file ({detail})") from None
+    parquet = open_parquet(handle, head, f"--input {path}", " (no PAR1 magic)")
     metadata = parquet.metadata
     groups = tuple(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups))
     schema = parquet.schema_arrow
