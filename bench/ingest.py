@@ -2,7 +2,7 @@
 memory at --small vs --large rows.
 
     .venv/bin/python bench/ingest.py [--rows 1000000] [--workers 2] [--small 100000]
-                                     [--large 1000000] [--skip-memory]
+                                     [--large 1000000] [--skip-memory] [--skip-throughput]
 
 Two lists of --rows rows: a CC3M-style TSV (caption<TAB>url, no header, ~95 bytes a row) and
 a LAION-style Parquet (URL, TEXT, similarity, WIDTH, NSFW; row groups of 128k rows). The
@@ -14,7 +14,8 @@ the whole ingest takes no longer than reading the list with that peer. Beside th
 CPU seconds (the job's whole process tree; the peer's threads), which a busy machine
 disturbs less, and the job's figures less its start-up (a run on a one-row list).
 
-Memory: align-ingest on the TSV of --small and --large rows, each in its own process (the
+Memory: align-ingest on the TSV and on the Parquet (row groups of 1M rows, pandas' default)
+of --small and --large rows, each in its own process (the
 in-process DirectRunner, one worker), its peak RSS read from the kernel (VmHWM) as in
 bench/memory.py. A job that streams keeps the same peak: the ratio large/small is the
 figure, 1.0 flat; the floor is a process that only imports the job.
@@ -175,20 +176,24 @@ def memory(work: Path, small: int, large: int) -> None:
     _, floor = memory_bench.run_measured([sys.executable, "-c", "import pipeline.ingest.job"])
     peaks = {}
     for rows in (small, large):
-        source = work / f"mem-{rows}.tsv"
-        write_tsv(make_list(rows, seed=1), source)
-        output = work / f"mem-{rows}-out"
-        argv = [sys.executable, "-m", "pipeline.ingest", *ingest_argv(source, output, 1)]
-        seconds, peak = memory_bench.run_measured(argv)
-        assert read_stats(str(output))["in"] == rows
-        peaks[rows] = (seconds, peak)
-        shutil.rmtree(output)
-        source.unlink()
-    print(f"\npeak RSS of align-ingest's process (MiB); floor (imports only): {floor:.0f}")
-    print(f"{'rows':>10}{'seconds':>9}{'peak MiB':>10}{'above floor':>13}{'ratio':>8}")
-    for rows, (seconds, peak) in peaks.items():
-        ratio = peak / peaks[small][1]
-        print(f"{rows:>10,}{seconds:>9.1f}{peak:>10.0f}{peak - floor:>13.0f}{ratio:>8.2f}")
+        table = make_list(rows, seed=1)
+        sources = {"TSV": work / f"mem-{rows}.tsv", "Parquet": work / f"mem-{rows}.parquet"}
+        write_tsv(table, sources["TSV"])
+        pq.write_table(table, sources["Parquet"], row_group_size=1 << 20)  # pandas' default
+        for kind, source in sources.items():
+            output = work / f"mem-{rows}-out"
+            argv = [sys.executable, "-m", "pipeline.ingest", *ingest_argv(source, output, 1)]
+            peaks[kind, rows] = memory_bench.run_measured(argv)
+            assert read_stats(str(output))["in"] == rows
+            shutil.rmtree(output)
+            source.unlink()
+    print(
+        f"\npeak RSS of align-ingest's process (MiB); floor (imports only): {floor:.0f}; {load()}"
+    )
+    print(f"{'list':<9}{'rows':>10}{'seconds':>9}{'peak MiB':>10}{'above floor':>13}{'ratio':>8}")
+    for (kind, rows), (seconds, peak) in peaks.items():
+        ratio = peak / peaks[kind, small][1]
+        print(f"{kind:<9}{rows:>10,}{seconds:>9.1f}{peak:>10.0f}{peak - floor:>13.0f}{ratio:>8.2f}")
 
 
 def main() -> None:
@@ -198,10 +203,12 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=100_000)
     parser.add_argument("--large", type=int, default=1_000_000)
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench_ingest_"))
     try:
-        throughput(work, args.rows, args.workers)
+        if not args.skip_throughput:
+            throughput(work, args.rows, args.workers)
         if not args.skip_memory:
             memory(work, args.small, args.large)
     finally:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import io
 import json
 import zlib
@@ -41,7 +42,7 @@ EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl"}
 EXTENSIONS.update({".ndjson": "jsonl", ".parquet": "parquet", ".txt": "txt"})
 SPLITTABLE = ("tsv", "jsonl")  # line-based: a byte range starts at the next line start
 HEAD_BYTES = 1 << 16  # what sniffing reads of a text file
-BLOCK_BYTES = 16 << 20  # text read per chunk
+BLOCK_BYTES = 4 << 20  # text read per chunk
 BATCH_ROWS = 1 << 16  # Parquet and JSON-array rows per chunk
 SAMPLE_ROWS = 1000  # JSON records whose keys name a JSON file's columns
 
@@ -60,6 +61,13 @@ class Sniffed:
     first_row: tuple[str | None, ...] | None = None  # of a file without a header
     schema: pa.Schema | None = None  # a Parquet file's
     row_groups: tuple[int, ...] = ()  # a Parquet file's rows per row group
+    row_bytes: float = 100.0  # a text file's stored bytes per line, as its head has them
+
+    def estimated_rows(self, size: int) -> int:
+        """Rows of the file: exact for Parquet, from its size for text (sizes shards)."""
+        if self.row_groups:
+            return sum(self.row_groups)
+        return int(size / self.row_bytes)
 
 
 @dataclass(frozen=True)
@@ -99,8 +107,12 @@ def format_of(path: str, asked: str) -> str:
     return found
 
 
-def _decompressed_head(head: bytes) -> bytes:
-    return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, HEAD_BYTES)
+def _decompressed_head(head: bytes) -> tuple[bytes, float]:
+    """(the text the gzip head holds, stored bytes per byte of text)."""
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    text = inflate.decompress(head, HEAD_BYTES)
+    consumed = len(head) - len(inflate.unconsumed_tail)
+    return text, consumed / max(1, len(text))
 
 
 def sniff(path: str, file_format: str, header: str, open_raw: Opener) -> Sniffed:
@@ -113,9 +125,10 @@ def sniff(path: str, file_format: str, header: str, open_raw: Opener) -> Sniffed
         gzip = head[:2] == b"\x1f\x8b"
         if file_format == "parquet":
             return _sniff_parquet(path, handle, head)
+    stored = 1.0
     if gzip:
         try:
-            head = _decompressed_head(head)
+            head, stored = _decompressed_head(head)
         except zlib.error:
             raise UsageError(f"--input {path} is not a readable gzip file") from None
     if head.startswith(b"PAR1"):
@@ -129,8 +142,11 @@ def sniff(path: str, file_format: str, header: str, open_raw: Opener) -> Sniffed
             "iconv -f latin1 -t utf-8"
         )
     if file_format in ("json", "jsonl"):
-        return _sniff_json(path, text, gzip, file_format)
-    return _sniff_delimited(path, text, gzip, file_format, header)
+        sniffed = _sniff_json(path, text, gzip, file_format)
+    else:
+        sniffed = _sniff_delimited(path, text, gzip, file_format, header)
+    lines = head.count(b"\n") or 1
+    return dataclasses.replace(sniffed, row_bytes=head.rfind(b"\n") / lines * stored or 100.0)
 
 
 def _sniff_parquet(path: str, handle: BinaryIO, head: bytes) -> Sniffed:
@@ -272,7 +288,7 @@ def line_blocks(
     """(offset, bytes) of blocks of whole lines: exactly the lines that start in [start,
     stop), each ending in a newline (one is added to a last line without). A line that
     starts before ``start`` belongs to the unit before, however far it reaches."""
-    position, buffer = 0, b""
+    position, buffer, pending = 0, b"", b""
     if start > 0:  # skip to the first line start at or after ``start``
         handle.seek(start - 1)
         position = start - 1
@@ -282,11 +298,11 @@ def line_blocks(
             if not data:
                 return
             if found >= 0:
-                position, buffer = position + found + 1, data[found + 1 :]
+                position, pending = position + found + 1, data[found + 1 :]
                 break
             position += len(data)
     while stop is None or position < stop:
-        data = handle.read(block_bytes)
+        data, pending = pending or handle.read(block_bytes), b""  # one block at a time
         buffer += data
         if not data and buffer and not buffer.endswith(b"\n"):
             buffer += b"\n"
@@ -419,16 +435,18 @@ def _chunk_table(columns: dict, sources, layout: Layout) -> pa.Table:
     return pa.table({name: _plain(columns[name]) for name in names})
 
 
-def _plain(column):
-    """Large and dictionary types as their plain forms (one schema for every chunk)."""
-    kind = column.type
+def plain_type(kind: pa.DataType) -> pa.DataType:
+    """Large and dictionary types as their plain forms, so every chunk has one schema."""
     if pa.types.is_dictionary(kind):
-        column, kind = column.cast(kind.value_type), kind.value_type
+        kind = kind.value_type
     if pa.types.is_large_string(kind):
-        return column.cast(pa.string())
-    if pa.types.is_large_binary(kind):
-        return column.cast(pa.binary())
-    return column
+        return pa.string()
+    return pa.binary() if pa.types.is_large_binary(kind) else kind
+
+
+def _plain(column):
+    plain = plain_type(column.type)
+    return column if plain == column.type else column.cast(plain)
 
 
 def json_text(value) -> str | None:
@@ -591,8 +609,9 @@ def _read_parquet(unit: Unit, open_file: Opener) -> Iterator[Chunk]:
     sniffed, layout = unit.sniffed, unit.layout
     first_row = sum(sniffed.row_groups[: unit.start])
     with open_file(sniffed.path, False) as handle:
-        # Buffered, not pre-buffered: pages stream in, a row group is never read whole.
-        parquet = pq.ParquetFile(handle, pre_buffer=False, buffer_size=1 << 22)
+        # Buffered, not pre-buffered: pages stream in, a row group is not read whole (pyarrow
+        # still holds some 40 MB more at the end of a 1M-row group than at its start).
+        parquet = pq.ParquetFile(handle, pre_buffer=False, buffer_size=1 << 16)
         groups = list(range(unit.start, unit.stop))
         batches = parquet.iter_batches(BATCH_ROWS, row_groups=groups, columns=layout.needed)
         for batch in batches:

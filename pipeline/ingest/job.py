@@ -37,10 +37,19 @@ from filters.cli import UsageError, check_at_least, exits_cleanly
 from pipeline.crawl.job import keep_first_per_uid, sized_inputs
 from pipeline.ingest.clean import DUPLICATE, REJECTS_SCHEMA, VALID, clean, reject_table
 from pipeline.ingest.columns import ALL, Layout, choose_layout
-from pipeline.ingest.formats import FORMATS, Sniffed, Unit, format_of, plan_units, read_unit, sniff
+from pipeline.ingest.formats import (
+    FORMATS,
+    Sniffed,
+    Unit,
+    format_of,
+    plain_type,
+    plan_units,
+    read_unit,
+    sniff,
+)
 from pipeline.options import add_sharding_flags, parse_job_args
 from pipeline.records import PAIR_SCHEMA, make_uid
-from pipeline.shards import WriteShards, match_files, open_raw
+from pipeline.shards import WriteShards, open_raw
 from pipeline.stats import (
     IN,
     KEPT,
@@ -56,9 +65,8 @@ TALLIES = "tallies"
 INPUT_FORMATS = ("auto", *FORMATS, *(f"{name}.gz" for name in FORMATS if name != "parquet"))
 # Output shards when --shards is not given: about this many rows each (img2dataset writes
 # 10k; more rows per shard means fewer scratch pieces as lists grow), at least MIN_SHARDS.
-SHARD_ROWS = 50_000
+SHARD_ROWS = 25_000
 MIN_SHARDS = 4
-TEXT_ROW_BYTES = 200  # a guess at a text list's bytes per row (CC3M: ~170), x4 when gzipped
 UNIT_BYTES = 32 << 20  # a TSV / JSON-lines file is split into ranges of this many bytes
 UNIT_ROWS = 1 << 20  # Parquet row groups are grouped into units of about this many rows
 
@@ -79,12 +87,10 @@ class Plan:
 def input_files(spec: str) -> list[tuple[str, int]]:
     """(path, bytes) of the files --input names; a folder's hidden and ``_`` files (Spark's
     _SUCCESS, .crc) are not lists."""
-    listed = set(match_files(spec)) if any(char in spec for char in "*?[") else None
     files = [
         (path, size)
         for path, size in sized_inputs(spec)
         if not path.rsplit("/", 1)[-1].startswith((".", "_"))
-        and (listed is None or path in listed)
         and ("://" in path or not os.path.isdir(path))
     ]
     if not files:
@@ -100,15 +106,6 @@ def extra_types(sniffed: Sniffed, layout: Layout) -> list[pa.Field]:
         pa.field(output, plain_type(sniffed.schema.field(name).type))
         for name, output in layout.extras
     ]
-
-
-def plain_type(kind: pa.DataType) -> pa.DataType:
-    """What formats._plain makes of a column type."""
-    if pa.types.is_dictionary(kind):
-        kind = kind.value_type
-    if pa.types.is_large_string(kind):
-        return pa.string()
-    return pa.binary() if pa.types.is_large_binary(kind) else kind
 
 
 def check_text_columns(sniffed: Sniffed, layout: Layout) -> None:
@@ -141,9 +138,7 @@ def _file_plan(path: str, size: int, args: argparse.Namespace):
     )
     check_text_columns(sniffed, layout)
     units = plan_units(sniffed, layout, size, UNIT_BYTES, UNIT_ROWS)
-    rows = sum(sniffed.row_groups) if sniffed.row_groups else size * (1 + 3 * sniffed.gzip)
-    rows = rows if sniffed.row_groups else rows // TEXT_ROW_BYTES
-    return sniffed, layout, units, rows
+    return sniffed, layout, units, sniffed.estimated_rows(size)
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
