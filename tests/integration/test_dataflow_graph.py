@@ -16,6 +16,7 @@ from PIL import Image
 from pipeline.crawl import job as crawl
 from pipeline.download import job as download
 from pipeline.filter import job as filter
+from pipeline.ingest import job as ingest
 from pipeline.records import DOWNLOAD_SCHEMA, PAIR_SCHEMA, make_uid
 from pipeline.shards import ReadTables, WriteShards, rows_to_table, write_parquet
 from pipeline.stats import WriteStats
@@ -57,7 +58,7 @@ class ThingOutsideThePackage(beam.DoFn):
 
 @pytest.fixture(scope="module")
 def bucket(gcs_emulator, synthetic_web, tmp_path_factory):
-    """Inputs of every job on gs://: WARCs, pair and image shards, an eval image."""
+    """Inputs of every job on gs://: WARCs, pair and image shards, an eval image, a list."""
     root = gcs_emulator.url("dataflow")
     for path in sorted(Path(synthetic_web.root, "warc").glob("*.warc.gz")):
         upload(f"{root}/warc/{path.name}", path.read_bytes())
@@ -72,6 +73,7 @@ def bucket(gcs_emulator, synthetic_web, tmp_path_factory):
     table = rows_to_table(downloaded, DOWNLOAD_SCHEMA)
     write_parquet(table, f"{root}/images/images-00000-of-00001.parquet")
     upload(f"{root}/eval/cat/one.jpg", image)
+    upload(f"{root}/list/cc3m.tsv", "".join(f"{r['alt']}\t{r['url']}\n" for r in rows).encode())
     return root
 
 
@@ -79,6 +81,10 @@ JOBS = {
     "crawl": lambda root: (
         crawl.run,
         ["--input", f"{root}/warc/*.warc.gz", "--output", f"{root}/out-crawl"],
+    ),
+    "ingest": lambda root: (
+        ingest.run,
+        ["--input", f"{root}/list/cc3m.tsv", "--output", f"{root}/out-ingest"],
     ),
     "download": lambda root: (
         download.run,
