@@ -15,8 +15,8 @@ stops it with one line saying what to pass.
 Accounting (``stats.json``): ``in`` counts data rows (not a header, not blank lines); each is
 kept, or rejected by its first reason: ``no_url``, ``bad_url``, ``empty_caption``,
 ``not_utf8``, ``bad_row`` (the format cannot read it) or ``duplicate`` (the same url and
-caption on another row: the row with the smallest source is kept). Rejected rows, with every
-reason they failed, are in ``rejects/``.
+caption on another row: the row with the smallest source is kept). Rows rejected by a rule
+(all but duplicates, which are only counted) are in ``rejects/`` with every reason they failed.
 """
 
 from __future__ import annotations
