@@ -1,12 +1,14 @@
-"""align-crawl: WARC/WAT files or a list of page URLs -> deduplicated (image URL, alt) pairs.
+"""align-crawl: WARC/ARC/WAT files or page URLs -> deduplicated (image URL, alt) pairs.
 
-Accounting (``stats.json``): ``in`` counts records, the unit a crawl reads: every WARC or
+Accounting (``stats.json``): ``in`` counts records, the unit a crawl reads: every WARC, ARC or
 WAT record, every damaged part of a file (a truncated or corrupt gzip member, a malformed
 record), or every listed page URL. A record is ``kept`` when it yields at least one pair and
 otherwise rejected under one reason (``not_response_record``, ``not_html``,
 ``no_image_pairs``, ``truncated_gzip_member``, ``fetch_http_404``, ...). Pair-level counts
 sit in ``counts``: ``pairs/extracted`` = ``pairs/duplicates`` + ``pairs/written``, and each
-``<img>`` seen ends in ``img/pair`` or ``img/<why not>``; ``warc/<type>`` counts records by type.
+``<img>`` seen ends in ``img/pair`` or ``img/<why not>``; ``warc/<type>`` (``arc/<type>``) counts
+records by type, ``warc/damaged`` damaged parts, ``warc/salvaged`` the damaged parts kept for
+the pairs of a page cut short, ``payload/*`` the tolerated encoding quirks (pipeline.payload).
 
 Deduplication is distributed: pairs are keyed by a bucket of their uid (a hash, so buckets are
 even), each bucket is grouped and sorted with Arrow, and the survivor of a uid is the row with
@@ -35,7 +37,7 @@ from pipeline.harvest import (
     HarvestOptions,
     Outcome,
     from_damage,
-    from_html,
+    from_response,
     from_warc_record,
     from_wat_record,
     rejected,
@@ -120,7 +122,7 @@ class _Harvest(beam.DoFn):
 
 
 class HarvestFile(_Harvest):
-    """Reads one WARC or WAT file and extracts every record's pairs."""
+    """Reads one WARC, ARC or WAT file and extracts every record's pairs."""
 
     def __init__(self, file_format: str, options: HarvestOptions):
         super().__init__(options)
@@ -140,11 +142,11 @@ class HarvestFile(_Harvest):
         with stream:
             for item in iter_records(stream):
                 if isinstance(item, Damage):
-                    outcome = from_damage(item, path)
+                    outcome = from_damage(item, path, extract, self.options)
                     outcome.counts["warc/damaged"] += 1
                 else:
                     outcome = extract(item, path, self.options)
-                    outcome.counts[f"warc/{item.type or 'untyped'}"] += 1
+                    outcome.counts[f"{item.format}/{item.type or 'untyped'}"] += 1
                 yield outcome
 
 
@@ -173,8 +175,10 @@ class FetchPages(_Harvest):
         source, page_url = f"fetch:{result.url}", result.final_url or result.url
         if result.status != "ok":
             return rejected(source, f"fetch_{result.status}", page_url)
-        content_type = (result.headers or {}).get("content-type")
-        return from_html(source, page_url, content_type, result.body or b"", self.options)
+        # Fetched undecoded (see fetch_config), so the body meets the WARC path's decoder; the
+        # transfer coding is already undone by the HTTP client, so its header is dropped.
+        headers = {k: v for k, v in (result.headers or {}).items() if k != "transfer-encoding"}
+        return from_response(source, page_url, headers, result.body or b"", self.options)
 
 
 def file_format_of(path: str, file_format: str) -> str:
@@ -298,10 +302,15 @@ def read_page_urls(path: str) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="align-crawl", description=__doc__.split("\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--input", help="glob (or folder) of WARC/WAT files, local or gs://")
+    source.add_argument("--input", help="glob (or folder) of WARC/ARC/WAT files, local or gs://")
     source.add_argument("--page-urls", help="file of page URLs to fetch, one per line")
     parser.add_argument("--output", required=True, help="output folder")
-    parser.add_argument("--format", default="auto", choices=FORMATS, help="input file format")
+    parser.add_argument(
+        "--format",
+        default="auto",
+        choices=FORMATS,
+        help="input file format (warc also reads ARC files, told apart by content)",
+    )
     parser.add_argument(
         "--num-shards",
         type=int,
@@ -356,6 +365,7 @@ def fetch_config(args: argparse.Namespace):
         connect_timeout=args.connect_timeout,
         read_timeout=args.read_timeout,
         allow_private_networks=args.allow_private_networks,
+        decode_content=False,  # pages are decoded by pipeline.payload, as WARC records are
     )
 
 
