@@ -13,9 +13,10 @@ the pairs of a page cut short, ``payload/*`` the tolerated encoding quirks (pipe
 Deduplication is distributed: pairs are keyed by a bucket of their uid (a hash, so buckets are
 even), each bucket is grouped and sorted with Arrow, and the survivor of a uid is the row with
 the smallest (page_url, source), so it does not depend on bundling or worker count. A bucket
-holds 1/``--dedup-buckets`` of the pairs: raise it with the crawl's size. The pairs do not
-travel through the shuffle: each harvested table is written once to ``OUTPUT/_scratch/``, a
-part per bucket, and only (file, part) refs are grouped (removed when the job ends).
+holds 1/``--dedup-buckets`` of the pairs (by default sized by the input, at most 256: raise it
+with the crawl's size). The pairs do not travel through the shuffle: each harvested table is
+written once to ``OUTPUT/_scratch/``, a part per bucket, and only (file, part) refs are grouped
+(removed when the job ends).
 """
 
 from __future__ import annotations
@@ -94,7 +95,12 @@ class PairBatcher:
 
 def tally_of(outcome: Outcome) -> Counter:
     """An outcome's contribution to stats.json: one record in, kept or rejected by name."""
-    tally = Counter(outcome.counts)
+    return add_to_tally(Counter(), outcome)
+
+
+def add_to_tally(tally: Counter, outcome: Outcome) -> Counter:
+    """Adds an outcome's contribution to a running tally (no Counter per record: hot loop)."""
+    tally.update(outcome.counts)
     tally[IN] += 1
     tally[KEPT if outcome.reason is None else rejected_key(outcome.reason)] += 1
     tally["pairs/extracted"] += len(outcome.pairs)
@@ -110,7 +116,7 @@ class _Harvest(beam.DoFn):
     def emit(self, outcomes: Iterable[Outcome], extra: Counter | None = None) -> Iterator:
         batcher, tally = PairBatcher(), Counter(extra or {})
         for outcome in outcomes:
-            tally.update(tally_of(outcome))
+            add_to_tally(tally, outcome)
             batcher.add(outcome)
             if len(batcher) >= BATCH_PAIRS:
                 yield batcher.flush()
@@ -317,7 +323,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"output Parquet shards (default: sized by the input, at least {MIN_SHARDS}: one "
         "per GB of WARC, 128 MB of WAT or 50k page URLs, each ~50 MB of pairs)",
     )
-    parser.add_argument("--dedup-buckets", type=int, default=256, help="dedup partitions")
+    parser.add_argument(
+        "--dedup-buckets",
+        type=int,
+        help=f"dedup partitions (default: sized by the input, {MIN_DEDUP_BUCKETS} per GB of "
+        f"WARC, at most {MAX_DEDUP_BUCKETS}: ~20k pairs each)",
+    )
     parser.add_argument("--max-page-bytes", type=int, default=HarvestOptions.max_page_bytes)
     parser.add_argument(
         "--include-empty-alt", action="store_true", help="also emit images with no alt-text"
@@ -335,18 +346,33 @@ def build_parser() -> argparse.ArgumentParser:
 SHARD_INPUT_BYTES = {"warc": 1 << 30, "wat": 128 << 20}
 SHARD_PAGE_URLS = 50_000
 MIN_SHARDS = 4
+# Dedup buckets per such unit (~20k pairs a bucket, as many as one harvested table): every
+# harvested table is split into a part per bucket and every bucket opens every table's file,
+# so too many buckets for the input cost more than the dedup itself (1.1 s more on 1 GB with
+# 256). Past the cap, raise --dedup-buckets with the crawl.
+MIN_DEDUP_BUCKETS = 16
+MAX_DEDUP_BUCKETS = 256
+
+
+def input_units(args: argparse.Namespace) -> float:
+    """The input's size in shards' worth (listed with the glob, nothing read)."""
+    if args.page_urls:
+        return len(read_page_urls(args.page_urls)) / SHARD_PAGE_URLS
+    return sum(
+        size / SHARD_INPUT_BYTES[file_format_of(path, args.format)]
+        for path, size in sized_inputs(args.input)
+    )
 
 
 def default_num_shards(args: argparse.Namespace) -> int:
-    """Output shards from the input's size (listed with the glob, nothing read)."""
-    if args.page_urls:
-        units = len(read_page_urls(args.page_urls)) / SHARD_PAGE_URLS
-    else:
-        units = sum(
-            size / SHARD_INPUT_BYTES[file_format_of(path, args.format)]
-            for path, size in sized_inputs(args.input)
-        )
-    return max(MIN_SHARDS, math.ceil(units))
+    """Output shards from the input's size."""
+    return max(MIN_SHARDS, math.ceil(input_units(args)))
+
+
+def default_dedup_buckets(args: argparse.Namespace) -> int:
+    """Dedup buckets from the input's size."""
+    buckets = math.ceil(MIN_DEDUP_BUCKETS * input_units(args))
+    return min(MAX_DEDUP_BUCKETS, max(MIN_DEDUP_BUCKETS, buckets))
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -389,6 +415,8 @@ def run(argv: Sequence[str] | None = None) -> None:
         FileSystems.mkdirs(args.output)
     if args.num_shards is None:
         args.num_shards = default_num_shards(args)
+    if args.dedup_buckets is None:
+        args.dedup_buckets = default_dedup_buckets(args)
     with beam.Pipeline(options=pipeline_options) as pipeline:
         inputs, harvest = inputs_and_harvest(pipeline, args, options)
         crawl = Crawl(harvest, args.dedup_buckets, scratch_folder(args.output))

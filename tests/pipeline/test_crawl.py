@@ -222,6 +222,16 @@ def test_default_shard_count_of_a_page_list_follows_its_urls(tmp_path, monkeypat
     assert crawl.default_num_shards(args) == 6
 
 
+@pytest.mark.parametrize("warc_bytes, buckets", [(30, 16), (150, 24), (10**6, 256)])
+def test_default_dedup_buckets_follow_the_input_within_bounds(
+    tmp_path, monkeypatch, warc_bytes, buckets
+):
+    (tmp_path / "a.warc.gz").write_bytes(b"x" * warc_bytes)
+    monkeypatch.setitem(crawl.SHARD_INPUT_BYTES, "warc", 100)
+    args = SimpleNamespace(page_urls=None, input=str(tmp_path / "*"), format="auto")
+    assert crawl.default_dedup_buckets(args) == buckets
+
+
 def test_a_page_clipped_after_its_images_is_salvaged_with_exact_accounting(tmp_path):
     (tmp_path / "in").mkdir()
     filler = "".join(f"<p>paragraph {i}</p>" for i in range(3000))
