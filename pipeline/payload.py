@@ -20,6 +20,7 @@ than a page that size. ``br`` and ``zstd`` are undone when their well-kept libra
 
 from __future__ import annotations
 
+import io
 import re
 import zlib
 from collections import Counter
@@ -147,13 +148,17 @@ def _unbrotli(data: bytes, limit: int | None) -> tuple[bytes, bool]:
 
 
 def _unzstd(data: bytes, limit: int | None) -> tuple[bytes, bool]:
-    decompressor = zstandard.ZstdDecompressor().decompressobj()
+    decompressor = zstandard.ZstdDecompressor()
     try:
-        out = decompressor.decompress(data)  # streaming: no content size needed in the frame
+        with decompressor.stream_reader(io.BytesIO(data)) as reader:  # reads at most the cap
+            out = reader.read(-1 if limit is None else limit + 2)
+        if limit is not None and len(out) > limit:
+            return out, True
+        stream = decompressor.decompressobj()  # all of it fit under the cap: cheap to redo,
+        stream.decompress(data)  # and only this says whether the frame ended
+        return out, stream.eof
     except zstandard.ZstdError:
         raise _Undecodable("zstd") from None
-    capped = limit is not None and len(out) > limit
-    return out, decompressor.eof or capped
 
 
 def _dechunk(payload: bytes, counts: Counter) -> bytes:

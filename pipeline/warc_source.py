@@ -279,8 +279,9 @@ class _RecordParser:
             headers = self._headers()
             record_format = "warc"
         else:
-            headers = arc_header(first_line, self.format.arc_fields)
-            if headers is None or not self.format.accepts("arc"):
+            accepted = self.format.accepts("arc")
+            headers = arc_header(first_line, self.format.arc_fields) if accepted else None
+            if headers is None:
                 raise _Damaged("malformed_record")
             record_format = "arc"
         try:

@@ -94,10 +94,19 @@ def test_a_gzip_stream_cut_short_keeps_what_decoded():
     assert body.data.startswith(HTML) and body.counts["payload/cut_short"] == 1
 
 
-def test_decoding_stops_at_the_limit():
-    bomb = gzip.compress(b"<html>" + b" " * (50 << 20))
+def compressed(coding: str, data: bytes) -> bytes:
+    if coding == "gzip":
+        return gzip.compress(data)
+    if coding == "br":
+        return pytest.importorskip("brotli").compress(data, quality=1)
+    return pytest.importorskip("zstandard").ZstdCompressor().compress(data)
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br", "zstd"])
+def test_decoding_stops_at_the_limit(coding):
+    bomb = compressed(coding, b"<html>" + b" " * (50 << 20))
     tracemalloc.start()
-    body = decode_body({"content-encoding": "gzip"}, bomb, limit=1 << 20)
+    body = decode_body({"content-encoding": coding}, bomb, limit=1 << 20)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert len(body.data) == (1 << 20) + 1 and body.counts["payload/cut_short"] == 0
