@@ -7,8 +7,8 @@ install's finder is removed and the working directory is elsewhere) nor import w
 core leaves out (the training stack, the plots: tests/blocked_imports.py), so a step that
 needs code outside the package, or an extra, fails here as it would on Dataflow.
 
-``ALIGN_WORKER_PYTHON=/path/to/venv/bin/python`` plays the worker with another interpreter,
-e.g. one of a real core-only install (bench/install.py builds one).
+``ALIGN_WORKER_PYTHON=/path/to/venv/bin/python`` loads the graphs with another interpreter,
+e.g. a real worker install, core + gcp (``bench/install.py --keep`` leaves one).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def install_staged_package(template_path: str, workdir: Path) -> Path:
     sdist = workdir / "workflow.tar.gz"
     sdist.write_bytes(read_bytes(staged_packages(read_template(template_path))["workflow.tar.gz"]))
     site = workdir / "site"
-    command = [worker_python(), "-m", "pip", "install", "--quiet", "--no-deps", "--no-index"]
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index"]
     command += ["--no-build-isolation", "--target", str(site), str(sdist)]
     subprocess.run(command, check=True, cwd=workdir, capture_output=True)
     return site
