@@ -26,10 +26,20 @@ import atexit, importlib.abc, json, sys
 _BLOCKED, _ATTEMPTS = set({blocked!r}), []
 
 
+def _importer():  # the file whose code asked for the import, past importlib's frames
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith("<frozen"):
+        frame = frame.f_back
+    return frame.f_code.co_filename if frame is not None else ""
+
+
 class _Blocker(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name.partition(".")[0] in _BLOCKED:
-            _ATTEMPTS.append(name)
+            # A library probing for an optional backend (Beam's ML package tries torch) is
+            # its own business; only what the project's code asks for is recorded.
+            if "site-packages" not in _importer():
+                _ATTEMPTS.append(name)
             raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
         return None
 
