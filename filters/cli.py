@@ -1,7 +1,8 @@
 """The one command-line and config dialect of every align-* command; imports no Beam, no TensorFlow.
 
 - A bad flag, path or value is a ``UsageError``; ``exits_cleanly`` prints it as
-  ``prog: error: message`` in one line and exits 2, never a traceback.
+  ``prog: error: message`` in one line and exits 2, never a traceback; so is a feature used
+  without its extra (``MissingExtra``, filters/extras.py), which names the extra to install.
 - ``run(argv=None)`` is a command's work and returns what it did (a job's stats, metrics);
   ``main(argv=None)`` is its console script and returns None, so a success exits 0.
 - A config is a frozen dataclass whose defaults are the recipe's values. A YAML file (a path,
@@ -25,6 +26,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+from filters.extras import MissingExtra
+
 C = TypeVar("C")
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
 
@@ -34,14 +37,15 @@ class UsageError(ValueError):
 
 
 def exits_cleanly(prog: str) -> Callable:
-    """Turns UsageError (and a missing input) into ``prog: error: message`` and exit 2."""
+    """Turns UsageError (a missing input, a missing extra) into ``prog: error: message`` and
+    exit 2."""
 
     def decorate(run: Callable) -> Callable:
         @functools.wraps(run)
         def wrapper(*args, **kwargs):
             try:
                 return run(*args, **kwargs)
-            except (UsageError, FileNotFoundError) as error:
+            except (UsageError, FileNotFoundError, MissingExtra) as error:
                 print(f"{prog}: error: {error}", file=sys.stderr)
                 raise SystemExit(2) from None
 

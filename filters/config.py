@@ -38,7 +38,7 @@ class FilterConfig:
     # "only keep images where both dimensions are larger than 200 pixels": shorter side > 200.
     min_shorter_side: int = 200
     # "and the ratio of the larger of width and height to the smaller one is no larger than
-    # 3": the issue and DESIGN.md state it as long/short < 3, which is what is applied.
+    # 3": applied as long/short < 3 (filters/image.py, check_aspect), the stricter reading.
     max_aspect_ratio: float = 3.0
     # English alt-text in the paper; "all" (an empty tuple) turns the rule off.
     languages: tuple[str, ...] = ("en",)

@@ -1,7 +1,7 @@
 """The record contracts between stages: column names, Arrow schemas, the pair uid, and the
 check every job makes at its door before any work.
 
-A stage adds columns, it never renames them (see DESIGN.md, "Records between stages").
+A stage adds columns, it never renames them (docs/architecture.md, "Records between stages").
 Columns outside the contract (a URL list's ``similarity``, ``NSFW``...) are *extras*: every
 job carries them through unchanged, to the final shards' sidecars.
 
@@ -22,6 +22,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from filters.cli import UsageError
+
+# "ok": the status of a usable download, declared beside the download rule that reads it.
+from filters.image import STATUS_OK as STATUS_OK
 
 PAIR_SCHEMA = pa.schema(
     [
@@ -60,8 +63,6 @@ REJECT_SCHEMA = pa.schema(
         ("measured", pa.list_(pa.string())),  # what each rule measured, e.g. "alt_count=37"
     ]
 )
-
-STATUS_OK = "ok"
 
 
 def make_uid(url: str, alt: str) -> str:

@@ -19,7 +19,10 @@ from dataclasses import dataclass, field
 from importlib import metadata, resources
 from pathlib import Path
 
+from filters.cli import exits_cleanly
+from filters.extras import require
 from tools.progress import StageProgress, format_seconds
+from tools.webserver import serve
 
 PACKAGES = ("apache-beam", "tensorflow", "keras", "keras-hub", "pyarrow", "pillow", "numpy")
 
@@ -347,15 +350,17 @@ def cell(metrics: dict, key: str) -> str:
 
 def make_web(web: Path, config, server) -> dict:
     """Generates the web into the folder the server already serves, then reloads its faults."""
-    from tools.synthweb import generate
+    from tools.synthweb import generate  # noqa: PLC0415 - see run()
 
     counts = generate(str(web), config)["counts"]
     server.reload()
     return {"summary": f"{counts['pairs']:,} pairs on {counts['pages']:,} pages"}
 
 
+@exits_cleanly("align-demo")
 def run(argv: Sequence[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
+    require("demo", "the demo (synthetic web, curation, report plots, training)")
     run_dir = Path(args.run_dir).resolve()
     if run_dir.exists():
         shutil.rmtree(run_dir)
@@ -364,8 +369,10 @@ def run(argv: Sequence[str] | None = None) -> dict:
     web = run_dir / "web"
     started = time.monotonic()
 
-    from tools.synthweb import WebConfig
-    from tools.webserver import serve
+    # Imported after parsing: tools.synthweb (pyarrow, Pillow, scikit-image, warcio) takes
+    # ~0.6 s to import, four times all of `align-demo --help` (0.15 s; busy 2-core machine,
+    # `python -X importtime -c "import tools.synthweb"`).
+    from tools.synthweb import WebConfig  # noqa: PLC0415
 
     arms = ["filtered"] if args.skip_unfiltered else ["filtered", "unfiltered"]
     stages_total = 1 + 4 + (2 if len(arms) == 2 else 0) + 4 * len(arms)

@@ -24,8 +24,9 @@ from filters.cli import UsageError
 from filters.eval_index import EVAL_DUPLICATE
 from filters.image import EXTREME_ASPECT, IMAGE_MANY_ALTS, IMAGE_TOO_SMALL
 from filters.language import LANGUAGE
+from filters.rules import RULES, SURVIVORS
+from filters.rules import rule_of as table_rule_of
 from filters.text import ALT_SHARED, ALT_TOO_LONG, ALT_TOO_SHORT, RARE_TOKEN
-from pipeline.filter.apply import rule_of as filter_rule_of
 from pipeline.stats import read_stats
 
 # The one table of which noise label of the synthetic web each rule targets.
@@ -43,11 +44,10 @@ RULE_TARGETS: dict[str, str] = {
 # A rule judges only records with this measurement: language runs on the records every other
 # rule kept; image rules need a downloaded image. Precision and recall count judged records.
 JUDGED_BY: dict[str, str] = {
-    LANGUAGE: "language",
-    IMAGE_TOO_SMALL: "sha256",
-    EXTREME_ASPECT: "sha256",
-    IMAGE_MANY_ALTS: "sha256",
-    EVAL_DUPLICATE: "sha256",
+    reason.split("/", 1)[0]: "language" if rule.stage == SURVIVORS else "sha256"
+    for rule in RULES
+    if rule.stage == SURVIVORS or rule.needs_image
+    for reason in rule.reasons
 }
 
 MEASUREMENT_COLUMNS = [
@@ -78,7 +78,7 @@ def reason_family(reason: str) -> str:
 def rule_of(reason: str) -> str:
     """The filter rule (as stats.json's "rules" names it) that gives a reason."""
     try:
-        return filter_rule_of(reason)
+        return table_rule_of(reason).name
     except KeyError:
         return reason_family(reason)
 

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from filters.cli import UsageError, exits_cleanly
+from filters.extras import require
 from pipeline.records import make_uid
 from tools import synth_images
 from tools.synth_html import Page, content_type, image_url, make_pages, page_url, render_page
@@ -410,6 +411,7 @@ def run(argv: list[str] | None = None) -> dict:
         raise UsageError(f"--pairs must be at least 50, got {args.pairs}")
     if not 0 < args.port < 65536:
         raise UsageError(f"--port must be in 1..65535, got {args.port}")
+    require("synthweb", synth_images.PHOTOS_NEEDED_BY)
     config = WebConfig(seed=args.seed, n_pairs=args.pairs, port=args.port, workers=args.workers)
     started = time.perf_counter()
     manifest = generate(args.output, config)

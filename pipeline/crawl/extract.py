@@ -28,6 +28,13 @@ _CHARSET_PARAM = re.compile(rb"charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:\-]+)", re.I
 _META_CHARSET = re.compile(rb"<meta[^>]*?charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:\-]+)", re.IGNORECASE)
 _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
          (codecs.BOM_UTF16_BE, "utf-16-be"))  # fmt: skip
+# WHATWG "rules for identifying an unknown MIME type": HTML patterns after leading whitespace,
+# each followed by a space or ">" (or "/"); ``<img`` too, which the project sniffed before.
+_SNIFF_HTML = re.compile(
+    rb"[\t\n\f\r ]*<(?:!doctype html|html|head|script|iframe|h1|div|font|table|a|style|title|b|"
+    rb"body|br|p|img|!--)[\t\n\f\r />]",
+    re.IGNORECASE,
+)
 _URL_NOISE = re.compile(r"[\t\n\r]")  # the URL parser drops these anywhere in a URL
 _BAD_HOST = re.compile(r"[\s<>\"{}|\\^`%]")  # forbidden in a host name (WHATWG URL)
 # C0/C1 control characters that are not whitespace: invisible, they only break tokenizers.
@@ -58,15 +65,26 @@ def mime_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
+def may_be_html(content_type: str | None) -> bool:
+    """Whether a response of this type can be a page: declared HTML, or a type worth sniffing."""
+    mime = mime_type(content_type)
+    return mime in HTML_TYPES or mime in SNIFF_TYPES
+
+
 def is_html(content_type: str | None, body: bytes) -> bool:
     """HTML by its declared type, or by its first bytes when the type says nothing useful."""
     mime = mime_type(content_type)
     if mime in HTML_TYPES:
         return True
-    if mime not in SNIFF_TYPES:
-        return False
-    head = body[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<img"))
+    return mime in SNIFF_TYPES and sniffs_as_html(body)
+
+
+def sniffs_as_html(body: bytes) -> bool:
+    """Whether a body starts like an HTML document (WHATWG MIME sniffing's HTML patterns)."""
+    return (
+        _SNIFF_HTML.match(body, len(codecs.BOM_UTF8) if body.startswith(codecs.BOM_UTF8) else 0)
+        is not None
+    )
 
 
 def python_codec(label: str | bytes | None) -> str | None:

@@ -1,19 +1,22 @@
-"""align-crawl: WARC/WAT files or a list of page URLs -> deduplicated (image URL, alt) pairs.
+"""align-crawl: WARC/ARC/WAT files or page URLs -> deduplicated (image URL, alt) pairs.
 
-Accounting (``stats.json``): ``in`` counts records, the unit a crawl reads: every WARC or
+Accounting (``stats.json``): ``in`` counts records, the unit a crawl reads: every WARC, ARC or
 WAT record, every damaged part of a file (a truncated or corrupt gzip member, a malformed
 record), or every listed page URL. A record is ``kept`` when it yields at least one pair and
 otherwise rejected under one reason (``not_response_record``, ``not_html``,
 ``no_image_pairs``, ``truncated_gzip_member``, ``fetch_http_404``, ...). Pair-level counts
 sit in ``counts``: ``pairs/extracted`` = ``pairs/duplicates`` + ``pairs/written``, and each
-``<img>`` seen ends in ``img/pair`` or ``img/<why not>``; ``warc/<type>`` counts records by type.
+``<img>`` seen ends in ``img/pair`` or ``img/<why not>``; ``warc/<type>`` (``arc/<type>``) counts
+records by type, ``warc/damaged`` damaged parts, ``warc/salvaged`` the damaged parts kept for
+the pairs of a page cut short, ``payload/*`` the tolerated encoding quirks (pipeline.crawl.payload).
 
 Deduplication is distributed: pairs are keyed by a bucket of their uid (a hash, so buckets are
 even), each bucket is grouped and sorted with Arrow, and the survivor of a uid is the row with
 the smallest (page_url, source), so it does not depend on bundling or worker count. A bucket
-holds 1/``--key-buckets`` of the pairs: raise it with the crawl's size. The pairs do not
-travel through the shuffle: each harvested table is written once to ``OUTPUT/_scratch/``, a
-part per bucket, and only (file, part) refs are grouped (removed when the job ends).
+holds 1/``--key-buckets`` of the pairs (by default sized by the input, at most 256: raise it
+with the crawl's size). The pairs do not travel through the shuffle: each harvested table is
+written once to ``OUTPUT/_scratch/``, a part per bucket, and only (file, part) refs are grouped
+(removed when the job ends).
 """
 
 from __future__ import annotations
@@ -36,13 +39,13 @@ from pipeline.crawl.harvest import (
     HarvestOptions,
     Outcome,
     from_damage,
-    from_html,
+    from_response,
     from_warc_record,
     from_wat_record,
     rejected,
 )
 from pipeline.crawl.warc_source import Damage, iter_records
-from pipeline.fetch.fetcher import Fetcher, FetchResult
+from pipeline.fetch.fetcher import FetchConfig, Fetcher, FetchResult
 from pipeline.fetch.settings import add_fetch_flags, fetch_config
 from pipeline.options import add_sharding_flags, parse_job_args
 from pipeline.records import PAIR_SCHEMA, check_crawl_inputs, make_uid
@@ -96,7 +99,12 @@ class PairBatcher:
 
 def tally_of(outcome: Outcome) -> Counter:
     """An outcome's contribution to stats.json: one record in, kept or rejected by name."""
-    tally = Counter(outcome.counts)
+    return add_to_tally(Counter(), outcome)
+
+
+def add_to_tally(tally: Counter, outcome: Outcome) -> Counter:
+    """Adds an outcome's contribution to a running tally (no Counter per record: hot loop)."""
+    tally.update(outcome.counts)
     tally[IN] += 1
     tally[KEPT if outcome.reason is None else rejected_key(outcome.reason)] += 1
     tally["pairs/extracted"] += len(outcome.pairs)
@@ -112,7 +120,7 @@ class _Harvest(beam.DoFn):
     def emit(self, outcomes: Iterable[Outcome], extra: Counter | None = None) -> Iterator:
         batcher, tally = PairBatcher(), Counter(extra or {})
         for outcome in outcomes:
-            tally.update(tally_of(outcome))
+            add_to_tally(tally, outcome)
             batcher.add(outcome)
             if len(batcher) >= BATCH_PAIRS:
                 yield batcher.flush()
@@ -124,7 +132,7 @@ class _Harvest(beam.DoFn):
 
 
 class HarvestFile(_Harvest):
-    """Reads one WARC or WAT file and extracts every record's pairs."""
+    """Reads one WARC, ARC or WAT file and extracts every record's pairs."""
 
     def __init__(self, file_format: str, options: HarvestOptions):
         super().__init__(options)
@@ -144,11 +152,11 @@ class HarvestFile(_Harvest):
         with stream:
             for item in iter_records(stream):
                 if isinstance(item, Damage):
-                    outcome = from_damage(item, path)
+                    outcome = from_damage(item, path, extract, self.options)
                     outcome.counts["warc/damaged"] += 1
                 else:
                     outcome = extract(item, path, self.options)
-                    outcome.counts[f"warc/{item.type or 'untyped'}"] += 1
+                    outcome.counts[f"{item.format}/{item.type or 'untyped'}"] += 1
                 yield outcome
 
 
@@ -175,8 +183,10 @@ class FetchPages(_Harvest):
         source, page_url = f"fetch:{result.url}", result.final_url or result.url
         if result.status != "ok":
             return rejected(source, f"fetch_{result.status}", page_url)
-        content_type = (result.headers or {}).get("content-type")
-        return from_html(source, page_url, content_type, result.body or b"", self.options)
+        # Fetched undecoded (see page_fetch_config), so the body meets the WARC path's decoder; the
+        # transfer coding is already undone by the HTTP client, so its header is dropped.
+        headers = {k: v for k, v in (result.headers or {}).items() if k != "transfer-encoding"}
+        return from_response(source, page_url, headers, result.body or b"", self.options)
 
 
 def file_format_of(path: str, file_format: str) -> str:
@@ -300,16 +310,22 @@ def read_page_urls(path: str) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="align-crawl", description=__doc__.split("\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--input", help="glob (or folder) of WARC/WAT files, local or gs://")
+    source.add_argument("--input", help="glob (or folder) of WARC/ARC/WAT files, local or gs://")
     source.add_argument("--page-urls", help="file of page URLs to fetch, one per line")
     parser.add_argument("--output", required=True, help="output folder")
-    parser.add_argument("--format", default="auto", choices=FORMATS, help="input file format")
+    parser.add_argument(
+        "--format",
+        default="auto",
+        choices=FORMATS,
+        help="input file format (warc also reads ARC files, told apart by content)",
+    )
     add_sharding_flags(
         parser,
         shards_help=f"output Parquet shards (default: sized by the input, at least {MIN_SHARDS}: "
         "one per GB of WARC, 128 MB of WAT or 50k page URLs, each ~50 MB of pairs)",
-        key_buckets=256,
-        key_buckets_help="dedup partitions: a bucket's pairs are sorted together",
+        key_buckets=None,
+        key_buckets_help=f"dedup partitions (default: sized by the input, {MIN_DEDUP_BUCKETS} per "
+        f"GB of WARC, at most {MAX_DEDUP_BUCKETS}: ~20k pairs each)",
     )
     parser.add_argument("--max-page-bytes", type=int, default=HarvestOptions.max_page_bytes)
     parser.add_argument(
@@ -326,24 +342,45 @@ def build_parser() -> argparse.ArgumentParser:
 SHARD_INPUT_BYTES = {"warc": 1 << 30, "wat": 128 << 20}
 SHARD_PAGE_URLS = 50_000
 MIN_SHARDS = 4
+# Dedup buckets per such unit (~20k pairs a bucket, as many as one harvested table): every
+# harvested table is split into a part per bucket and every bucket opens every table's file,
+# so too many buckets for the input cost more than the dedup itself (1.1 s more on 1 GB with
+# 256). Past the cap, raise --key-buckets with the crawl.
+MIN_DEDUP_BUCKETS = 16
+MAX_DEDUP_BUCKETS = 256
+
+
+def input_units(args: argparse.Namespace) -> float:
+    """The input's size in shards' worth (listed with the glob, nothing read)."""
+    if args.page_urls:
+        return len(read_page_urls(args.page_urls)) / SHARD_PAGE_URLS
+    return sum(
+        size / SHARD_INPUT_BYTES[file_format_of(path, args.format)]
+        for path, size in sized_inputs(args.input)
+    )
 
 
 def default_num_shards(args: argparse.Namespace) -> int:
-    """Output shards from the input's size (listed with the glob, nothing read)."""
-    if args.page_urls:
-        units = len(read_page_urls(args.page_urls)) / SHARD_PAGE_URLS
-    else:
-        units = sum(
-            size / SHARD_INPUT_BYTES[file_format_of(path, args.format)]
-            for path, size in sized_inputs(args.input)
-        )
-    return max(MIN_SHARDS, math.ceil(units))
+    """Output shards from the input's size."""
+    return max(MIN_SHARDS, math.ceil(input_units(args)))
+
+
+def default_dedup_buckets(args: argparse.Namespace) -> int:
+    """Dedup buckets from the input's size."""
+    buckets = math.ceil(MIN_DEDUP_BUCKETS * input_units(args))
+    return min(MAX_DEDUP_BUCKETS, max(MIN_DEDUP_BUCKETS, buckets))
 
 
 def check_args(args: argparse.Namespace) -> None:
     flags = ("shards", "key_buckets", "max_page_bytes", "fetch_batch_size")
     check_at_least(args, dict.fromkeys(flags, 1))
     fetch_config(args)  # checks the fetcher's flags before any work
+
+
+def page_fetch_config(args: argparse.Namespace) -> FetchConfig:
+    """The fetcher's settings from the flags; pages come back undecoded, for
+    pipeline.crawl.payload to decode as it decodes WARC records."""
+    return fetch_config(args, decode_content=False)
 
 
 def inputs_and_harvest(pipeline, args, options: HarvestOptions):
@@ -353,7 +390,7 @@ def inputs_and_harvest(pipeline, args, options: HarvestOptions):
     urls = read_page_urls(args.page_urls)
     size = args.fetch_batch_size
     batches = [urls[start : start + size] for start in range(0, len(urls), size)]
-    harvest = FetchPages(options, fetch_config(args))
+    harvest = FetchPages(options, page_fetch_config(args))
     return pipeline | "PageUrlBatches" >> beam.Create(batches), harvest
 
 
@@ -369,6 +406,8 @@ def run(argv: Sequence[str] | None = None) -> dict:
         FileSystems.mkdirs(args.output)
     if args.shards is None:
         args.shards = default_num_shards(args)
+    if args.key_buckets is None:
+        args.key_buckets = default_dedup_buckets(args)
     with beam.Pipeline(options=pipeline_options) as pipeline:
         inputs, harvest = inputs_and_harvest(pipeline, args, options)
         crawl = Crawl(harvest, args.key_buckets, scratch_folder(args.output))

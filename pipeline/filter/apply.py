@@ -1,5 +1,8 @@
 """Joins a batch with the flags the frequency rules sent it, applies the per-record rules,
 and splits the records into kept, rejects (every failing rule, first first) and measurements.
+
+Which rules run, in which order, and how each is called all come from the rule table
+(filters/rules.py): this module implements the stages, not the rules.
 """
 
 from __future__ import annotations
@@ -12,11 +15,9 @@ import pyarrow as pa
 from apache_beam import pvalue
 from apache_beam.io.filesystems import FileSystems
 
-from filters import image as image_rules
-from filters import text as text_rules
-from filters.eval_index import EVAL_DUPLICATE
-from filters.language import LANGUAGE, check_language, detector
-from pipeline.filter.measure import N_UNIGRAMS, gc_paused
+from filters.language import detector
+from filters.rules import MODEL_SCORE, N_UNIGRAMS, NGRAM_RANK, RECORD, SURVIVORS, Rule, rule_of
+from pipeline.filter.measure import gc_paused
 from pipeline.records import REJECT_SCHEMA, STATUS_OK
 from pipeline.shards import read_parts, read_piece, split_by_column, write_parts
 from pipeline.stats import mirror_to_metrics, rejected
@@ -24,8 +25,6 @@ from pipeline.stats import mirror_to_metrics, rejected
 REJECTS = "rejects"
 MEASUREMENTS = "measurements"
 TALLIES = "tallies"
-NSFW = "nsfw"
-NSFW_UNSCORED = "nsfw_unscored"
 
 REJECT_OUTPUT_SCHEMA = pa.schema(
     list(REJECT_SCHEMA) + [("page_url", pa.string()), ("source", pa.string())]
@@ -46,44 +45,6 @@ MEASUREMENT_SCHEMA = pa.schema(
         ("sha256", pa.string()),
     ]
 )
-
-_REASON_RULE = {
-    text_rules.ALT_TOO_SHORT: "alt_length",
-    text_rules.ALT_TOO_LONG: "alt_length",
-    image_rules.IMAGE_TOO_SMALL: "image_size",
-    image_rules.EXTREME_ASPECT: "aspect",
-    text_rules.ALT_SHARED: "images_per_alt",
-    image_rules.IMAGE_MANY_ALTS: "alts_per_image",
-    text_rules.RARE_TOKEN: "rare_tokens",
-    NSFW: "nsfw",
-    NSFW_UNSCORED: "nsfw",
-    LANGUAGE: "language",
-}
-
-
-def rule_of(reason: str) -> str:
-    """The rule a reject reason belongs to (orders a record's reasons)."""
-    if reason.startswith("download_"):
-        return "download"
-    if reason.startswith(EVAL_DUPLICATE):
-        return "eval_dedup"
-    return _REASON_RULE[reason]
-
-
-def rules_for(mode: str, eval_sets: bool, nsfw: bool, languages: bool) -> list[str]:
-    """The rules a mode applies, in the order a record's reasons are listed.
-
-    Cheap per-record rules first, joins next, language last: it is the costliest per record
-    and only runs on records every other rule kept (so it sees the fewest texts).
-    """
-    if mode == "none":
-        return ["download"]
-    rules = ["alt_length", "images_per_alt", "rare_tokens"]
-    if mode == "all":
-        rules = ["download", "alt_length", "image_size", "aspect", "images_per_alt"]
-        rules += ["alts_per_image", "rare_tokens"]
-        rules += ["eval_dedup"] * eval_sets + ["nsfw"] * nsfw
-    return rules + ["language"] * languages
 
 
 def flag_tables(flags) -> list[pa.Table]:
@@ -151,16 +112,28 @@ class ApplyRules(beam.DoFn):
     tagged rejects, measurements and tallies. The batch is read from the path MeasureBatch
     wrote it to, the frequency rules' flags and the NSFW scores from their refs."""
 
-    def __init__(self, rules: list[str], config, kept_schema: pa.Schema):
+    def __init__(self, rules: list[Rule], config, kept_schema: pa.Schema):
         self.rules = rules
         self.config = config
         self.kept_schema = kept_schema
-        self.order = {rule: index for index, rule in enumerate(rules)}
+        self.order = {rule.name: index for index, rule in enumerate(rules)}
 
     def setup(self) -> None:
         self.detect = None
-        if "language" in self.rules:
+        self.by_reason: dict[str, Rule] = {}
+        if self._staged(SURVIVORS):
             self.detect = detector(self.config.language_backend, self.config.language_seed)
+
+    def _staged(self, stage: str) -> list[Rule]:
+        return [rule for rule in self.rules if rule.stage == stage]
+
+    def _rule_of(self, reason: str) -> Rule:
+        if reason not in self.by_reason:
+            self.by_reason[reason] = rule_of(reason, self.rules)
+        return self.by_reason[reason]
+
+    def _params(self, rule: Rule) -> list:
+        return [getattr(self.config, key) for key in rule.config_keys]
 
     def process(self, element):
         _, grouped = element
@@ -194,76 +167,69 @@ class ApplyRules(beam.DoFn):
         yield pvalue.TaggedOutput(TALLIES, dict(tally))
 
     def _verdicts(self, table: pa.Table, flags: list, scores: list):
-        rows = table.num_rows
-        verdicts: list[list[tuple[str, str]]] = [[] for _ in range(rows)]
+        verdicts: list[list[tuple[str, str]]] = [[] for _ in range(table.num_rows)]
         ok = [status == STATUS_OK for status in _column(table, "status")]
-        self._local_rules(table, verdicts, ok)
-        rare: dict[int, list[str]] = {}
+        for rule in self._staged(RECORD):
+            self._record_rule(rule, table, verdicts, ok)
+        self._flags(flags, verdicts)
+        for rule in self._staged(MODEL_SCORE):
+            self._scored(rule, verdicts, ok, scores)
+        for found in verdicts:
+            if len(found) > 1:
+                found.sort(key=lambda verdict: self.order[self._rule_of(verdict[0]).name])
+        return verdicts, self._survivors(table, verdicts)
+
+    def _record_rule(self, rule: Rule, table: pa.Table, verdicts: list, ok: list[bool]) -> None:
+        """RECORD: the predicate on the record's own columns and the rule's config values."""
+        params = self._params(rule)
+        columns = [_column(table, name) for name in rule.inputs]
+        for row, values in enumerate(zip(*columns, strict=True)):
+            if rule.needs_image and (not ok[row] or None in values):
+                continue
+            verdict = rule.check(*values, *params)
+            if verdict:
+                verdicts[row].append(verdict)
+
+    def _flags(self, flags: list, verdicts: list) -> None:
+        """Flags of the joins; an NGRAM_RANK rule judges a record's n-grams together."""
+        pooled: dict[tuple[str, int], list[str]] = {}
         for flag_table in flags:
             flag = flag_table.to_pydict()
             for rows, reason, value in zip(
                 flag["rows"], flag["reason"], flag["measured"], strict=True
             ):
+                pool = self._rule_of(reason).stage == NGRAM_RANK
                 for row in dict.fromkeys(rows):  # a token twice in a row is one flag
-                    if reason == text_rules.RARE_TOKEN:
-                        rare.setdefault(row, []).append(value)
+                    if pool:
+                        pooled.setdefault((reason, row), []).append(value)
                     else:
                         verdicts[row].append((reason, value))
-        for row, tokens in rare.items():
-            verdicts[row].append(text_rules.check_rare_tokens(tokens))
-        if "nsfw" in self.order:
-            self._nsfw(verdicts, ok, scores)
-        for found in verdicts:
-            if len(found) > 1:
-                found.sort(key=lambda verdict: self.order[rule_of(verdict[0])])
-        return verdicts, self._language(table, verdicts)
+        for (reason, row), values in pooled.items():
+            verdicts[row].append(self._rule_of(reason).check(values))
 
-    def _local_rules(self, table: pa.Table, verdicts: list, ok: list[bool]) -> None:
-        config = self.config
-        if "download" in self.order:
-            for row, (status, error) in enumerate(
-                zip(_column(table, "status"), _column(table, "error"), strict=True)
-            ):
-                if status != STATUS_OK:
-                    verdicts[row].append((f"download_{status}", (error or "")[:200]))
-        if "alt_length" in self.order:
-            for row, count in enumerate(table.column(N_UNIGRAMS).to_pylist()):
-                verdict = text_rules.check_length(count, config.min_unigrams, config.max_unigrams)
-                if verdict:
-                    verdicts[row].append(verdict)
-        if "image_size" in self.order:
-            widths = _column(table, "original_width")
-            heights = _column(table, "original_height")
-            for row, (width, height) in enumerate(zip(widths, heights, strict=True)):
-                if ok[row] and width is not None and height is not None:
-                    for verdict in (
-                        image_rules.check_size(width, height, config.min_shorter_side),
-                        image_rules.check_aspect(width, height, config.max_aspect_ratio),
-                    ):
-                        if verdict:
-                            verdicts[row].append(verdict)
-
-    def _nsfw(self, verdicts: list, ok: list[bool], scores: list) -> None:
+    def _scored(self, rule: Rule, verdicts: list, ok: list[bool], scores: list) -> None:
+        """MODEL_SCORE: the predicate on each downloaded image's best score (None: unscored)."""
         best: dict[int, float] = {}
         for row, score in scores:
             best[row] = max(score, best.get(row, score))
+        params = self._params(rule)
         for row, good in enumerate(ok):
-            if not good:
-                continue
-            if row not in best:
-                verdicts[row].append((NSFW_UNSCORED, "no score from the NSFW model"))
-            elif best[row] > self.config.nsfw_threshold:
-                verdicts[row].append((NSFW, f"nsfw_score={best[row]:.4f}"))
+            if good:
+                verdict = rule.check(best.get(row), *params)
+                if verdict:
+                    verdicts[row].append(verdict)
 
-    def _language(self, table: pa.Table, verdicts: list) -> list[str | None]:
+    def _survivors(self, table: pa.Table, verdicts: list) -> list[str | None]:
+        """SURVIVORS: the language detector, on the records every other rule kept."""
         languages: list[str | None] = [None] * table.num_rows
         if self.detect is None:
             return languages
+        (rule,) = self._staged(SURVIVORS)
         for row, alt in enumerate(table.column("alt").to_pylist()):
             if verdicts[row]:
                 continue  # rejected already: not worth the detector's time
             languages[row] = language = self.detect(alt or "")
-            verdict = check_language(language, self.config.languages)
+            verdict = rule.check(language, self.config.languages)
             if verdict:
                 verdicts[row].append(verdict)
         return languages

@@ -1,6 +1,6 @@
 """The frequency rules as distributed counts and joins, never a dict of all keys on one worker.
 
-Inputs are ``(bucket, ref)`` from filter_measure, a ref naming a partial table in a scratch
+Inputs are ``(bucket, ref)`` from measure.py, a ref naming a partial table in a scratch
 file: rows of (key, rows, count, bid [, ids]). A GroupByKey on the bucket brings every partial
 of a key together (a bucket holds 1/N of the keys); Arrow group-bys total them; a failing key
 sends a flag table of (rows, reason, measured) back towards each batch it occurs in, also

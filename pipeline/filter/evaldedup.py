@@ -18,7 +18,7 @@ import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 from PIL import Image
 
-from filters.eval_index import EvalMatch, bands, best_match, eval_reason
+from filters.eval_index import EvalMatch, bands, best_match, check_eval_match
 from filters.phash import phash
 from pipeline.filter.counts import FLAG_SCHEMA
 from pipeline.filter.measure import band_bucket
@@ -52,7 +52,7 @@ def hash_eval_image(set_name: str, root: str, path: str):
 
 
 class EvalDedup(beam.PTransform):
-    """Candidates ``(bucket, ref)`` (filter_measure) -> flags ``(batch_id, table)`` for the
+    """Candidates ``(bucket, ref)`` (measure.py) -> flags ``(batch_id, table)`` for the
     rows that match an eval image."""
 
     def __init__(self, eval_sets: dict[str, str], max_distance: int, buckets: int):
@@ -129,11 +129,8 @@ def _verify_within(element, max_distance: int):
 
 def _to_flag(row_key: tuple[str, int], match: EvalMatch):
     bid, row = row_key
-    flag = {
-        "rows": [[row]],
-        "reason": [eval_reason(match.set_name)],
-        "measured": [match.measured()],
-    }
+    reason, measured = check_eval_match(match)
+    flag = {"rows": [[row]], "reason": [reason], "measured": [measured]}
     return bid, pa.table(flag, schema=FLAG_SCHEMA)
 
 

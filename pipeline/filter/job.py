@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import argparse
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
 
 import apache_beam as beam
 import pyarrow as pa
@@ -21,8 +22,23 @@ from apache_beam.io.filesystems import FileSystems
 from filters.cli import UsageError, add_config_flags, check_at_least, exits_cleanly
 from filters.cli import overrides_from as config_overrides
 from filters.config import FilterConfig, load_config
-from filters.image import check_alts_per_image
-from filters.text import check_images_per_alt
+from filters.rules import (
+    ALL,
+    DISTINCT_COUNT,
+    EVAL_JOIN,
+    EVAL_SETS,
+    LANGUAGES,
+    MODEL_SCORE,
+    MODES,
+    NGRAM_RANK,
+    NONE,
+    NSFW_MODEL,
+    RULES,
+    TEXT,
+    Rule,
+    config_help,
+    rules_for,
+)
 from pipeline.filter import measure
 from pipeline.filter.apply import (
     MEASUREMENT_SCHEMA,
@@ -32,10 +48,10 @@ from pipeline.filter.apply import (
     TALLIES,
     ApplyRules,
     SpillScores,
-    rules_for,
 )
 from pipeline.filter.counts import DistinctCountRule, RareTokens
 from pipeline.filter.evaldedup import EvalDedup, list_images
+from pipeline.filter.nsfw import NsfwScores
 from pipeline.filter.tfrecord import write_tfrecord
 from pipeline.filter.webdataset import write_webdataset
 from pipeline.options import add_sharding_flags, parse_job_args, read_text
@@ -51,16 +67,15 @@ from pipeline.shards import (
 )
 from pipeline.stats import WriteStats, read_stats, stats_of_run
 
-MODES = ("text", "all", "none")
 SIDECAR_SCHEMA = pa.schema(
     [f for f in DOWNLOAD_SCHEMA if f.name not in ("image", "status", "error")]
 )
-INPUT_PREFIXES = {"text": ("pairs", "images"), "all": ("images",), "none": ("images",)}
-CONTRACTS = {"text": PAIRS, "all": DOWNLOADED, "none": DOWNLOADED}
+INPUT_PREFIXES = {TEXT: ("pairs", "images"), ALL: ("images",), NONE: ("images",)}
+CONTRACTS = {TEXT: PAIRS, ALL: DOWNLOADED, NONE: DOWNLOADED}
 OUTPUT_FORMATS = ("tfrecord", "webdataset")
 # Input bytes per output shard when --shards is not given. A shard's rows are sorted in one
 # worker's memory; JPEG bytes stay their size there, Parquet pairs grow ~4x when decoded.
-SHARD_INPUT_BYTES = {"text": 64 << 20, "all": 256 << 20, "none": 256 << 20}
+SHARD_INPUT_BYTES = {TEXT: 64 << 20, ALL: 256 << 20, NONE: 256 << 20}
 MIN_SHARDS = 4
 
 
@@ -70,12 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--input", help="directory of pairs-*/images-*.parquet, a glob, or one Parquet file"
     )
     parser.add_argument("--output", help="output directory (local or gs://)")
-    parser.add_argument("--rules", choices=MODES, default="all")
-    parser.add_argument(
-        "--output-format",
-        help="training shards of --rules all/none, comma-separated: tfrecord (Keras trainer), "
-        "webdataset (tar shards for PyTorch/open_clip) (default: tfrecord)",
-    )
+    parser.add_argument("--rules", choices=MODES, default=ALL, help=modes_help())
     parser.add_argument(
         "--config", help="YAML overriding ALIGN's thresholds: a file, or 'small' (shipped)"
     )
@@ -111,24 +121,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--ground-truth", help="the synthetic web's ground_truth.parquet, for the report's scores"
     )
-    add_config_flags(parser.add_argument_group("config overrides"), FilterConfig, CONFIG_HELP)
+    config_flags = parser.add_argument_group("config overrides (filters/rules.py: the rules)")
+    add_config_flags(config_flags, FilterConfig, config_help() | CONFIG_HELP)
     return parser
 
 
-CONFIG_HELP = {
-    "languages": "codes to keep, e.g. 'en' or 'en,fr'; 'all' = off",
-    "nsfw_threshold": "reject NSFW scores above",
-}
+CONFIG_HELP = {"languages": "language: codes to keep, e.g. 'en' or 'en,fr'; 'all' = off"}
+
+
+def modes_help() -> str:
+    """Which rules each --rules mode runs, from the rule table."""
+    runs = "; ".join(
+        f"{mode}: {', '.join(rule.name for rule in RULES if mode in rule.modes)}" for mode in MODES
+    )
+    return f"which rules run ({runs}); eval_dedup, nsfw and language only when enabled"
 
 
 def resolve_input(path: str, mode: str) -> tuple[str, pa.Schema]:
     """The input's pattern (a folder means its pairs-*.parquet (text) or images-*.parquet;
     else a glob or one file) and its schema, checked at the door (pipeline/records.py)."""
-    what = "pair or image shards" if mode == "text" else "image shards"
+    what = "pair or image shards" if mode == TEXT else "image shards"
     try:
         pattern, paths = match_shards(path, INPUT_PREFIXES[mode], what)
     except FileNotFoundError:
-        if mode != "text" and match_files(FileSystems.join(path, "pairs-*.parquet")):
+        if mode != TEXT and match_files(FileSystems.join(path, "pairs-*.parquet")):
             raise UsageError(
                 f"--input {path} holds pair shards, not downloaded images: run align-download "
                 "on them first"
@@ -149,7 +165,7 @@ def output_formats(args: argparse.Namespace) -> tuple[str, ...]:
     """The --output-format list, checked: TFRecord unless asked otherwise."""
     if args.output_format is None:
         return OUTPUT_FORMATS[:1]
-    if args.rules == "text":
+    if args.rules == TEXT:
         raise UsageError("--output-format is for --rules all/none (--rules text writes pairs)")
     formats = tuple(dict.fromkeys(f.strip() for f in args.output_format.split(",") if f.strip()))
     unknown = [name for name in formats if name not in OUTPUT_FORMATS]
@@ -187,12 +203,10 @@ def _writer(writer=write_parquet):
     return functools.partial(_sorted_write, writer)
 
 
-def _nsfw_scores(measured, model_path: str, batch_size: int, scratch: str):
+def _nsfw_scores(images, model_path: str, batch_size: int, scratch: str):
     """Scores keyed by their route, written to scratch files: ``(batch_id, ref)``."""
-    from pipeline.filter.nsfw import NsfwScores
-
     return (
-        measured[measure.NSFW_IMAGES]
+        images
         | "NsfwScores" >> NsfwScores(model_path, batch_size, key=measure.ROUTE)
         | "SpillScores" >> beam.ParDo(SpillScores(scratch))
     )
@@ -203,79 +217,113 @@ def scratch_folder(output_dir: str) -> str:
     return FileSystems.join(output_dir, "_scratch")
 
 
+def step_label(rule: Rule) -> str:
+    """A rule's step in the graph: images_per_alt -> ImagesPerAlt."""
+    return "".join(word.capitalize() for word in rule.name.split("_"))
+
+
+class Filter(beam.PTransform):
+    """Tables of records -> {"kept", "rejects", "measurements", "tallies"}: Measure | one join
+    per rule that needs the whole input | ApplyRules.
+
+    The rules, their order and their stages come from the rule table (filters/rules.py).
+    Batches and partial counts wait in ``scratch`` between the steps.
+    """
+
+    def __init__(
+        self,
+        rules: list[Rule],
+        config: FilterConfig,
+        kept_schema: pa.Schema,
+        scratch: str,
+        batch_rows: int = 65_536,
+        key_buckets: int = 16,
+        eval_sets: dict[str, str] | None = None,
+        nsfw_model: str | None = None,
+        nsfw_batch_size: int = 32,
+    ):
+        super().__init__()
+        self.rules, self.config, self.kept_schema = rules, config, kept_schema
+        self.scratch, self.batch_rows, self.key_buckets = scratch, batch_rows, key_buckets
+        self.eval_sets = eval_sets or {}
+        self.nsfw_model, self.nsfw_batch_size = nsfw_model, nsfw_batch_size
+
+    def expand(self, tables):
+        rules, config = self.rules, self.config
+        measured = tables | "Measure" >> beam.ParDo(
+            measure.MeasureBatch(rules, config, self.batch_rows, self.key_buckets, self.scratch)
+        ).with_outputs(*measure.partial_tags(rules), measure.TALLIES, main="batches")
+        joined, tallies = self._joins(tables.pipeline, measured)
+        results = (
+            joined
+            | "JoinBatches" >> beam.CoGroupByKey()
+            | "ApplyRules"
+            >> beam.ParDo(ApplyRules(rules, config, self.kept_schema)).with_outputs(
+                REJECTS, MEASUREMENTS, TALLIES, main="kept"
+            )
+        )
+        tallies.append(results[TALLIES])
+        return {
+            "kept": results.kept,
+            "rejects": results[REJECTS],
+            "measurements": results[MEASUREMENTS],
+            "tallies": tallies | "AllTallies" >> beam.Flatten(),
+        }
+
+    def _joins(self, pipeline, measured) -> tuple[dict, list]:
+        """The batches, with the flags (and scores) of every rule that needs the whole input."""
+        flags = [pipeline | "NoFlags" >> beam.Create([])]
+        tallies = [measured[measure.TALLIES]]
+        joined = {"batch": measured.batches}
+        for rule in self.rules:
+            if rule.stage not in measure.PARTIAL_STAGES:
+                continue  # judged record by record in ApplyRules
+            params = [getattr(self.config, key) for key in rule.config_keys]
+            partials, label = measured[rule.name], step_label(rule)
+            if rule.stage == DISTINCT_COUNT:
+                check = DistinctCountRule(params[0], rule.check, self.scratch)
+                flags.append(partials | label >> check)
+            elif rule.stage == NGRAM_RANK:
+                flags.append(partials | label >> RareTokens(*params, self.scratch))
+            elif rule.stage == EVAL_JOIN:
+                dedup = EvalDedup(self.eval_sets, params[0], self.key_buckets)
+                flags.append(partials | label >> dedup)
+                tallies.append(dedup.tallies)
+            elif rule.stage == MODEL_SCORE:
+                joined["scores"] = _nsfw_scores(
+                    partials, self.nsfw_model, self.nsfw_batch_size, self.scratch
+                )
+        joined["flags"] = flags | "AllFlags" >> beam.Flatten()
+        return joined, tallies
+
+
 def build(
     pipeline, args, config, pattern: str, eval_sets: dict[str, str], schema: pa.Schema
 ) -> None:
-    """The job's graph; ``schema`` is the input's, whose extras every output carries."""
+    """Read | Filter | write the outputs and stats.json; ``schema`` is the input's, whose
+    extras (columns outside the contract) every output carries."""
     mode = args.rules
-    nsfw = bool(args.nsfw_model) and mode == "all"
-    use_eval = bool(eval_sets) and mode == "all"
-    rules = rules_for(mode, use_eval, nsfw, bool(config.languages) and mode != "none")
-    scratch = scratch_folder(args.output)
-    measured = (
-        pipeline
-        | "Read" >> ReadTables(pattern)
-        | "Measure"
-        >> beam.ParDo(
-            measure.MeasureBatch(
-                mode,
-                config,
-                args.batch_rows,
-                args.key_buckets,
-                use_eval,
-                nsfw,
-                scratch,
-            )
-        ).with_outputs(
-            measure.TOKENS,
-            measure.ALT_IMAGES,
-            measure.IMAGE_ALTS,
-            measure.EVAL_CANDIDATES,
-            measure.NSFW_IMAGES,
-            measure.TALLIES,
-            main="batches",
-        )
+    nsfw = bool(args.nsfw_model) and mode == ALL
+    use_eval = bool(eval_sets) and mode == ALL
+    given = {EVAL_SETS: use_eval, NSFW_MODEL: nsfw, LANGUAGES: bool(config.languages)}
+    rules = rules_for(mode, [name for name, on in given.items() if on])
+    kept_schema = with_extras(PAIR_SCHEMA if mode == TEXT else DOWNLOAD_SCHEMA, schema)
+    job = Filter(
+        rules,
+        config,
+        kept_schema,
+        scratch_folder(args.output),
+        args.batch_rows,
+        args.key_buckets,
+        eval_sets,
+        args.nsfw_model,
+        args.nsfw_batch_size,
     )
-    flags = [pipeline | "NoFlags" >> beam.Create([])]
-    tallies = [measured[measure.TALLIES]]
-    if mode != "none":
-        flags.append(
-            measured[measure.ALT_IMAGES]
-            | "ImagesPerAlt"
-            >> DistinctCountRule(config.max_images_per_alt, check_images_per_alt, scratch)
-        )
-        flags.append(
-            measured[measure.TOKENS]
-            | "RareTokens"
-            >> RareTokens(config.rare_token_vocab_size, config.rare_token_min_count, scratch)
-        )
-    if mode == "all":
-        flags.append(
-            measured[measure.IMAGE_ALTS]
-            | "AltsPerImage"
-            >> DistinctCountRule(config.max_alts_per_image, check_alts_per_image, scratch)
-        )
-    if use_eval:
-        dedup = EvalDedup(eval_sets, config.eval_max_hamming, args.key_buckets)
-        flags.append(measured[measure.EVAL_CANDIDATES] | "EvalDedup" >> dedup)
-        tallies.append(dedup.tallies)
-    joined = {"batch": measured.batches, "flags": flags | "AllFlags" >> beam.Flatten()}
-    if nsfw:
-        joined["scores"] = _nsfw_scores(measured, args.nsfw_model, args.nsfw_batch_size, scratch)
-    kept_schema = with_extras(PAIR_SCHEMA if mode == "text" else DOWNLOAD_SCHEMA, schema)
-    results = (
-        joined
-        | "JoinBatches" >> beam.CoGroupByKey()
-        | "ApplyRules"
-        >> beam.ParDo(ApplyRules(rules, config, kept_schema)).with_outputs(
-            REJECTS, MEASUREMENTS, TALLIES, main="kept"
-        )
-    )
+    results = pipeline | "Read" >> ReadTables(pattern) | "Filter" >> job
     _write_outputs(results, args, kept_schema)
-    tallies.append(results[TALLIES])
     extra = {
         "mode": mode,
-        "rules": rules,
+        "rules": [rule.name for rule in rules],
         "config": config.to_dict(),
         "input": pattern,
         "shards": args.shards,
@@ -283,36 +331,36 @@ def build(
         "nsfw_model": args.nsfw_model if nsfw else None,
         "eval_sets": {name: len(list_images(glob)) for name, glob in eval_sets.items()},
     }
-    tallies | "AllTallies" >> beam.Flatten() | "WriteStats" >> WriteStats(args.output, extra)
+    results["tallies"] | "WriteStats" >> WriteStats(args.output, extra)
 
 
-def _write_outputs(results, args, kept_schema: pa.Schema) -> None:
+def _write_outputs(results: dict, args, kept_schema: pa.Schema) -> None:
     out, shards = args.output, args.shards
-    if args.rules == "text":
-        results.kept | "WritePairs" >> WriteShards(
+    if args.rules == TEXT:
+        results["kept"] | "WritePairs" >> WriteShards(
             out, "pairs", kept_schema, shards, writer=_writer()
         )
     else:
         shard_dir = FileSystems.join(out, "shards")
         sidecar = with_extras(SIDECAR_SCHEMA, kept_schema)
         if "tfrecord" in args.output_formats:
-            results.kept | "WriteTFRecords" >> WriteShards(
+            results["kept"] | "WriteTFRecords" >> WriteShards(
                 shard_dir, "align", kept_schema, shards, _writer(write_tfrecord), ".tfrecord"
             )
         if "webdataset" in args.output_formats:
             tar = functools.partial(write_webdataset, columns=sidecar.names)
-            results.kept | "WriteWebDataset" >> WriteShards(
+            results["kept"] | "WriteWebDataset" >> WriteShards(
                 shard_dir, "align", kept_schema, shards, _writer(tar), ".tar"
             )
         (
-            results.kept
+            results["kept"]
             | "SidecarColumns" >> beam.Map(lambda t: t.select(sidecar.names))
             | "WriteSidecars" >> WriteShards(shard_dir, "align", sidecar, shards, writer=_writer())
         )
-    results[REJECTS] | "WriteRejects" >> WriteShards(
+    results["rejects"] | "WriteRejects" >> WriteShards(
         FileSystems.join(out, "rejects"), "rejects", REJECT_OUTPUT_SCHEMA, shards, _writer()
     )
-    results[MEASUREMENTS] | "WriteMeasurements" >> WriteShards(
+    results["measurements"] | "WriteMeasurements" >> WriteShards(
         FileSystems.join(out, "measurements"),
         "measurements",
         MEASUREMENT_SCHEMA,
@@ -321,14 +369,25 @@ def _write_outputs(results, args, kept_schema: pa.Schema) -> None:
     )
 
 
+# The entry-point group where the report of a run is found; pyproject.toml registers
+# tools/report.py's writer under it.
+REPORTS = "align_recipe.reports"
+
+
+def report_writer() -> Callable[[str, str | None], object]:
+    """--stats: the report is drawn in tools/ (plots, HTML), which sits above the jobs, so the
+    job finds its writer through the entry point the project installs instead of importing
+    tools/ (imports point down: tools -> pipeline -> filters)."""
+    found = entry_points(group=REPORTS, name="filter")
+    if not found:
+        raise UsageError(f"--stats: no report writer registered under {REPORTS} (make venv)")
+    return next(iter(found)).load()
+
+
 def write_report(output_dir: str, ground_truth: str | None = None) -> dict:
-    try:
-        from tools.report import write_report as report
-    except ImportError as error:
-        raise UsageError(f"--stats needs tools/report.py ({error})") from None
     if not FileSystems.exists(FileSystems.join(output_dir, "stats.json")):
         raise FileNotFoundError(f"--stats {output_dir}: no stats.json (not a finished run)")
-    report(output_dir, ground_truth)
+    report_writer()(output_dir, ground_truth)
     return read_stats(output_dir)
 
 

@@ -29,18 +29,25 @@ from apache_beam import pvalue
 from apache_beam.io.filesystems import FileSystems
 
 from filters.eval_index import bands
+from filters.rules import (
+    ALT_TEXT,
+    DISTINCT_COUNT,
+    DOWNLOADED_IMAGE,
+    EVAL_JOIN,
+    IMAGE,
+    MODEL_SCORE,
+    N_UNIGRAMS,
+    NGRAM_RANK,
+    Rule,
+)
 from filters.text import normalize, shuffle_key, tokenize
 from pipeline.records import STATUS_OK
 from pipeline.shards import split_by_index, write_parts, write_piece
 
-TOKENS = "tokens"
-ALT_IMAGES = "alt_images"
-IMAGE_ALTS = "image_alts"
-EVAL_CANDIDATES = "eval_candidates"
-NSFW_IMAGES = "nsfw_images"
 ROUTE = "_route"  # "<batch id>/<row>": where an NSFW score goes back to
 TALLIES = "tallies"
-N_UNIGRAMS = "_n_unigrams"
+# The stages whose rules need inputs from every batch (tagged with the rule's name).
+PARTIAL_STAGES = (DISTINCT_COUNT, NGRAM_RANK, EVAL_JOIN, MODEL_SCORE)
 CANDIDATE_SCHEMA = pa.schema(
     [("band", pa.uint8()), ("value", pa.uint64()), ("phash", pa.string()), ("row", pa.uint32())]
 )
@@ -161,29 +168,30 @@ def flat_ngrams(tokens: list[list[str]]) -> tuple[pa.Array, np.ndarray]:
     return keys, rows
 
 
+def partial_tags(rules: list[Rule]) -> list[str]:
+    """The tagged outputs MeasureBatch gives for these rules: one per rule that joins."""
+    return [rule.name for rule in rules if rule.stage in PARTIAL_STAGES]
+
+
+def reads_text(rule: Rule) -> bool:
+    """Whether a rule needs the normalised alt-text or its unigrams."""
+    return N_UNIGRAMS in rule.inputs or rule.stage == NGRAM_RANK or ALT_TEXT in (rule.counts or ())
+
+
 class MeasureBatch(beam.DoFn):
     """Splits input tables into batches, adds the unigram count, emits partials per rule.
 
-    The main output is ``(batch_id, path)``: the batch, written under ``scratch``.
+    The main output is ``(batch_id, path)``: the batch, written under ``scratch``; each rule
+    of a PARTIAL_STAGE gets a tagged output named after it.
     """
 
-    def __init__(
-        self,
-        mode: str,
-        config,
-        batch_rows: int,
-        buckets: int,
-        eval_enabled: bool,
-        nsfw: bool,
-        scratch: str,
-    ):
-        self.scratch = scratch
-        self.mode = mode
-        self.buckets = buckets
+    def __init__(self, rules: list[Rule], config, batch_rows: int, buckets: int, scratch: str):
+        self.rules = rules
         self.config = config
         self.batch_rows = batch_rows
-        self.eval_enabled = eval_enabled and mode == "all"
-        self.nsfw = nsfw and mode == "all"
+        self.buckets = buckets
+        self.scratch = scratch
+        self.text = any(reads_text(rule) for rule in rules)
 
     def process(self, table: pa.Table):
         for part in slices(table, self.batch_rows):
@@ -193,23 +201,25 @@ class MeasureBatch(beam.DoFn):
 
     def _batch(self, table: pa.Table):
         bid = batch_id(table)
-        alts = [alt or "" for alt in table.column("alt").to_pylist()]
         yield pvalue.TaggedOutput(TALLIES, {"in": table.num_rows})
-        if self.mode == "none":
+        if not self.text:
             yield bid, self._store(bid, table)
             return
+        alts = [alt or "" for alt in table.column("alt").to_pylist()]
         normalized = [normalize(alt) for alt in alts]
         tokens = [tokenize(text) for text in normalized]
         counts = pa.array([len(t) for t in tokens], pa.int32())
         yield bid, self._store(bid, table.append_column(N_UNIGRAMS, counts))
-        yield from self._token_partials(bid, tokens)
         ok = self._ok_rows(table)
-        yield from self._alt_images(bid, table, normalized, ok)
-        if self.mode == "all":
-            yield from self._image_alts(bid, table, normalized, ok)
-            yield from self._eval_candidates(bid, table, ok)
-            if self.nsfw:
-                yield from self._nsfw(bid, table, ok)
+        for rule in self.rules:
+            if rule.stage == DISTINCT_COUNT:
+                yield from self._distinct(rule, bid, table, normalized, ok)
+            elif rule.stage == NGRAM_RANK:
+                yield from self._ngrams(rule, bid, tokens)
+            elif rule.stage == EVAL_JOIN:
+                yield from self._eval_candidates(rule, bid, table, ok)
+            elif rule.stage == MODEL_SCORE:
+                yield from self._images_to_score(rule, bid, table, ok)
 
     def _store(self, bid: str, table: pa.Table) -> str:
         """Writes the batch for ApplyRules; a retried bundle rewrites the same bytes."""
@@ -228,44 +238,51 @@ class MeasureBatch(beam.DoFn):
         for bucket, ref in write_parts(split_by_bucket(partial, self.buckets), path):
             yield pvalue.TaggedOutput(tag, (bucket, ref))
 
-    def _token_partials(self, bid: str, tokens: list[list[str]]):
+    def _ngrams(self, rule: Rule, bid: str, tokens: list[list[str]]):
         keys, rows = flat_ngrams(tokens)
-        yield from self._emit(TOKENS, bid, group_partial(keys, rows, bid))
+        yield from self._emit(rule.name, bid, group_partial(keys, rows, bid))
 
-    def _alt_images(self, bid: str, table: pa.Table, normalized: list[str], ok: list[bool]):
-        """alt-text -> distinct images; an image is its content hash when downloaded."""
-        urls = table.column("url").to_pylist()
-        hashes = table.column("sha256").to_pylist() if "sha256" in table.column_names else None
-        images = [
-            hashes[row] if hashes and ok[row] and hashes[row] else "url:" + (urls[row] or "")
+    def _identities(self, what: str, table: pa.Table, normalized: list[str], ok: list[bool]):
+        """Per row, what a distinct-count rule keys or counts (filters.rules), None to skip:
+        an image is its content hash when downloaded, so one picture at many URLs counts once."""
+        if what == ALT_TEXT:
+            return normalized
+        names = table.column_names
+        hashes = table.column("sha256").to_pylist() if "sha256" in names else None
+        downloaded = [hashes[row] if hashes and ok[row] and hashes[row] else None for row in
+                      range(table.num_rows)]  # fmt: skip
+        if what == DOWNLOADED_IMAGE:
+            return downloaded
+        if what == IMAGE:
+            urls = table.column("url").to_pylist()
+            return [
+                held or "url:" + (url or "") for held, url in zip(downloaded, urls, strict=True)
+            ]
+        raise ValueError(f"unknown identity {what!r}")
+
+    def _distinct(self, rule: Rule, bid: str, table, normalized: list[str], ok: list[bool]):
+        """DISTINCT_COUNT: key -> the distinct ids it occurs with, capped just over the limit."""
+        key_of, id_of = (self._identities(what, table, normalized, ok) for what in rule.counts)
+        chosen = [
+            row
             for row in range(table.num_rows)
+            if key_of[row] is not None and id_of[row] is not None
         ]
-        keys = pa.array(normalized, pa.string())
-        rows = np.arange(table.num_rows, dtype=np.uint32)
-        cap = self.config.max_images_per_alt + 1
-        partial = group_partial(keys, rows, bid, pa.array(images, pa.string()), cap)
-        yield from self._emit(ALT_IMAGES, bid, partial)
-
-    def _image_alts(self, bid: str, table: pa.Table, normalized: list[str], ok: list[bool]):
-        """content hash -> distinct alt-texts, so one picture at many URLs counts once."""
-        hashes = table.column("sha256").to_pylist()
-        chosen = [row for row in range(table.num_rows) if ok[row] and hashes[row]]
         if not chosen:
             return
-        keys = pa.array([hashes[row] for row in chosen], pa.string())
-        ids = pa.array([normalized[row] for row in chosen], pa.string())
+        keys = pa.array([key_of[row] for row in chosen], pa.string())
+        ids = pa.array([id_of[row] for row in chosen], pa.string())
         rows = np.array(chosen, dtype=np.uint32)
-        cap = self.config.max_alts_per_image + 1
-        yield from self._emit(IMAGE_ALTS, bid, group_partial(keys, rows, bid, ids, cap))
+        cap = getattr(self.config, rule.config_keys[0]) + 1
+        yield from self._emit(rule.name, bid, group_partial(keys, rows, bid, ids, cap))
 
-    def _eval_candidates(self, bid: str, table: pa.Table, ok: list[bool]):
+    def _eval_candidates(self, rule: Rule, bid: str, table: pa.Table, ok: list[bool]):
         """A row per pHash band of each image, bucketed by band key like the eval images'."""
-        if not self.eval_enabled:
-            return
+        max_distance = getattr(self.config, rule.config_keys[0])
         columns = {"band": [], "value": [], "phash": [], "row": [], "bucket": []}
         for row, phash in enumerate(table.column("phash").to_pylist()):
             if ok[row] and phash:
-                for band, value in bands(phash, self.config.eval_max_hamming):
+                for band, value in bands(phash, max_distance):
                     columns["band"].append(band)
                     columns["value"].append(value)
                     columns["phash"].append(phash)
@@ -275,15 +292,15 @@ class MeasureBatch(beam.DoFn):
         candidates = pa.table(columns, schema=CANDIDATE_SCHEMA).append_column(
             "bid", pa.array([bid] * len(buckets), pa.string())
         )
-        path = FileSystems.join(self.scratch, f"{bid}-{EVAL_CANDIDATES}.arrow")
+        path = FileSystems.join(self.scratch, f"{bid}-{rule.name}.arrow")
         for bucket, ref in write_parts(split_by_index(candidates, buckets), path):
-            yield pvalue.TaggedOutput(EVAL_CANDIDATES, (bucket, ref))
+            yield pvalue.TaggedOutput(rule.name, (bucket, ref))
 
-    def _nsfw(self, bid: str, table: pa.Table, ok: list[bool]):
-        """The images to score, each keyed by its route back to (batch, row)."""
+    def _images_to_score(self, rule: Rule, bid: str, table: pa.Table, ok: list[bool]):
+        """MODEL_SCORE: the images to score, each keyed by its route back to (batch, row)."""
         rows = [row for row, good in enumerate(ok) if good]
         if not rows:
             return
         images = table.take(pa.array(rows, pa.int64())).select(["image"])
         routes = pa.array([f"{bid}/{row}" for row in rows], pa.string())
-        yield pvalue.TaggedOutput(NSFW_IMAGES, images.append_column(ROUTE, routes))
+        yield pvalue.TaggedOutput(rule.name, images.append_column(ROUTE, routes))

@@ -109,7 +109,7 @@ def image_format(mime: str | None) -> str:
 
 
 def example_of(row: dict) -> bytes:
-    """The training Example of a kept image record (DESIGN.md, shard layout)."""
+    """The training Example of a kept image record (docs/architecture.md: the shard)."""
     return encode_example(
         {
             "image/encoded": row["image"] or b"",

@@ -3,10 +3,12 @@
 ``--template_location`` makes the DataflowRunner build the graph, package the project
 (``--setup_file``), stage package and graph to ``--temp_location`` (here the GCS emulator)
 and write the job request to a file instead of submitting it. A fresh interpreter that sees
-only the staged package then unpickles every step, as a Dataflow worker would.
+only the staged package, and cannot import what its core dependencies leave out (the
+training stack, the report's plots), then unpickles every step, as a Dataflow worker would.
 """
 
 import io
+import re
 from pathlib import Path
 
 import apache_beam as beam
@@ -22,7 +24,15 @@ from pipeline.shards import ReadTables, WriteShards, rows_to_table, write_parque
 from pipeline.stats import WriteStats
 from tests.gcs import upload
 from tests.integration.dataflow_worker import install_staged_package, load_as_a_worker
-from tools.dataflow import pipeline_proto, read_template, staged_packages, step_names
+from tools.dataflow import (
+    SDIST,
+    pipeline_proto,
+    read_bytes,
+    read_template,
+    staged_packages,
+    step_names,
+    worker_requirements,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -139,6 +149,13 @@ def worker_loads(templates, worker_site) -> dict[str, str]:
 @pytest.mark.parametrize("job", sorted(JOBS))
 def test_a_worker_with_only_the_staged_package_loads_every_step(worker_loads, job):
     assert worker_loads[job] == "loaded"
+
+
+def test_the_staged_package_asks_a_worker_for_the_curation_core_only(templates):
+    sdist = read_bytes(staged_packages(read_template(str(templates["crawl"])))[SDIST])
+    names = {re.match(r"[A-Za-z0-9_.-]+", r).group().lower() for r in worker_requirements(sdist)}
+    assert {"apache-beam", "pyarrow", "pillow"} <= names
+    assert not names & {"tensorflow", "tensorflow-text", "keras", "keras-hub", "matplotlib"}
 
 
 def test_building_a_template_runs_nothing(gcs_emulator, templates, bucket):

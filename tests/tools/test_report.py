@@ -20,7 +20,7 @@ from pipeline.records import make_uid
 from tools.report import run, write_report
 from tools.report_data import Frequent, Histogram, QualityCounter, gather, read_thumbnails
 
-# The filter's rule names, in its order (pipeline.filter_apply.rules_for("all", True, ...)).
+# The filter's rule names, in its order (filters.rules.rules_for("all", ...) without nsfw).
 RULES = ["download", "alt_length", "image_size", "aspect", "images_per_alt", "alts_per_image"]
 RULES += ["rare_tokens", "eval_dedup", "language"]
 WORDS = "red blue green house river mountain dog cat child garden city street tree bird".split()

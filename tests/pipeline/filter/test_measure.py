@@ -6,9 +6,10 @@ import pyarrow as pa
 from apache_beam import pvalue
 
 from filters.config import FilterConfig
+from filters.rules import TEXT, rules_for
 from filters.text import shuffle_key
 from pipeline.filter.apply import SpillScores, score_rows
-from pipeline.filter.measure import ALT_IMAGES, TOKENS, MeasureBatch, batch_id, bounded_keys
+from pipeline.filter.measure import MeasureBatch, batch_id, bounded_keys
 from pipeline.shards import read_parts
 
 
@@ -44,14 +45,14 @@ def _measured(tmp_path, alts: list[str]) -> list:
             "alt": alts,
         }
     )
-    measure = MeasureBatch("text", FilterConfig(), 1000, 4, False, False, str(tmp_path))
+    measure = MeasureBatch(rules_for(TEXT), FilterConfig(), 1000, 4, str(tmp_path))
     return list(measure.process(pairs))
 
 
 def test_partials_leave_the_batch_as_refs_to_scratch_files(tmp_path):
     outputs = _measured(tmp_path, ["red fox", "red hen"])
     tokens = [out.value for out in outputs if isinstance(out, pvalue.TaggedOutput)
-              and out.tag == TOKENS]  # fmt: skip
+              and out.tag == "rare_tokens"]  # fmt: skip
     assert tokens and all(isinstance(ref, tuple) and len(ref) == 2 for _, ref in tokens)
     keys = {key for part in read_parts(ref for _, ref in tokens) for key in part["key"].to_pylist()}
     assert keys == {"red", "fox", "hen", "red fox", "red hen"}
@@ -59,7 +60,7 @@ def test_partials_leave_the_batch_as_refs_to_scratch_files(tmp_path):
 
 def test_each_rule_writes_one_scratch_file_per_batch(tmp_path):
     outputs = _measured(tmp_path, [f"caption number {i}" for i in range(50)])
-    for tag in (TOKENS, ALT_IMAGES):
+    for tag in ("rare_tokens", "images_per_alt"):
         refs = [out.value[1] for out in outputs if getattr(out, "tag", None) == tag]
         assert len(refs) > 1 and len({path for path, _ in refs}) == 1
 
