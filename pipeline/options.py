@@ -23,14 +23,14 @@ LOCAL_RUNNER = "pipeline.options.LocalRunner"
 def add_sharding_flags(
     parser: argparse.ArgumentParser,
     shards_help: str,
+    key_buckets_help: str | None = None,
     key_buckets: int | None = None,
-    key_buckets_help: str = "",
 ) -> None:
     """``--shards`` (output shards) and ``--key-buckets`` (the buckets a keyed shuffle is
-    split into; not offered when ``key_buckets`` is None), the same names in every job;
-    crawl's old names stay as aliases."""
+    split into; offered when ``key_buckets_help`` is given, default ``key_buckets``), the same
+    names in every job; crawl's old names stay as aliases."""
     parser.add_argument("--shards", "--num-shards", dest="shards", type=int, help=shards_help)
-    if key_buckets is None:
+    if key_buckets_help is None:
         return
     parser.add_argument(
         "--key-buckets",

@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from filters.cli import UsageError
 from pipeline.records import Contract, check_files, shard_of
 
 TableWriter = Callable[[pa.Table, str], None]
@@ -335,3 +336,19 @@ def match_shards(spec: str, prefixes: Sequence[str], what: str) -> tuple[str, li
 def check_input(paths: Sequence[str], contract: Contract, flag: str = "--input") -> pa.Schema:
     """A job's door: ``records.check_files`` through Beam's file systems (local or gs://)."""
     return check_files(paths, contract, open_raw, flag)
+
+
+def sized_inputs(pattern: str) -> list[tuple[str, int]]:
+    """(path, bytes) of the files a glob (or a folder) names, sorted by path."""
+    patterns = [pattern]
+    if not any(char in pattern for char in "*?["):
+        patterns.insert(0, FileSystems.join(pattern, "*"))  # a folder: the files in it
+    for candidate in patterns:
+        try:
+            matched = FileSystems.match([candidate])[0].metadata_list
+        except Exception:  # noqa: BLE001 - Beam raises BeamIOError for a missing path
+            matched = []
+        files = sorted((m.path, m.size_in_bytes) for m in matched if not m.path.endswith("/"))
+        if files:
+            return files
+    raise UsageError(f"--input {pattern}: no files match")

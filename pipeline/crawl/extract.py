@@ -13,16 +13,17 @@ import codecs
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from resiliparse.parse.encoding import detect_encoding, map_encoding_to_html5
 from selectolax.lexbor import LexborHTMLParser
+
+from pipeline.pairs import URL_NOISE, normalise_alt, resolve_url
 
 DEFAULT_MAX_PAGE_BYTES = 2 << 20  # larger pages are cut here and still parsed
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 SNIFF_TYPES = frozenset({"", "text/plain", "application/octet-stream", "unknown/unknown"})
 URL_ATTRIBUTES = ("src", "data-src", "srcset", "data-srcset")  # first usable one wins
-HTTP_SCHEMES = frozenset({"http", "https"})
 
 _CHARSET_PARAM = re.compile(rb"charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:\-]+)", re.IGNORECASE)
 _META_CHARSET = re.compile(rb"<meta[^>]*?charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:\-]+)", re.IGNORECASE)
@@ -35,11 +36,6 @@ _SNIFF_HTML = re.compile(
     rb"body|br|p|img|!--)[\t\n\f\r />]",
     re.IGNORECASE,
 )
-_URL_NOISE = re.compile(r"[\t\n\r]")  # the URL parser drops these anywhere in a URL
-_BAD_HOST = re.compile(r"[\s<>\"{}|\\^`%]")  # forbidden in a host name (WHATWG URL)
-# C0/C1 control characters that are not whitespace: invisible, they only break tokenizers.
-# (Unicode category Cc minus str.isspace(); whitespace controls become spaces instead.)
-_CONTROLS = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
 
 
 @dataclass
@@ -141,31 +137,6 @@ def decode_html(body: bytes, content_type: str | None = None) -> Decoded:
     return Decoded(text.removeprefix("\ufeff"), encoding, source, had_errors)
 
 
-def normalise_alt(alt: str) -> str:
-    """Drops control characters and collapses whitespace runs to one space, stripped."""
-    return " ".join(_CONTROLS.sub("", alt).split())
-
-
-def resolve_url(base: str, reference: str | None) -> tuple[str | None, str]:
-    """(absolute http(s) URL, "ok"), or (None, why: ``no_src``, ``not_http``, ``invalid_url``)."""
-    reference = _URL_NOISE.sub("", (reference or "").strip(" \t\n\r\f"))
-    if not reference:
-        return None, "no_src"
-    try:
-        # Absolute URLs (most of them) need no joining: urljoin would only re-assemble them.
-        absolute = reference[:8].lower().startswith(("http://", "https://"))
-        url = reference if absolute else urljoin(base, reference)
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError:
-        return None, "invalid_url"
-    if parts.scheme not in HTTP_SCHEMES:
-        return None, "not_http"
-    if not parts.hostname or _BAD_HOST.search(parts.hostname):
-        return None, "invalid_url"
-    return url, "ok"
-
-
 def best_srcset_candidate(srcset: str | None) -> str | None:
     """The widest (or densest) candidate of a ``srcset``; the first one when none says."""
     best, best_size = None, -1.0
@@ -205,7 +176,7 @@ def page_base(tree: LexborHTMLParser, page_url: str) -> str:
         href = node.attributes.get("href")
         if href is not None:
             try:
-                return urljoin(page_url, _URL_NOISE.sub("", href.strip()))
+                return urljoin(page_url, URL_NOISE.sub("", href.strip()))
             except ValueError:
                 return page_url
     return page_url

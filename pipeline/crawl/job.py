@@ -30,7 +30,6 @@ from collections.abc import Iterable, Iterator, Sequence
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
@@ -48,12 +47,14 @@ from pipeline.crawl.warc_source import Damage, iter_records
 from pipeline.fetch.fetcher import FetchConfig, Fetcher, FetchResult
 from pipeline.fetch.settings import add_fetch_flags, fetch_config
 from pipeline.options import add_sharding_flags, parse_job_args
+from pipeline.pairs import keep_first_per_uid
 from pipeline.records import PAIR_SCHEMA, check_crawl_inputs, make_uid
 from pipeline.shards import (
     WriteShards,
     open_raw,
     read_parts,
     remove_folder,
+    sized_inputs,
     split_by_index,
     write_parts,
 )
@@ -210,20 +211,6 @@ def split_by_bucket(table: pa.Table, num_buckets: int) -> Iterator[tuple[int, pa
     yield from split_by_index(table, buckets)
 
 
-def keep_first_per_uid(table: pa.Table) -> pa.Table:
-    """One row per uid: the one with the smallest (page_url, source)."""
-    order = pc.sort_indices(
-        table, sort_keys=[("uid", "ascending"), ("page_url", "ascending"), ("source", "ascending")]
-    )
-    table = table.take(order)
-    uids = table.column("uid").combine_chunks()
-    if len(uids) < 2:
-        return table
-    changed = pc.not_equal(uids.slice(1), uids.slice(0, len(uids) - 1))
-    first = pa.concat_arrays([pa.array([True]), changed])
-    return table.filter(first)
-
-
 def spill_by_bucket(table: pa.Table, num_buckets: int, scratch: str) -> list:
     """``(bucket, ref)`` per bucket of a table's rows, the parts in one scratch file."""
     path = FileSystems.join(scratch, f"pairs-{uuid.uuid4().hex}.arrow")
@@ -280,22 +267,6 @@ class Crawl(beam.PTransform):
 def match_inputs(pattern: str) -> list[str]:
     """The files a glob (or a folder) names, sorted; none is a usage error."""
     return [path for path, _ in sized_inputs(pattern)]
-
-
-def sized_inputs(pattern: str) -> list[tuple[str, int]]:
-    """(path, bytes) of the files a glob (or a folder) names, sorted by path."""
-    patterns = [pattern]
-    if not any(char in pattern for char in "*?["):
-        patterns.insert(0, FileSystems.join(pattern, "*"))  # a folder: the files in it
-    for candidate in patterns:
-        try:
-            matched = FileSystems.match([candidate])[0].metadata_list
-        except Exception:  # noqa: BLE001 - Beam raises BeamIOError for a missing path
-            matched = []
-        files = sorted((m.path, m.size_in_bytes) for m in matched if not m.path.endswith("/"))
-        if files:
-            return files
-    raise UsageError(f"--input {pattern}: no files match")
 
 
 def read_page_urls(path: str) -> list[str]:

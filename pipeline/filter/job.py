@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", help="output directory (local or gs://)")
     parser.add_argument("--rules", choices=MODES, default=ALL, help=modes_help())
     parser.add_argument(
+        "--output-format",
+        help="training shards of --rules all/none, comma-separated: tfrecord (Keras trainer), "
+        "webdataset (tar shards for PyTorch/open_clip) (default: tfrecord)",
+    )
+    parser.add_argument(
         "--config", help="YAML overriding ALIGN's thresholds: a file, or 'small' (shipped)"
     )
     parser.add_argument(

@@ -20,7 +20,7 @@ from collections import Counter
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.crawl.extract import normalise_alt, resolve_url
+from pipeline.pairs import normalise_alt, resolve_url
 from pipeline.records import PAIR_SCHEMA, REJECT_SCHEMA, make_uid
 from pipeline.stats import IN, rejected
 

@@ -34,7 +34,6 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from filters.cli import UsageError, check_at_least, exits_cleanly
-from pipeline.crawl.job import keep_first_per_uid, sized_inputs
 from pipeline.ingest.clean import DUPLICATE, REJECTS_SCHEMA, VALID, clean, reject_table
 from pipeline.ingest.columns import ALL, Layout, choose_layout
 from pipeline.ingest.formats import (
@@ -48,8 +47,9 @@ from pipeline.ingest.formats import (
     sniff,
 )
 from pipeline.options import add_sharding_flags, parse_job_args
+from pipeline.pairs import keep_first_per_uid
 from pipeline.records import PAIR_SCHEMA, make_uid
-from pipeline.shards import WriteShards, open_raw
+from pipeline.shards import WriteShards, open_raw, sized_inputs
 from pipeline.stats import (
     IN,
     KEPT,

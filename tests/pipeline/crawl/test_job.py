@@ -8,7 +8,8 @@ import pytest
 
 from pipeline.crawl import job as crawl
 from pipeline.crawl.harvest import HarvestOptions
-from pipeline.crawl.job import DedupPairs, HarvestFile, keep_first_per_uid, run
+from pipeline.crawl.job import DedupPairs, HarvestFile, run
+from pipeline.pairs import keep_first_per_uid
 from pipeline.records import PAIR_SCHEMA, make_uid
 from pipeline.shards import read_table, rows_to_table
 from pipeline.stats import read_stats

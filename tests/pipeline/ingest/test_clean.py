@@ -6,8 +6,8 @@ import random
 import pyarrow as pa
 import pytest
 
-from pipeline.crawl.extract import normalise_alt, resolve_url
 from pipeline.ingest.clean import clean, clean_urls, normalise_captions, pair_schema, uids
+from pipeline.pairs import normalise_alt, resolve_url
 from pipeline.records import make_uid
 
 # Characters that trip URL parsing and whitespace handling: ASCII controls and whitespace,
