@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# dev: every part of pyproject.toml (demo = train + report + synthweb, and gcp) plus the
+# test tools, one pinned resolution for all (constraints.txt). The curation jobs alone need
+# no extra; see the README's "Installs" section.
 EXTRAS ?= dev
 RUN ?= runs/demo
 
@@ -32,7 +35,7 @@ lint: $(STAMP)
 
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,bench]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[bench]"
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:

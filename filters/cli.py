@@ -1,7 +1,8 @@
 """The one command-line and config dialect of every align-* command; imports no Beam, no TensorFlow.
 
 - A bad flag, path or value is a ``UsageError``; ``exits_cleanly`` prints it as
-  ``prog: error: message`` in one line and exits 2, never a traceback.
+  ``prog: error: message`` in one line and exits 2, never a traceback; so is a feature used
+  without its extra (``MissingExtra``, filters/extras.py), which names the extra to install.
 - Quiet by default: TensorFlow's C++ and absl logs, Beam's worker warnings and the
   frameworks' Python warnings are off (``quiet_frameworks``, ``muted_stderr``) unless
   ``-v/--verbose``; the frameworks are imported after parsing, so ``--help`` is instant.
@@ -33,6 +34,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+from filters.extras import MissingExtra
+
 C = TypeVar("C")
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
 
@@ -42,15 +45,15 @@ class UsageError(ValueError):
 
 
 def exits_cleanly(prog: str) -> Callable:
-    """Turns UsageError (and a missing input) into ``prog: error: message`` and exit 2, and
-    Ctrl-C into ``prog: interrupted`` and exit 130, never a traceback."""
+    """Turns UsageError (a missing input, a missing extra) into ``prog: error: message`` and
+    exit 2, and Ctrl-C into ``prog: interrupted`` and exit 130, never a traceback."""
 
     def decorate(run: Callable) -> Callable:
         @functools.wraps(run)
         def wrapper(*args, **kwargs):
             try:
                 return run(*args, **kwargs)
-            except (UsageError, FileNotFoundError) as error:
+            except (UsageError, FileNotFoundError, MissingExtra) as error:
                 print(f"{prog}: error: {error}", file=sys.stderr)
                 raise SystemExit(2) from None
             except KeyboardInterrupt:

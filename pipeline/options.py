@@ -15,14 +15,26 @@ from filters.cli import UsageError, quiet_frameworks
 # What a job runs on when no --runner is given (pipeline/runner.py).
 LOCAL_RUNNER = "pipeline.runner.LocalRunner"
 MIN_SHARDS = 4  # output shards, at least, when a job sizes them from its input
+# The crawl's dedup buckets per GB of WARC (~20k pairs a bucket, as many as one harvested
+# table), and their cap: every harvested table is split into a part per bucket and every
+# bucket opens every table's file, so too many buckets for the input cost more than the dedup
+# itself (1.1 s more on 1 GB with 256). Past the cap, raise --key-buckets with the crawl.
+MIN_DEDUP_BUCKETS = 16
+MAX_DEDUP_BUCKETS = 256
 
 
 def add_sharding_flags(
-    parser: argparse.ArgumentParser, shards_help: str, key_buckets: int, key_buckets_help: str
+    parser: argparse.ArgumentParser,
+    shards_help: str,
+    key_buckets_help: str | None = None,
+    key_buckets: int | None = None,
 ) -> None:
     """``--shards`` (output shards) and ``--key-buckets`` (the buckets a keyed shuffle is
-    split into), the same names in every job; crawl's old names stay as aliases."""
+    split into; offered when ``key_buckets_help`` is given, default ``key_buckets``), the same
+    names in every job; crawl's old names stay as aliases."""
     parser.add_argument("--shards", "--num-shards", dest="shards", type=int, help=shards_help)
+    if key_buckets_help is None:
+        return
     parser.add_argument(
         "--key-buckets",
         "--dedup-buckets",

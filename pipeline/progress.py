@@ -57,6 +57,10 @@ class LiveTally:
 
     def add(self, tally: Mapping[str, int]) -> None:
         self.pending.update(tally)
+        self.tick()
+
+    def tick(self) -> None:
+        """Flushes when a second has passed (after counts were added to ``pending``)."""
         if time.monotonic() - self.flushed_at >= self.every:
             self.flush()
 
@@ -141,9 +145,7 @@ def submitted(job: str, result: PipelineResult, options: PipelineOptions) -> str
     return f"{job}: submitted job {job_id}; its stats.json is written when it finishes"
 
 
-def watch(
-    result: PipelineResult, meter: Meter, every: float, poll: float | None = None
-) -> None:
+def watch(result: PipelineResult, meter: Meter, every: float, poll: float | None = None) -> None:
     """Polls the running result's counters into a progress line (every ``poll`` seconds: by
     default 1 s on the local runner, 10 s elsewhere); raises what the run raised."""
     failure: list[BaseException] = []

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from importlib import metadata, resources
 from pathlib import Path
 
+from filters.cli import exits_cleanly
+from filters.extras import require
 from tools.progress import StageProgress, format_seconds
 from tools.webserver import serve
 
@@ -354,8 +356,10 @@ def make_web(web: Path, config, server) -> dict:
     return {"summary": f"{counts['pairs']:,} pairs on {counts['pages']:,} pages"}
 
 
+@exits_cleanly("align-demo")
 def run(argv: Sequence[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
+    require("demo", "the demo (synthetic web, curation, report plots, training)")
     run_dir = Path(args.run_dir).resolve()
     if run_dir.exists():
         shutil.rmtree(run_dir)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tools.report_data import ReportData
@@ -84,7 +85,7 @@ def notes(data: ReportData) -> list[str]:
     return lines
 
 
-def _summary(data: ReportData) -> list[Block]:
+def _summary(data: ReportData, more_notes: Sequence[str]) -> list[Block]:
     stats = data.stats
     rejected = sum(stats.get("rejected", {}).values())
     eval_sets = ", ".join(
@@ -101,7 +102,8 @@ def _summary(data: ReportData) -> list[Block]:
         ["evaluation sets", eval_sets or "none"],
         ["input", str(stats.get("input", "?"))],
     ]
-    return [Block("note", note) for note in notes(data)] + [_table(["", ""], rows)]
+    all_notes = notes(data) + list(more_notes)
+    return [Block("note", note) for note in all_notes] + [_table(["", ""], rows)]
 
 
 def _removed(data: ReportData) -> list[Block]:
@@ -215,11 +217,11 @@ def _examples(data: ReportData) -> list[Block]:
     return blocks
 
 
-def document(data: ReportData, title: str) -> list[Block]:
-    """The whole report, in reading order."""
+def document(data: ReportData, title: str, more_notes: Sequence[str] = ()) -> list[Block]:
+    """The whole report, in reading order; ``more_notes`` are the writer's (e.g. no plots)."""
     return (
         [Block("h1", f"Filter report: {title}")]
-        + _summary(data)
+        + _summary(data, more_notes)
         + _removed(data)
         + _ground_truth(data)
         + _distributions(data)
@@ -241,9 +243,11 @@ def _md_cell(cell, data: ReportData) -> str:
     return text or " "
 
 
-def markdown(data: ReportData, figures: list[str], title: str) -> str:
+def markdown(
+    data: ReportData, figures: list[str], title: str, more_notes: Sequence[str] = ()
+) -> str:
     lines: list[str] = []
-    for block in document(data, title):
+    for block in document(data, title, more_notes):
         if block.kind in ("h1", "h2", "h3"):
             lines += ["#" * int(block.kind[1]) + " " + block.text, ""]
         elif block.kind in ("p", "note"):
@@ -309,9 +313,11 @@ def _html_block(block: Block, data: ReportData, pngs: dict[str, bytes]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def html_page(data: ReportData, pngs: dict[str, bytes], title: str) -> str:
+def html_page(
+    data: ReportData, pngs: dict[str, bytes], title: str, more_notes: Sequence[str] = ()
+) -> str:
     """One HTML file with the plots and thumbnails embedded: it can be mailed or archived."""
-    parts = [_html_block(block, data, pngs) for block in document(data, title)]
+    parts = [_html_block(block, data, pngs) for block in document(data, title, more_notes)]
     body = "\n".join(part for part in parts if part)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from filters.cli import UsageError
+from filters.extras import require
 from pipeline.records import make_uid
 from tools import synth_images
 from tools.synth_html import Page, content_type, image_url, make_pages, page_url, render_page
@@ -399,6 +400,7 @@ def build(args) -> dict:
     manifest (also DIR/web.json)."""
     pairs = WebConfig.n_pairs if args.pairs is None else args.pairs
     config = WebConfig(seed=args.seed, n_pairs=pairs, port=args.port, workers=args.workers)
+    require("synthweb", synth_images.PHOTOS_NEEDED_BY)
     started = time.perf_counter()
     manifest = generate(args.output, config)
     counts = manifest["counts"]

@@ -12,7 +12,13 @@ from collections.abc import Sequence
 from filters.cli import add_output_flags, check_at_least, exits_cleanly
 from pipeline.crawl.harvest import HarvestOptions
 from pipeline.fetch.settings import add_fetch_flags, fetch_config
-from pipeline.options import MIN_SHARDS, add_sharding_flags, parse_job_args
+from pipeline.options import (
+    MAX_DEDUP_BUCKETS,
+    MIN_DEDUP_BUCKETS,
+    MIN_SHARDS,
+    add_sharding_flags,
+    parse_job_args,
+)
 
 FORMATS = ("auto", "warc", "wat")
 
@@ -20,16 +26,21 @@ FORMATS = ("auto", "warc", "wat")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="align-crawl", description=__doc__.split("\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--input", help="glob (or folder) of WARC/WAT files, local or gs://")
+    source.add_argument("--input", help="glob (or folder) of WARC/ARC/WAT files, local or gs://")
     source.add_argument("--page-urls", help="file of page URLs to fetch, one per line")
     parser.add_argument("--output", required=True, help="output folder")
-    parser.add_argument("--format", default="auto", choices=FORMATS, help="input file format")
+    parser.add_argument(
+        "--format",
+        default="auto",
+        choices=FORMATS,
+        help="input file format (warc also reads ARC files, told apart by content)",
+    )
     add_sharding_flags(
         parser,
         shards_help=f"output Parquet shards (default: sized by the input, at least {MIN_SHARDS}: "
         "one per GB of WARC, 128 MB of WAT or 50k page URLs, each ~50 MB of pairs)",
-        key_buckets=256,
-        key_buckets_help="dedup partitions: a bucket's pairs are sorted together",
+        key_buckets_help=f"dedup partitions (default: sized by the input, {MIN_DEDUP_BUCKETS} per "
+        f"GB of WARC, at most {MAX_DEDUP_BUCKETS}: ~20k pairs each)",
     )
     parser.add_argument("--max-page-bytes", type=int, default=HarvestOptions.max_page_bytes)
     parser.add_argument(

@@ -1,19 +1,22 @@
-"""align-crawl: WARC/WAT files or a list of page URLs -> deduplicated (image URL, alt) pairs.
+"""align-crawl: WARC/ARC/WAT files or page URLs -> deduplicated (image URL, alt) pairs.
 
-Accounting (``stats.json``): ``in`` counts records, the unit a crawl reads: every WARC or
+Accounting (``stats.json``): ``in`` counts records, the unit a crawl reads: every WARC, ARC or
 WAT record, every damaged part of a file (a truncated or corrupt gzip member, a malformed
 record), or every listed page URL. A record is ``kept`` when it yields at least one pair and
 otherwise rejected under one reason (``not_response_record``, ``not_html``,
 ``no_image_pairs``, ``truncated_gzip_member``, ``fetch_http_404``, ...). Pair-level counts
 sit in ``counts``: ``pairs/extracted`` = ``pairs/duplicates`` + ``pairs/written``, and each
-``<img>`` seen ends in ``img/pair`` or ``img/<why not>``; ``warc/<type>`` counts records by type.
+``<img>`` seen ends in ``img/pair`` or ``img/<why not>``; ``warc/<type>`` (``arc/<type>``) counts
+records by type, ``warc/damaged`` damaged parts, ``warc/salvaged`` the damaged parts kept for
+the pairs of a page cut short, ``payload/*`` the tolerated encoding quirks (pipeline.crawl.payload).
 
 Deduplication is distributed: pairs are keyed by a bucket of their uid (a hash, so buckets are
 even), each bucket is grouped and sorted with Arrow, and the survivor of a uid is the row with
 the smallest (page_url, source), so it does not depend on bundling or worker count. A bucket
-holds 1/``--key-buckets`` of the pairs: raise it with the crawl's size. The pairs do not
-travel through the shuffle: each harvested table is written once to ``OUTPUT/_scratch/``, a
-part per bucket, and only (file, part) refs are grouped (removed when the job ends).
+holds 1/``--key-buckets`` of the pairs (by default sized by the input, at most 256: raise it
+with the crawl's size). The pairs do not travel through the shuffle: each harvested table is
+written once to ``OUTPUT/_scratch/``, a part per bucket, and only (file, part) refs are grouped
+(removed when the job ends).
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ from collections.abc import Iterable, Iterator
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
@@ -36,21 +38,24 @@ from pipeline.crawl.harvest import (
     HarvestOptions,
     Outcome,
     from_damage,
-    from_html,
+    from_response,
     from_warc_record,
     from_wat_record,
     rejected,
 )
 from pipeline.crawl.warc_source import Damage, iter_records
-from pipeline.fetch.fetcher import Fetcher, FetchResult
+from pipeline.fetch.fetcher import FetchConfig, Fetcher, FetchResult
 from pipeline.fetch.settings import fetch_config
-from pipeline.options import MIN_SHARDS
+from pipeline.options import MAX_DEDUP_BUCKETS, MIN_DEDUP_BUCKETS, MIN_SHARDS
+from pipeline.pairs import keep_first_per_uid
 from pipeline.progress import LiveTally, Meter, run_job, summary
-from pipeline.records import PAIR_SCHEMA, make_uid
+from pipeline.records import PAIR_SCHEMA, check_crawl_inputs, make_uid
 from pipeline.shards import (
     WriteShards,
+    open_raw,
     read_parts,
     remove_folder,
+    sized_inputs,
     split_by_index,
     write_parts,
 )
@@ -96,7 +101,12 @@ class PairBatcher:
 
 def tally_of(outcome: Outcome) -> Counter:
     """An outcome's contribution to stats.json: one record in, kept or rejected by name."""
-    tally = Counter(outcome.counts)
+    return add_to_tally(Counter(), outcome)
+
+
+def add_to_tally(tally: Counter, outcome: Outcome) -> Counter:
+    """Adds an outcome's contribution to a running tally (no Counter per record: hot loop)."""
+    tally.update(outcome.counts)
     tally[IN] += 1
     tally[KEPT if outcome.reason is None else rejected_key(outcome.reason)] += 1
     tally["pairs/extracted"] += len(outcome.pairs)
@@ -115,9 +125,9 @@ class _Harvest(beam.DoFn):
         consumed); each outcome is counted in the job's counters as it comes."""
         batcher, tally = PairBatcher(), Counter()
         for outcome in outcomes:
-            counts = tally_of(outcome)
-            tally.update(counts)
-            self.live.add(counts)
+            add_to_tally(tally, outcome)
+            add_to_tally(self.live.pending, outcome)  # the live counters, flushed ~1/s
+            self.live.tick()
             batcher.add(outcome)
             if len(batcher) >= BATCH_PAIRS:
                 yield batcher.flush()
@@ -132,7 +142,7 @@ class _Harvest(beam.DoFn):
 
 
 class HarvestFile(_Harvest):
-    """Reads one WARC or WAT file and extracts every record's pairs."""
+    """Reads one WARC, ARC or WAT file and extracts every record's pairs."""
 
     def __init__(self, file_format: str, options: HarvestOptions):
         super().__init__(options)
@@ -161,12 +171,12 @@ class HarvestFile(_Harvest):
                 self.live.add({INPUT_BYTES: max(item.offset - position, 0)})
                 position = max(position, item.offset)
                 if isinstance(item, Damage):
-                    outcome = from_damage(item, path)
+                    outcome = from_damage(item, path, extract, self.options)
                     outcome.counts["warc/damaged"] += 1
                 else:
                     records += 1
                     outcome = extract(item, path, self.options)
-                    outcome.counts[f"warc/{item.type or 'untyped'}"] += 1
+                    outcome.counts[f"{item.format}/{item.type or 'untyped'}"] += 1
                 yield outcome
             size = _size_of(stream, position)
         self.live.add({INPUT_BYTES: max(size - position, 0)})
@@ -206,8 +216,10 @@ class FetchPages(_Harvest):
         source, page_url = f"fetch:{result.url}", result.final_url or result.url
         if result.status != "ok":
             return rejected(source, f"fetch_{result.status}", page_url)
-        content_type = (result.headers or {}).get("content-type")
-        return from_html(source, page_url, content_type, result.body or b"", self.options)
+        # Fetched undecoded (see page_fetch_config), so the body meets the WARC path's decoder; the
+        # transfer coding is already undone by the HTTP client, so its header is dropped.
+        headers = {k: v for k, v in (result.headers or {}).items() if k != "transfer-encoding"}
+        return from_response(source, page_url, headers, result.body or b"", self.options)
 
 
 def file_format_of(path: str, file_format: str) -> str:
@@ -229,20 +241,6 @@ def split_by_bucket(table: pa.Table, num_buckets: int) -> Iterator[tuple[int, pa
         count=table.num_rows,
     )
     yield from split_by_index(table, buckets)
-
-
-def keep_first_per_uid(table: pa.Table) -> pa.Table:
-    """One row per uid: the one with the smallest (page_url, source)."""
-    order = pc.sort_indices(
-        table, sort_keys=[("uid", "ascending"), ("page_url", "ascending"), ("source", "ascending")]
-    )
-    table = table.take(order)
-    uids = table.column("uid").combine_chunks()
-    if len(uids) < 2:
-        return table
-    changed = pc.not_equal(uids.slice(1), uids.slice(0, len(uids) - 1))
-    first = pa.concat_arrays([pa.array([True]), changed])
-    return table.filter(first)
 
 
 def spill_by_bucket(table: pa.Table, num_buckets: int, scratch: str) -> list:
@@ -298,24 +296,14 @@ class Crawl(beam.PTransform):
         return unique.pairs, tallies
 
 
-def sized_inputs(pattern: str) -> list[tuple[str, int]]:
-    """(path, bytes) of the files a glob (or a folder) names, sorted by path; no file, or
-    only empty ones, is a usage error."""
-    patterns = [pattern]
-    if not any(char in pattern for char in "*?["):
-        patterns.insert(0, FileSystems.join(pattern, "*"))  # a folder: the files in it
-    for candidate in patterns:
-        try:
-            matched = FileSystems.match([candidate])[0].metadata_list
-        except Exception:  # noqa: BLE001 - Beam raises BeamIOError for a missing path
-            matched = []
-        files = sorted((m.path, m.size_in_bytes) for m in matched if not m.path.endswith("/"))
-        if files and not any(size for _, size in files):
-            what = f"all {len(files)} files are" if len(files) > 1 else "the file is"
-            raise UsageError(f"--input {pattern}: {what} empty (0 bytes), nothing to crawl")
-        if files:
-            return files
-    raise UsageError(f"--input {pattern}: no files match")
+def crawl_inputs(pattern: str) -> list[tuple[str, int]]:
+    """(path, bytes) of the files a glob (or a folder) names; none, or only empty ones, is
+    a usage error."""
+    files = sized_inputs(pattern)
+    if not any(size for _, size in files):
+        what = f"all {len(files)} files are" if len(files) > 1 else "the file is"
+        raise UsageError(f"--input {pattern}: {what} empty (0 bytes), nothing to crawl")
+    return files
 
 
 def read_page_urls(path: str) -> list[str]:
@@ -334,16 +322,23 @@ SHARD_INPUT_BYTES = {"warc": 1 << 30, "wat": 128 << 20}
 SHARD_PAGE_URLS = 50_000
 
 
-def default_num_shards(files, urls, file_format: str = "auto") -> int:
-    """Output shards from the input's size: (path, bytes) of its files (as listed, nothing
+def input_units(files, urls, file_format: str = "auto") -> float:
+    """The input's size in shards' worth: (path, bytes) of its files (as listed, nothing
     read), or its page URLs."""
     if urls is not None:
-        units = len(urls) / SHARD_PAGE_URLS
-    else:
-        units = sum(
-            size / SHARD_INPUT_BYTES[file_format_of(path, file_format)] for path, size in files
-        )
-    return max(MIN_SHARDS, math.ceil(units))
+        return len(urls) / SHARD_PAGE_URLS
+    return sum(size / SHARD_INPUT_BYTES[file_format_of(path, file_format)] for path, size in files)
+
+
+def default_num_shards(files, urls, file_format: str = "auto") -> int:
+    """Output shards from the input's size."""
+    return max(MIN_SHARDS, math.ceil(input_units(files, urls, file_format)))
+
+
+def default_dedup_buckets(files, urls, file_format: str = "auto") -> int:
+    """Dedup buckets from the input's size (~20k pairs a bucket)."""
+    buckets = math.ceil(MIN_DEDUP_BUCKETS * input_units(files, urls, file_format))
+    return min(MAX_DEDUP_BUCKETS, max(MIN_DEDUP_BUCKETS, buckets))
 
 
 # What HarvestFile counts per input file (stats.json's counts), and its progress counter.
@@ -371,11 +366,17 @@ def files_without_records(stats: dict, pattern: str) -> list[str]:
     empty, without = counts.get(FILES_EMPTY, 0), counts.get(FILES_WITHOUT_RECORDS, 0)
     if not empty + without:
         return []
-    kinds = [f"{empty} empty" if empty else "", f"{without} not WARC/WAT" if without else ""]
+    kinds = [f"{empty} empty" if empty else "", f"{without} not WARC/ARC/WAT" if without else ""]
     found = " and ".join(kind for kind in kinds if kind)
     if empty + without == read:
-        raise UsageError(f"--input {pattern}: no WARC or WAT record in any file ({found})")
-    return [f"{empty + without} of {read} input files held no WARC or WAT record ({found})"]
+        raise UsageError(f"--input {pattern}: no WARC, ARC or WAT record in any file ({found})")
+    return [f"{empty + without} of {read} input files held no WARC, ARC or WAT record ({found})"]
+
+
+def page_fetch_config(args: argparse.Namespace) -> FetchConfig:
+    """The fetcher's settings from the flags; pages come back undecoded, for
+    pipeline.crawl.payload to decode as it decodes WARC records."""
+    return fetch_config(args, decode_content=False)
 
 
 def inputs_and_harvest(pipeline, args, options: HarvestOptions, files, urls):
@@ -384,7 +385,7 @@ def inputs_and_harvest(pipeline, args, options: HarvestOptions, files, urls):
         return pipeline | "InputFiles" >> beam.Create(paths), HarvestFile(args.format, options)
     size = args.fetch_batch_size
     batches = [urls[start : start + size] for start in range(0, len(urls), size)]
-    harvest = FetchPages(options, fetch_config(args))
+    harvest = FetchPages(options, page_fetch_config(args))
     return pipeline | "PageUrlBatches" >> beam.Create(batches), harvest
 
 
@@ -392,10 +393,14 @@ def execute(args: argparse.Namespace, pipeline_options) -> dict:
     """The job, its flags parsed and checked (cli.py): returns the stats document it wrote,
     or {} when it only submitted the job (Dataflow without waiting, or a template)."""
     options = HarvestOptions(args.max_page_bytes, args.include_empty_alt)
-    files = sized_inputs(args.input) if args.input else None
+    files = crawl_inputs(args.input) if args.input else None
+    if files:
+        check_crawl_inputs([path for path, _ in files], open_raw)  # the door (records.py)
     urls = read_page_urls(args.page_urls) if args.page_urls else None
     if args.shards is None:
         args.shards = default_num_shards(files, urls, args.format)
+    if args.key_buckets is None:
+        args.key_buckets = default_dedup_buckets(files, urls, args.format)
     if not FileSystems.exists(args.output):
         FileSystems.mkdirs(args.output)
     pipeline = beam.Pipeline(options=pipeline_options)

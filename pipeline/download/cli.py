@@ -21,7 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__.split("\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--input", required=True, help="directory of pairs-*.parquet, or a glob")
+    parser.add_argument(
+        "--input", required=True, help="directory of pairs-*.parquet, a glob, or one file"
+    )
     parser.add_argument("--output", required=True, help="directory for images-*.parquet")
     add_image_flags(parser)
     add_fetch_flags(parser)

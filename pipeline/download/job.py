@@ -11,6 +11,9 @@ flight (at most ``--per-host-concurrency`` per host, ``--per-host-rate`` starts 
 and decoding runs on the same threads (Pillow releases the GIL). Politeness caps are per
 worker: a host sees at most workers x per-host-concurrency connections.
 
+Columns beyond the pair contract (a URL list's ``similarity``...) are carried through as they are.
+The input is checked at the door (pipeline/records.py) before anything is fetched.
+
 stats.json: ``in`` = pairs read, ``kept`` = status ok, ``rejected`` by failure status;
 ``counts`` holds ``bytes_downloaded``, ``shards_written`` and ``shards_resumed``.
 """
@@ -34,8 +37,23 @@ from pipeline.download.imaging import process_image
 from pipeline.fetch.fetcher import FetchConfig, Fetcher, FetchResult
 from pipeline.fetch.settings import fetch_config
 from pipeline.progress import LiveTally, Meter, run_job, summary
-from pipeline.records import DOWNLOAD_SCHEMA, PAIR_SCHEMA, STATUS_OK
-from pipeline.shards import parquet_rows, publish, total_rows
+from pipeline.records import (
+    DOWNLOAD_SCHEMA,
+    PAIR_SCHEMA,
+    PAIRS,
+    STATUS_OK,
+    extra_fields,
+    with_extras,
+)
+from pipeline.shards import (
+    check_input,
+    match_files,
+    match_shards,
+    parquet_rows,
+    publish,
+    rows_to_table,
+    total_rows,
+)
 from pipeline.stats import IN, KEPT, WriteStats, read_stats, rejected
 
 JOB = "align-download"  # the command, and the namespace of the job's Beam counters
@@ -43,8 +61,6 @@ JOB = "align-download"  # the command, and the namespace of the job's Beam count
 ROW_GROUP = 256  # rows per Parquet row group: ~10 MB of 346-px JPEGs
 INPUT_PREFIX = "pairs-"
 OUTPUT_PREFIX = "images-"
-# JPEG bytes do not compress: zstd on them would only cost CPU.
-COMPRESSION = {name: "none" if name == "image" else "zstd" for name in DOWNLOAD_SCHEMA.names}
 IMAGE_ACCEPT = "image/avif,image/webp,image/apng,image/*,*/*;q=0.8"
 
 
@@ -57,15 +73,20 @@ def output_name(input_path: str) -> str:
 
 
 def input_paths(spec: str) -> list[str]:
-    """The shards an --input names: a directory's pairs-*.parquet, or a glob; sorted."""
-    pattern = spec
-    if not any(character in spec for character in "*?[") and not spec.endswith(".parquet"):
-        pattern = FileSystems.join(spec, f"{INPUT_PREFIX}*.parquet")  # a folder (gs:// has none)
-    matches = FileSystems.match([pattern])[0].metadata_list
-    paths = sorted(m.path for m in matches if not m.path.endswith(".tmp"))
-    if not paths:
-        raise FileNotFoundError(f"no pair shards match {pattern}")
-    return paths
+    """The shards an --input names: a directory's pairs-*.parquet, a glob or one file; sorted."""
+    try:
+        return match_shards(spec, [INPUT_PREFIX.rstrip("-")], "pair shards")[1]
+    except FileNotFoundError:
+        if match_files(FileSystems.join(spec, f"{OUTPUT_PREFIX}*.parquet")):
+            raise UsageError(
+                f"--input {spec} holds downloaded images already: give them to align-filter"
+            ) from None
+        raise
+
+
+def compression(schema: pa.Schema) -> dict[str, str]:
+    """JPEG bytes do not compress: zstd on them would only cost CPU."""
+    return {name: "none" if name == "image" else "zstd" for name in schema.names}
 
 
 def plan_shards(paths: Sequence[str], output_dir: str) -> list[tuple[str, str]]:
@@ -149,10 +170,11 @@ def _worker_fetcher(config: FetchConfig) -> tuple[Fetcher, threading.Semaphore]:
 class DownloadShard(beam.DoFn):
     """One input shard in, one complete output shard written; yields the shard's tally."""
 
-    def __init__(self, fetch_config: FetchConfig, options: ImageOptions):
+    def __init__(self, fetch_config: FetchConfig, options: ImageOptions, schema: pa.Schema):
         self.fetch_config = fetch_config
         self.options = options
         self.live = LiveTally(JOB)
+        self.schema = schema  # DOWNLOAD_SCHEMA and the input's extras
 
     def setup(self):
         self.fetcher, self.decode_slots = _worker_fetcher(self.fetch_config)
@@ -173,13 +195,15 @@ class DownloadShard(beam.DoFn):
         self.live.add(tally)
         temporary = output_path + ".tmp"
         with FileSystems.open(input_path) as source, FileSystems.create(temporary) as sink:
-            pairs = _rows(pq.ParquetFile(source))
+            columns = PAIR_SCHEMA.names + [field.name for field in extra_fields(self.schema)]
+            pairs = _rows(pq.ParquetFile(source), columns)
             pairs_for_urls, pairs_for_output = itertools.tee(pairs)
             records = self.fetcher.map(
                 (pair["url"] or "" for pair in pairs_for_urls),
                 lambda result: image_record(result, self.options, self.decode_slots),
             )
-            with pq.ParquetWriter(sink, DOWNLOAD_SCHEMA, compression=COMPRESSION) as writer:
+            schema = self.schema
+            with pq.ParquetWriter(sink, schema, compression=compression(schema)) as writer:
                 batch = []
                 for pair, record in zip(pairs_for_output, records, strict=True):
                     status = record["status"]
@@ -189,39 +213,38 @@ class DownloadShard(beam.DoFn):
                     self.live.add(counts)
                     batch.append({**pair, **record})
                     if len(batch) == ROW_GROUP:
-                        writer.write_table(_table(batch))
+                        writer.write_table(rows_to_table(batch, schema))
                         batch = []
                 if batch or tally[IN] == 0:
-                    writer.write_table(_table(batch))
+                    writer.write_table(rows_to_table(batch, schema))
         publish(temporary, output_path)
         return tally
 
 
-def _rows(parquet: pq.ParquetFile) -> Iterator[dict]:
-    for batch in parquet.iter_batches(batch_size=ROW_GROUP, columns=PAIR_SCHEMA.names):
+def _rows(parquet: pq.ParquetFile, columns: list[str]) -> Iterator[dict]:
+    for batch in parquet.iter_batches(batch_size=ROW_GROUP, columns=columns):
         yield from batch.to_pylist()
-
-
-def _table(rows: list[dict]) -> pa.Table:
-    columns = {name: [row.get(name) for row in rows] for name in DOWNLOAD_SCHEMA.names}
-    return pa.table(columns, schema=DOWNLOAD_SCHEMA)
 
 
 class Download(beam.PTransform):
     """Downloads every planned shard; outputs the per-shard tallies."""
 
-    def __init__(self, plan: list[tuple[str, str]], fetch_config: FetchConfig, options):
+    def __init__(
+        self, plan: list[tuple[str, str]], fetch_config: FetchConfig, options, schema: pa.Schema
+    ):
         super().__init__()
         self.plan = plan
         self.fetch_config = fetch_config
         self.options = options
+        self.schema = schema
 
     def expand(self, pipeline):
         return (
             pipeline
             | "Shards" >> beam.Create(self.plan)
             | "Spread" >> beam.Reshuffle()  # one shard per element, spread over workers
-            | "DownloadShard" >> beam.ParDo(DownloadShard(self.fetch_config, self.options))
+            | "DownloadShard"
+            >> beam.ParDo(DownloadShard(self.fetch_config, self.options, self.schema))
         )
 
 
@@ -229,7 +252,9 @@ def execute(args: argparse.Namespace, pipeline_options) -> dict:
     """The job, its flags parsed and checked (cli.py): returns the stats document it wrote,
     or {} when it only submitted the job (Dataflow without waiting, or a template)."""
     config = fetch_config(args, accept=IMAGE_ACCEPT)
-    plan = plan_shards(input_paths(args.input), args.output)
+    paths = input_paths(args.input)
+    schema = with_extras(DOWNLOAD_SCHEMA, check_input(paths, PAIRS))
+    plan = plan_shards(paths, args.output)
     if not FileSystems.exists(args.output):
         FileSystems.mkdirs(args.output)
     options = ImageOptions(args.image_size, args.upscale, args.jpeg_quality, args.max_pixels)
@@ -237,7 +262,7 @@ def execute(args: argparse.Namespace, pipeline_options) -> dict:
     pipeline = beam.Pipeline(options=pipeline_options)
     _ = (
         pipeline
-        | "Download" >> Download(plan, config, options)
+        | "Download" >> Download(plan, config, options, schema)
         | "WriteStats" >> WriteStats(args.output, extra)
     )
     meter = Meter(JOB, total_rows([source for source, _ in plan]), " pairs")

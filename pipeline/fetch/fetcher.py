@@ -61,6 +61,7 @@ class FetchConfig:
     backoff: float = 1.0  # seconds before the first retry, doubling after
     max_retry_after: float = 30.0  # a longer Retry-After gives up instead of waiting
     verify_tls: bool = True
+    decode_content: bool = True  # undo Content-Encoding; False: the body as sent, capped as sent
 
 
 @dataclass
@@ -329,7 +330,7 @@ class Fetcher:
                 redirect=False,
                 timeout=self._timeout,
                 preload_content=False,
-                decode_content=True,
+                decode_content=self.config.decode_content,
             )
         except (u3.ConnectTimeoutError, u3.ReadTimeoutError, TimeoutError) as error:
             raise FetchFailure("timeout", f"{host}: {describe(error)}") from None

@@ -2,6 +2,7 @@
 
 --rules text   pairs -> pairs that pass the text rules (run before any download)
 --rules all    downloaded images -> TFRecord training shards + Parquet sidecars
+               (and/or WebDataset tars: --output-format tfrecord,webdataset)
 --rules none   downloaded images -> the same shards from every `ok` image (the baseline)
 
 Every record leaves kept or rejected by name (rejects/, measurements/, stats.json).
@@ -23,17 +24,25 @@ from filters.cli import (
     exits_cleanly,
 )
 from filters.config import FilterConfig
-from filters.rules import ALL, MODES, RULES, config_help
+from filters.rules import ALL, MODES, RULES, TEXT, config_help
 from pipeline.options import MIN_SHARDS, add_sharding_flags, parse_job_args
 
+OUTPUT_FORMATS = ("tfrecord", "webdataset")
 CONFIG_HELP = {"languages": "language: codes to keep, e.g. 'en' or 'en,fr'; 'all' = off"}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="align-filter", description=__doc__.splitlines()[0])
-    parser.add_argument("--input", help="directory of pairs-*/images-*.parquet, or a glob")
+    parser.add_argument(
+        "--input", help="directory of pairs-*/images-*.parquet, a glob, or one Parquet file"
+    )
     parser.add_argument("--output", help="output directory (local or gs://)")
     parser.add_argument("--rules", choices=MODES, default=ALL, help=modes_help())
+    parser.add_argument(
+        "--output-format",
+        help="training shards of --rules all/none, comma-separated: tfrecord (Keras trainer), "
+        "webdataset (tar shards for PyTorch/open_clip) (default: tfrecord)",
+    )
     parser.add_argument(
         "--config", help="YAML overriding ALIGN's thresholds: a file, or 'small' (shipped)"
     )
@@ -107,6 +116,22 @@ def check_args(args: argparse.Namespace) -> None:
     if isinstance(args.stats, str):
         raise UsageError("--stats takes no directory when --input is given")
     args.eval_sets = parse_eval_sets(args.eval_images)
+    args.output_formats = output_formats(args)
+
+
+def output_formats(args: argparse.Namespace) -> tuple[str, ...]:
+    """The --output-format list, checked: TFRecord unless asked otherwise."""
+    if args.output_format is None:
+        return OUTPUT_FORMATS[:1]
+    if args.rules == TEXT:
+        raise UsageError("--output-format is for --rules all/none (--rules text writes pairs)")
+    formats = tuple(dict.fromkeys(f.strip() for f in args.output_format.split(",") if f.strip()))
+    unknown = [name for name in formats if name not in OUTPUT_FORMATS]
+    if unknown or not formats:
+        raise UsageError(
+            f"--output-format {args.output_format!r}: choose from {', '.join(OUTPUT_FORMATS)}"
+        )
+    return formats
 
 
 @exits_cleanly("align-filter")

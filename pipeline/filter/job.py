@@ -13,7 +13,6 @@ from importlib.metadata import entry_points
 
 import apache_beam as beam
 import pyarrow as pa
-import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from filters.cli import UsageError
@@ -47,12 +46,16 @@ from pipeline.filter.counts import DistinctCountRule, RareTokens
 from pipeline.filter.evaldedup import EvalDedup, list_images
 from pipeline.filter.nsfw import NsfwScores
 from pipeline.filter.tfrecord import write_tfrecord
+from pipeline.filter.webdataset import write_webdataset
 from pipeline.options import MIN_SHARDS
 from pipeline.progress import Meter, judged, run_job, summary
-from pipeline.records import DOWNLOAD_SCHEMA, PAIR_SCHEMA
+from pipeline.records import DOWNLOAD_SCHEMA, DOWNLOADED, PAIR_SCHEMA, PAIRS, with_extras
 from pipeline.shards import (
     ReadTables,
     WriteShards,
+    check_input,
+    match_files,
+    match_shards,
     read_text,
     remove_folder,
     total_rows,
@@ -65,23 +68,27 @@ JOB = "align-filter"  # the command, and the namespace of the job's Beam counter
 SIDECAR_SCHEMA = pa.schema(
     [f for f in DOWNLOAD_SCHEMA if f.name not in ("image", "status", "error")]
 )
-IMAGE_COLUMNS = ("status", "sha256", "phash", "original_width", "original_height", "image")
+INPUT_PREFIXES = {TEXT: ("pairs", "images"), ALL: ("images",), NONE: ("images",)}
+CONTRACTS = {TEXT: PAIRS, ALL: DOWNLOADED, NONE: DOWNLOADED}
 # Input bytes per output shard when --shards is not given. A shard's rows are sorted in one
 # worker's memory; JPEG bytes stay their size there, Parquet pairs grow ~4x when decoded.
 SHARD_INPUT_BYTES = {TEXT: 64 << 20, ALL: 256 << 20, NONE: 256 << 20}
 
 
-def resolve_input(path: str, mode: str) -> str:
-    """A directory means its pairs-*.parquet (text) or images-*.parquet; else a glob."""
-    if any(ch in path for ch in "*?["):
-        candidates = [path]
-    else:
-        names = ["pairs", "images"] if mode == TEXT else ["images"]
-        candidates = [FileSystems.join(path, f"{name}-*.parquet") for name in names]
-    for pattern in candidates:
-        if FileSystems.match([pattern])[0].metadata_list:
-            return pattern
-    raise FileNotFoundError(f"--input {path}: no {' or '.join(candidates)}")
+def resolve_input(path: str, mode: str) -> tuple[str, pa.Schema]:
+    """The input's pattern (a folder means its pairs-*.parquet (text) or images-*.parquet;
+    else a glob or one file) and its schema, checked at the door (pipeline/records.py)."""
+    what = "pair or image shards" if mode == TEXT else "image shards"
+    try:
+        pattern, paths = match_shards(path, INPUT_PREFIXES[mode], what)
+    except FileNotFoundError:
+        if mode != TEXT and match_files(FileSystems.join(path, "pairs-*.parquet")):
+            raise UsageError(
+                f"--input {path} holds pair shards, not downloaded images: run align-download "
+                "on them first"
+            ) from None
+        raise
+    return pattern, check_input(paths, CONTRACTS[mode])
 
 
 def default_shards(pattern: str, mode: str) -> int:
@@ -90,17 +97,6 @@ def default_shards(pattern: str, mode: str) -> int:
     listed = FileSystems.match([pattern])[0].metadata_list
     size = sum(metadata.size_in_bytes for metadata in listed)
     return max(MIN_SHARDS, -(-size // SHARD_INPUT_BYTES[mode]))
-
-
-def check_input_columns(pattern: str, mode: str) -> None:
-    first = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)[0]
-    with FileSystems.open(first) as handle:
-        names = set(pq.read_schema(handle).names)
-    needed = set(PAIR_SCHEMA.names) | (set(IMAGE_COLUMNS) if mode != TEXT else set())
-    missing = sorted(needed - names)
-    if missing:
-        hint = " (--rules all/none read align-download output)" if mode != TEXT else ""
-        raise UsageError(f"--input {first} lacks columns {', '.join(missing)}{hint}")
 
 
 def effective_config(args: argparse.Namespace) -> FilterConfig:
@@ -212,17 +208,21 @@ class Filter(beam.PTransform):
         return joined, tallies
 
 
-def build(pipeline, args, config, pattern: str, eval_sets: dict[str, str]) -> None:
-    """Read | Filter | write the outputs and stats.json."""
+def build(
+    pipeline, args, config, pattern: str, eval_sets: dict[str, str], schema: pa.Schema
+) -> None:
+    """Read | Filter | write the outputs and stats.json; ``schema`` is the input's, whose
+    extras (columns outside the contract) every output carries."""
     mode = args.rules
     nsfw = bool(args.nsfw_model) and mode == ALL
     use_eval = bool(eval_sets) and mode == ALL
     given = {EVAL_SETS: use_eval, NSFW_MODEL: nsfw, LANGUAGES: bool(config.languages)}
     rules = rules_for(mode, [name for name, on in given.items() if on])
+    kept_schema = with_extras(PAIR_SCHEMA if mode == TEXT else DOWNLOAD_SCHEMA, schema)
     job = Filter(
         rules,
         config,
-        PAIR_SCHEMA if mode == TEXT else DOWNLOAD_SCHEMA,
+        kept_schema,
         scratch_folder(args.output),
         args.batch_rows,
         args.key_buckets,
@@ -231,7 +231,7 @@ def build(pipeline, args, config, pattern: str, eval_sets: dict[str, str]) -> No
         args.nsfw_batch_size,
     )
     results = pipeline | "Read" >> ReadTables(pattern) | "Filter" >> job
-    _write_outputs(results, args, mode)
+    _write_outputs(results, args, kept_schema)
     extra = {
         "mode": mode,
         "rules": [rule.name for rule in rules],
@@ -245,22 +245,28 @@ def build(pipeline, args, config, pattern: str, eval_sets: dict[str, str]) -> No
     results["tallies"] | "WriteStats" >> WriteStats(args.output, extra)
 
 
-def _write_outputs(results: dict, args, mode: str) -> None:
+def _write_outputs(results: dict, args, kept_schema: pa.Schema) -> None:
     out, shards = args.output, args.shards
-    if mode == TEXT:
+    if args.rules == TEXT:
         results["kept"] | "WritePairs" >> WriteShards(
-            out, "pairs", PAIR_SCHEMA, shards, writer=_writer()
+            out, "pairs", kept_schema, shards, writer=_writer()
         )
     else:
         shard_dir = FileSystems.join(out, "shards")
-        results["kept"] | "WriteTFRecords" >> WriteShards(
-            shard_dir, "align", DOWNLOAD_SCHEMA, shards, _writer(write_tfrecord), ".tfrecord"
-        )
+        sidecar = with_extras(SIDECAR_SCHEMA, kept_schema)
+        if "tfrecord" in args.output_formats:
+            results["kept"] | "WriteTFRecords" >> WriteShards(
+                shard_dir, "align", kept_schema, shards, _writer(write_tfrecord), ".tfrecord"
+            )
+        if "webdataset" in args.output_formats:
+            tar = functools.partial(write_webdataset, columns=sidecar.names)
+            results["kept"] | "WriteWebDataset" >> WriteShards(
+                shard_dir, "align", kept_schema, shards, _writer(tar), ".tar"
+            )
         (
             results["kept"]
-            | "SidecarColumns" >> beam.Map(lambda t: t.select(SIDECAR_SCHEMA.names))
-            | "WriteSidecars"
-            >> WriteShards(shard_dir, "align", SIDECAR_SCHEMA, shards, writer=_writer())
+            | "SidecarColumns" >> beam.Map(lambda t: t.select(sidecar.names))
+            | "WriteSidecars" >> WriteShards(shard_dir, "align", sidecar, shards, writer=_writer())
         )
     results["rejects"] | "WriteRejects" >> WriteShards(
         FileSystems.join(out, "rejects"), "rejects", REJECT_OUTPUT_SCHEMA, shards, _writer()
@@ -304,12 +310,11 @@ def execute(args: argparse.Namespace, options) -> dict:
     for name, glob in eval_sets.items():
         if not list_images(glob):
             raise UsageError(f"--eval-images {name}: no files match {glob}")
-    pattern = resolve_input(args.input, args.rules)
-    check_input_columns(pattern, args.rules)
+    pattern, schema = resolve_input(args.input, args.rules)
     if args.shards is None:
         args.shards = default_shards(pattern, args.rules)
     pipeline = beam.Pipeline(options=options)
-    build(pipeline, args, config, pattern, eval_sets)
+    build(pipeline, args, config, pattern, eval_sets, schema)
     inputs = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
     meter = Meter(JOB, total_rows(inputs), " records", judged)
     seconds = run_job(pipeline, meter, options, args.progress_every)

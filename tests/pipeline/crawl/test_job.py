@@ -8,7 +8,8 @@ import pytest
 from pipeline.crawl import job as crawl
 from pipeline.crawl.cli import run
 from pipeline.crawl.harvest import HarvestOptions
-from pipeline.crawl.job import DedupPairs, HarvestFile, keep_first_per_uid
+from pipeline.crawl.job import DedupPairs, HarvestFile
+from pipeline.pairs import keep_first_per_uid
 from pipeline.records import PAIR_SCHEMA, make_uid
 from pipeline.shards import read_table, rows_to_table
 from pipeline.stats import read_stats
@@ -271,3 +272,29 @@ def test_default_shard_count_of_a_page_list_follows_its_urls(tmp_path, monkeypat
     monkeypatch.setattr(crawl, "SHARD_PAGE_URLS", 2)
     urls = crawl.read_page_urls(str(tmp_path / "pages.txt"))
     assert crawl.default_num_shards(None, urls) == 6
+
+
+@pytest.mark.parametrize("warc_bytes, buckets", [(30, 16), (150, 24), (10**6, 256)])
+def test_default_dedup_buckets_follow_the_input_within_bounds(
+    tmp_path, monkeypatch, warc_bytes, buckets
+):
+    (tmp_path / "a.warc.gz").write_bytes(b"x" * warc_bytes)
+    monkeypatch.setitem(crawl.SHARD_INPUT_BYTES, "warc", 100)
+    files = crawl.crawl_inputs(str(tmp_path / "*"))
+    assert crawl.default_dedup_buckets(files, None) == buckets
+
+
+def test_a_page_clipped_after_its_images_is_salvaged_with_exact_accounting(tmp_path):
+    (tmp_path / "in").mkdir()
+    filler = "".join(f"<p>paragraph {i}</p>" for i in range(3000))
+    pages = [
+        page_record("http://c.example/whole", img("w.jpg", "Whole")),
+        page_record("http://c.example/clipped", img("c.jpg", "Clipped") + filler),
+    ]
+    members = [gzip_member(record) for record in pages]
+    (tmp_path / "in" / "c.warc.gz").write_bytes(members[0] + members[1][: len(members[1]) // 2])
+    run(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")])
+    stats = read_stats(str(tmp_path / "out"))
+    assert stats["balanced"] and (stats["in"], stats["kept"], stats["rejected"]) == (2, 2, {})
+    counts = stats["counts"]
+    assert (counts["warc/damaged"], counts["warc/salvaged"], counts["pairs/written"]) == (1, 1, 2)

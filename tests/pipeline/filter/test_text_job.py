@@ -172,7 +172,10 @@ def test_language_rule_runs_on_survivors_and_names_the_language(tmp_path):
     ("argv", "message"),
     [
         (["--output", "o", "--bogus"], "unrecognized arguments: --bogus"),
-        (["--input", "/nonexistent", "--output", "o"], "no /nonexistent/images-*.parquet"),
+        (
+            ["--input", "/nonexistent", "--output", "o"],
+            "no image shards match /nonexistent (looked for /nonexistent/images-*.parquet",
+        ),
         (["--input", "x", "--output", "o", "--eval-images", "nameonly"], "NAME=GLOB"),
         (["--input", "x", "--output", "o", "--shards", "0"], "--shards must be at least 1"),
     ],
