@@ -5,8 +5,8 @@ import gzip
 
 import pytest
 
-from pipeline.crawl.harvest import HarvestOptions, from_warc_record
 from pipeline.crawl.cli import build_parser
+from pipeline.crawl.harvest import HarvestOptions, from_warc_record
 from pipeline.crawl.job import FetchPages, page_fetch_config
 from pipeline.crawl.warc_source import WarcRecord
 from tests.pipeline.fetch.testserver import ScriptedServer, respond
