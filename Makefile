@@ -4,9 +4,13 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# dev: every part of pyproject.toml (demo = train + report + synthweb, and gcp) plus the
+# test tools, one pinned resolution for all (constraints.txt). The curation jobs alone need
+# no extra; see the README's "Installs" section.
 EXTRAS ?= dev
+RUN ?= runs/demo
 
-.PHONY: demo test lint bench venv clean browser
+.PHONY: demo test lint bench venv clean browser tensorboard
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +22,10 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/align-demo $(ARGS)
+
+# The scalars of every model trained under RUN (the demo's by default): make tensorboard RUN=...
+tensorboard: $(STAMP)
+	$(BIN)/tensorboard --logdir $(RUN) $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(ARGS)
@@ -44,7 +52,7 @@ lint: $(STAMP)
 
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,bench]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[bench]"
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:

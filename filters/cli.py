@@ -1,7 +1,11 @@
 """The one command-line and config dialect of every align-* command; imports no Beam, no TensorFlow.
 
 - A bad flag, path or value is a ``UsageError``; ``exits_cleanly`` prints it as
-  ``prog: error: message`` in one line and exits 2, never a traceback.
+  ``prog: error: message`` in one line and exits 2, never a traceback; so is a feature used
+  without its extra (``MissingExtra``, filters/extras.py), which names the extra to install.
+- Quiet by default: TensorFlow's C++ and absl logs, Beam's worker warnings and the
+  frameworks' Python warnings are off (``quiet_frameworks``, ``muted_stderr``) unless
+  ``-v/--verbose``; the frameworks are imported after parsing, so ``--help`` is instant.
 - ``run(argv=None)`` is a command's work and returns what it did (a job's stats, metrics);
   ``main(argv=None)`` is its console script and returns None, so a success exits 0.
 - A config is a frozen dataclass whose defaults are the recipe's values. A YAML file (a path,
@@ -16,14 +20,21 @@ training/ use it and neither may import the other (docs/architecture.md).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import functools
+import logging
+import os
 import sys
-from collections.abc import Callable, Iterable, Mapping
+import tempfile
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+
+from filters.extras import MissingExtra
 
 C = TypeVar("C")
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
@@ -34,16 +45,20 @@ class UsageError(ValueError):
 
 
 def exits_cleanly(prog: str) -> Callable:
-    """Turns UsageError (and a missing input) into ``prog: error: message`` and exit 2."""
+    """Turns UsageError (a missing input, a missing extra) into ``prog: error: message`` and
+    exit 2, and Ctrl-C into ``prog: interrupted`` and exit 130, never a traceback."""
 
     def decorate(run: Callable) -> Callable:
         @functools.wraps(run)
         def wrapper(*args, **kwargs):
             try:
                 return run(*args, **kwargs)
-            except (UsageError, FileNotFoundError) as error:
+            except (UsageError, FileNotFoundError, MissingExtra) as error:
                 print(f"{prog}: error: {error}", file=sys.stderr)
                 raise SystemExit(2) from None
+            except KeyboardInterrupt:
+                print(f"\n{prog}: interrupted", file=sys.stderr)
+                raise SystemExit(130) from None
 
         return wrapper
 
@@ -56,6 +71,82 @@ def check_at_least(args: argparse.Namespace, minimums: Mapping[str, float]) -> N
         value = getattr(args, name)
         if value is not None and value < minimum:
             raise UsageError(f"--{name.replace('_', '-')} must be at least {minimum}")
+
+
+# --- what a command prints -------------------------------------------------------------------
+
+DEFAULT_PROGRESS_EVERY = 30.0  # seconds between progress lines in a log (not a terminal)
+
+
+def add_output_flags(parser: argparse.ArgumentParser) -> None:
+    """``-v/--verbose`` and ``--progress-every``, the same in every command."""
+    group = parser.add_argument_group("output")
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also print TensorFlow's and Beam's own logs and warnings",
+    )
+    group.add_argument(
+        "--progress-every",
+        type=float,
+        default=DEFAULT_PROGRESS_EVERY,
+        metavar="SECONDS",
+        help="seconds between progress lines when the output is not a terminal "
+        "(a log, CI); a terminal gets one live line (default: %(default)s)",
+    )
+
+
+# Python loggers of the frameworks: their INFO and WARNING lines are the frameworks talking
+# to their own developers ("Discarding unparseable args", "No semi_persistent_directory",
+# a worker's start-up), not to our user; errors still show.
+FRAMEWORK_LOGGERS = ("apache_beam", "tensorflow", "absl", "keras", "h5py")
+FRAMEWORK_MODULES = r"(apache_beam|tensorflow|keras|keras_hub|absl|tf_keras)(\.|$)"
+
+
+def quiet_frameworks(verbose: bool) -> None:
+    """TensorFlow's C++ logs, the frameworks' INFO/WARNING logs and Python warnings off,
+    unless ``verbose``. Call it before importing TensorFlow: its C++ log level is read once,
+    from the environment (which worker processes inherit)."""
+    if verbose:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    for name in FRAMEWORK_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module=FRAMEWORK_MODULES)
+
+
+@contextlib.contextmanager
+def muted_stderr(verbose: bool) -> Iterator[None]:
+    """Holds back what native libraries write straight to file descriptor 2 while the block
+    runs, e.g. TensorFlow's import ("All log messages before absl::InitializeLog() is called
+    are written to STDERR", oneDNN, CUDA): no log level reaches those lines. Nothing is held
+    back with ``verbose``; what was held back is dropped (a failed import raises its own
+    one-line error)."""
+    if verbose:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
+@contextlib.contextmanager
+def importing_frameworks(verbose: bool) -> Iterator[None]:
+    """Wrap a command's late import of TensorFlow/Keras (after its flags are parsed): their
+    logs quieted, and their start-up lines on stderr held back, unless ``verbose``."""
+    quiet_frameworks(verbose)
+    with muted_stderr(verbose):
+        yield
 
 
 # --- config files -----------------------------------------------------------------------------

@@ -20,11 +20,6 @@ from collections.abc import Iterable, Mapping
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
-from apache_beam.options.pipeline_options import (
-    GoogleCloudOptions,
-    PipelineOptions,
-    StandardOptions,
-)
 
 from pipeline.shards import publish
 
@@ -110,17 +105,6 @@ def read_stats(output_dir: str) -> dict:
     """Reads a finished job's stats.json."""
     with FileSystems.open(FileSystems.join(output_dir, STATS_FILE)) as handle:
         return json.loads(handle.read())
-
-
-def stats_of_run(output_dir: str, options: PipelineOptions) -> dict:
-    """What a job's run() returns: the stats.json it wrote, or {} when the job has not
-    finished here: it only wrote a Dataflow template (``--template_location``), or was
-    submitted without waiting (``--no_wait_until_finish``)."""
-    if options.view_as(GoogleCloudOptions).template_location:
-        return {}
-    if options.view_as(StandardOptions).no_wait_until_finish:
-        return {}
-    return read_stats(output_dir)
 
 
 class WriteStats(beam.PTransform):

@@ -25,6 +25,7 @@ MAY_IMPORT = {
 PIPELINE_ROOMS = {
     "crawl": {"fetch"},
     "download": {"fetch"},
+    "ingest": set(),
     "filter": set(),
     "fetch": set(),
 }

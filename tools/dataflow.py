@@ -8,14 +8,19 @@ that back, so a person (or a test) can check a job before paying for workers:
 
     python -m tools.dataflow TEMPLATE.json [--load]
 
-prints the staged files and the graph's steps; ``--load`` also rebuilds the pipeline from
-its staged proto, unpickling every DoFn and CombineFn as a worker would.
+prints the staged files, what a worker pip-installs with the staged package (its core
+dependencies: no extras, so no training stack) and the graph's steps; ``--load`` also
+rebuilds the pipeline from its staged proto, unpickling every DoFn and CombineFn as a
+worker would.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import tarfile
+import tomllib
 from collections.abc import Sequence
 
 import apache_beam as beam
@@ -26,6 +31,7 @@ from apache_beam.portability.api import beam_runner_api_pb2
 
 GCS_HOST = "storage.googleapis.com/"
 PIPELINE_PROTO = "pipeline.pb"
+SDIST = "workflow.tar.gz"  # the name Beam stages the --setup_file sdist under
 
 
 def read_template(path: str) -> dict:
@@ -61,6 +67,15 @@ def read_bytes(path: str) -> bytes:
         return handle.read()
 
 
+def worker_requirements(sdist: bytes) -> list[str]:
+    """What ``pip install`` of the staged sdist installs besides it: the dependencies its
+    pyproject.toml declares, without any extra (pip builds the metadata from it)."""
+    with tarfile.open(fileobj=io.BytesIO(sdist), mode="r:gz") as archive:
+        top = archive.getnames()[0].split("/")[0]
+        pyproject = archive.extractfile(f"{top}/pyproject.toml").read().decode()
+    return list(tomllib.loads(pyproject)["project"].get("dependencies", []))
+
+
 def pipeline_proto(template: dict):
     """The portable pipeline (Runner API proto) the job staged beside its packages."""
     data = read_bytes(FileSystems.join(staging_dir(template), PIPELINE_PROTO))
@@ -88,6 +103,9 @@ def run(argv: Sequence[str] | None = None) -> list[str]:
     print(f"staged in {staging_dir(template)}")
     for name, url in sorted(staged_packages(template).items()):
         print(f"  package {name}: {url}")
+    if SDIST in staged_packages(template):
+        requirements = worker_requirements(read_bytes(staged_packages(template)[SDIST]))
+        print(f"a worker installs the package with: {', '.join(requirements) or 'nothing'}")
     proto = pipeline_proto(template)
     steps = step_names(proto)
     print(f"{len(steps)} steps")

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from importlib import metadata, resources
 from pathlib import Path
 
+from filters.cli import exits_cleanly
+from filters.extras import require
 from tools.progress import StageProgress, format_seconds
 from tools.webserver import serve
 
@@ -114,16 +116,15 @@ def last_report_line(log_path: Path) -> str:
 
 
 def training_step(log_path: Path) -> str:
-    """Keras's progress bar in the log, as a global step: (epoch - 1) * steps/epoch + batch."""
+    """The trainer's last progress line in the log (``align-train:  40% 400/1000 [...``), or
+    its closing ``align-train: step 1000, exported ...``, as a global step."""
     if not log_path.exists():
         return "starting"
-    text = re.sub(r"\x1b\[[0-9;]*m", "", log_path.read_text(errors="replace"))  # no colours
-    epochs = re.findall(r"Epoch (\d+)/(\d+)", text)
-    batches = re.findall(r"(\d+)/(\d+) ━", text)
-    if not epochs or not batches:
+    text = log_path.read_text(errors="replace")
+    steps = re.findall(r"^align-train: (?:\s*\d+% (\d+)/\d+ \[|step (\d+), exported)", text, re.M)
+    if not steps:
         return "starting"
-    epoch, batch, per_epoch = int(epochs[-1][0]), int(batches[-1][0]), int(batches[-1][1])
-    return f"step {(epoch - 1) * per_epoch + batch:,}"
+    return f"step {int(''.join(steps[-1])):,}"
 
 
 def metric_line(path: Path, kind: str) -> str:
@@ -357,8 +358,10 @@ def make_web(web: Path, config, server) -> dict:
     return {"summary": f"{counts['pairs']:,} pairs on {counts['pages']:,} pages"}
 
 
+@exits_cleanly("align-demo")
 def run(argv: Sequence[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
+    require("demo", "the demo (synthetic web, curation, report plots, training)")
     run_dir = Path(args.run_dir).resolve()
     if run_dir.exists():
         shutil.rmtree(run_dir)

@@ -4,19 +4,23 @@
 DIR`` on a finished one; ``python -m tools.report DIR [--ground-truth FILE]`` runs it alone.
 The data is gathered in one streaming pass (tools/report_data.py), drawn
 (tools/report_plots.py) and written out (tools/report_render.py) to ``DIR/report/``.
+
+The plots need matplotlib, the 'report' extra, which the curation core (a Dataflow worker's
+install) leaves out; without it the report is its tables, and says which extra draws them.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
 from apache_beam.io.filesystems import FileSystems
 
 from filters.cli import UsageError, exits_cleanly
+from filters.extras import MissingExtra, require
 from pipeline.stats import write_bytes
 from tools.report_data import ReportData, gather
-from tools.report_plots import all_figures, png_bytes
 from tools.report_render import html_page, markdown, notes
 
 REPORT_DIR = "report"
@@ -68,6 +72,18 @@ def summary_table(data: ReportData, report_path: str) -> str:
     return "\n".join(lines)
 
 
+def plots(data: ReportData) -> tuple[dict[str, bytes], list[str]]:
+    """The report's PNGs by file name, and the notes to show: none and a note saying which
+    extra draws them, where matplotlib is not installed."""
+    try:
+        require("report", "drawing them")
+    except MissingExtra as missing:
+        return {}, [f"No plots: {missing}."]
+    from tools.report_plots import all_figures, png_bytes  # noqa: PLC0415 - the optional extra
+
+    return {name: png_bytes(figure) for name, figure in all_figures(data).items()}, []
+
+
 def write_report(
     output_dir: str, ground_truth: str | None = None, print_summary: bool = True
 ) -> str:
@@ -75,7 +91,7 @@ def write_report(
     data = gather(output_dir, ground_truth)
     report_dir = FileSystems.join(output_dir, REPORT_DIR)
     _remove_stale(report_dir)
-    pngs = {name: png_bytes(figure) for name, figure in all_figures(data).items()}
+    pngs, missing = plots(data)
     for name, png in pngs.items():
         write_bytes(FileSystems.join(report_dir, name), png)
     if data.thumbnails:
@@ -84,10 +100,13 @@ def write_report(
             write_bytes(FileSystems.join(thumbs_dir, f"{uid}.jpg"), jpeg)
     title = output_dir.rstrip("/")
     report_path = FileSystems.join(report_dir, "report.md")
-    write_bytes(report_path, markdown(data, list(pngs), title).encode())
-    write_bytes(FileSystems.join(report_dir, "report.html"), html_page(data, pngs, title).encode())
+    write_bytes(report_path, markdown(data, list(pngs), title, missing).encode())
+    page = html_page(data, pngs, title, missing)
+    write_bytes(FileSystems.join(report_dir, "report.html"), page.encode())
     if print_summary:
         print(summary_table(data, report_path))
+    for note in missing:
+        print(f"align-filter: note: {note}", file=sys.stderr)
     return report_path
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw
 
+from filters.extras import MissingExtra
 from filters.phash import hamming, phash
 
 OBJECT_RGB = {
@@ -37,6 +38,7 @@ PHOTOS = (
     "immunohistochemistry",
 )
 LARGE_PHOTOS = PHOTOS + ("retina", "motorcycle")
+PHOTOS_NEEDED_BY = "the synthetic web's photographs (scikit-image's sample images)"
 EXTENSIONS = {"jpg": "JPEG", "png": "PNG", "webp": "WEBP", "gif": "GIF"}
 
 
@@ -294,7 +296,7 @@ def photo_array(name: str) -> np.ndarray:
     read with Pillow, since importing skimage.io costs more than the whole small web)."""
     spec = importlib.util.find_spec("skimage")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("scikit-image is not installed: its photographs are needed")
+        raise MissingExtra("synthweb", "skimage", PHOTOS_NEEDED_BY)
     folder = Path(spec.submodule_search_locations[0]) / "data"
     with Image.open(folder / PHOTO_FILES[name]) as image:
         return np.asarray(image.convert("RGB"))

@@ -1,12 +1,12 @@
 """A deterministic synthetic web (pages, images, WARC/WAT, ground truth, eval sets) for tests and
 the demo: Common Crawl plus the image hosts behind it, with every kind of alt-text noise labelled.
 
-Usage: ``align-synthweb --output DIR [--pairs N] [--seed S] [--port P] [--serve]``.
+Usage: ``align-synthweb --output DIR [--pairs N] [--seed S] [--port P] [--serve]``
+(tools/synthweb_cli.py).
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import multiprocessing
@@ -21,7 +21,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from filters.cli import UsageError, exits_cleanly
+from filters.cli import UsageError
+from filters.extras import require
 from pipeline.records import make_uid
 from tools import synth_images
 from tools.synth_html import Page, content_type, image_url, make_pages, page_url, render_page
@@ -391,26 +392,15 @@ def _manifest(config: WebConfig, rows: list[dict], pages, planner: Planner, n_wa
     }
 
 
-# --- command line ---------------------------------------------------------------------------
+# --- the command (its flags: tools/synthweb_cli.py) ---------------------------------------
 
 
-@exits_cleanly("align-synthweb")
-def run(argv: list[str] | None = None) -> dict:
-    """The align-synthweb command (exits 2 with one line on a bad flag); returns the web's
+def build(args) -> dict:
+    """align-synthweb's work: generates the web (and serves it with ``--serve``); returns its
     manifest (also DIR/web.json)."""
-    parser = argparse.ArgumentParser(prog="align-synthweb", description=__doc__.split("\n")[0])
-    parser.add_argument("--output", required=True, help="directory to write the web into")
-    parser.add_argument("--pairs", type=int, default=WebConfig.n_pairs, help="about N pairs")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--port", type=int, default=8000, help="the port URLs embed")
-    parser.add_argument("--workers", type=int, default=None, help="rendering processes")
-    parser.add_argument("--serve", action="store_true", help="serve the web until interrupted")
-    args = parser.parse_args(argv)
-    if args.pairs < 50:
-        raise UsageError(f"--pairs must be at least 50, got {args.pairs}")
-    if not 0 < args.port < 65536:
-        raise UsageError(f"--port must be in 1..65535, got {args.port}")
-    config = WebConfig(seed=args.seed, n_pairs=args.pairs, port=args.port, workers=args.workers)
+    pairs = WebConfig.n_pairs if args.pairs is None else args.pairs
+    config = WebConfig(seed=args.seed, n_pairs=pairs, port=args.port, workers=args.workers)
+    require("synthweb", synth_images.PHOTOS_NEEDED_BY)
     started = time.perf_counter()
     manifest = generate(args.output, config)
     counts = manifest["counts"]
@@ -422,12 +412,3 @@ def run(argv: list[str] | None = None) -> dict:
     if args.serve:
         serve_until_interrupted(Path(args.output) / "site", config.port, config.hosts)
     return manifest
-
-
-def main(argv: list[str] | None = None) -> None:
-    """The align-synthweb console script: runs it; returns None, so success exits 0."""
-    run(argv)
-
-
-if __name__ == "__main__":
-    main()

@@ -13,26 +13,29 @@ import codecs
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from resiliparse.parse.encoding import detect_encoding, map_encoding_to_html5
 from selectolax.lexbor import LexborHTMLParser
+
+from pipeline.pairs import URL_NOISE, normalise_alt, resolve_url
 
 DEFAULT_MAX_PAGE_BYTES = 2 << 20  # larger pages are cut here and still parsed
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 SNIFF_TYPES = frozenset({"", "text/plain", "application/octet-stream", "unknown/unknown"})
 URL_ATTRIBUTES = ("src", "data-src", "srcset", "data-srcset")  # first usable one wins
-HTTP_SCHEMES = frozenset({"http", "https"})
 
 _CHARSET_PARAM = re.compile(rb"charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:\-]+)", re.IGNORECASE)
 _META_CHARSET = re.compile(rb"<meta[^>]*?charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:\-]+)", re.IGNORECASE)
 _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
          (codecs.BOM_UTF16_BE, "utf-16-be"))  # fmt: skip
-_URL_NOISE = re.compile(r"[\t\n\r]")  # the URL parser drops these anywhere in a URL
-_BAD_HOST = re.compile(r"[\s<>\"{}|\\^`%]")  # forbidden in a host name (WHATWG URL)
-# C0/C1 control characters that are not whitespace: invisible, they only break tokenizers.
-# (Unicode category Cc minus str.isspace(); whitespace controls become spaces instead.)
-_CONTROLS = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
+# WHATWG "rules for identifying an unknown MIME type": HTML patterns after leading whitespace,
+# each followed by a space or ">" (or "/"); ``<img`` too, which the project sniffed before.
+_SNIFF_HTML = re.compile(
+    rb"[\t\n\f\r ]*<(?:!doctype html|html|head|script|iframe|h1|div|font|table|a|style|title|b|"
+    rb"body|br|p|img|!--)[\t\n\f\r />]",
+    re.IGNORECASE,
+)
 
 
 @dataclass
@@ -58,15 +61,26 @@ def mime_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
+def may_be_html(content_type: str | None) -> bool:
+    """Whether a response of this type can be a page: declared HTML, or a type worth sniffing."""
+    mime = mime_type(content_type)
+    return mime in HTML_TYPES or mime in SNIFF_TYPES
+
+
 def is_html(content_type: str | None, body: bytes) -> bool:
     """HTML by its declared type, or by its first bytes when the type says nothing useful."""
     mime = mime_type(content_type)
     if mime in HTML_TYPES:
         return True
-    if mime not in SNIFF_TYPES:
-        return False
-    head = body[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<img"))
+    return mime in SNIFF_TYPES and sniffs_as_html(body)
+
+
+def sniffs_as_html(body: bytes) -> bool:
+    """Whether a body starts like an HTML document (WHATWG MIME sniffing's HTML patterns)."""
+    return (
+        _SNIFF_HTML.match(body, len(codecs.BOM_UTF8) if body.startswith(codecs.BOM_UTF8) else 0)
+        is not None
+    )
 
 
 def python_codec(label: str | bytes | None) -> str | None:
@@ -123,31 +137,6 @@ def decode_html(body: bytes, content_type: str | None = None) -> Decoded:
     return Decoded(text.removeprefix("\ufeff"), encoding, source, had_errors)
 
 
-def normalise_alt(alt: str) -> str:
-    """Drops control characters and collapses whitespace runs to one space, stripped."""
-    return " ".join(_CONTROLS.sub("", alt).split())
-
-
-def resolve_url(base: str, reference: str | None) -> tuple[str | None, str]:
-    """(absolute http(s) URL, "ok"), or (None, why: ``no_src``, ``not_http``, ``invalid_url``)."""
-    reference = _URL_NOISE.sub("", (reference or "").strip(" \t\n\r\f"))
-    if not reference:
-        return None, "no_src"
-    try:
-        # Absolute URLs (most of them) need no joining: urljoin would only re-assemble them.
-        absolute = reference[:8].lower().startswith(("http://", "https://"))
-        url = reference if absolute else urljoin(base, reference)
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError:
-        return None, "invalid_url"
-    if parts.scheme not in HTTP_SCHEMES:
-        return None, "not_http"
-    if not parts.hostname or _BAD_HOST.search(parts.hostname):
-        return None, "invalid_url"
-    return url, "ok"
-
-
 def best_srcset_candidate(srcset: str | None) -> str | None:
     """The widest (or densest) candidate of a ``srcset``; the first one when none says."""
     best, best_size = None, -1.0
@@ -187,7 +176,7 @@ def page_base(tree: LexborHTMLParser, page_url: str) -> str:
         href = node.attributes.get("href")
         if href is not None:
             try:
-                return urljoin(page_url, _URL_NOISE.sub("", href.strip()))
+                return urljoin(page_url, URL_NOISE.sub("", href.strip()))
             except ValueError:
                 return page_url
     return page_url

@@ -13,14 +13,9 @@ from dataclasses import dataclass, field
 from html import unescape
 from urllib.parse import urljoin
 
-from pipeline.crawl.extract import (
-    DEFAULT_MAX_PAGE_BYTES,
-    ImageScan,
-    is_html,
-    links_to_pairs,
-    page_pairs,
-)
-from pipeline.crawl.warc_source import Damage, WarcRecord, decode_payload, parse_http_response
+from pipeline.crawl.extract import DEFAULT_MAX_PAGE_BYTES, ImageScan, links_to_pairs, page_pairs
+from pipeline.crawl.payload import page_body
+from pipeline.crawl.warc_source import Damage, WarcRecord, parse_http_response
 
 WAT_IMAGE_PATHS = ("IMG@/src", "IMG@/data-src")  # CC's WAT lists <img src> links like this
 
@@ -53,27 +48,44 @@ def from_scan(source: str, page_url: str, scan: ImageScan) -> Outcome:
     return Outcome(source, page_url, scan.pairs, reason, scan.counts)
 
 
-def from_damage(damage: Damage, path: str) -> Outcome:
+def from_damage(damage: Damage, path: str, extract, options: HarvestOptions) -> Outcome:
+    """A damaged part of a file: rejected under its damage, unless what could be read of its
+    last record (a page clipped after its images) still gives pairs. Then it is kept, and
+    ``warc/salvaged`` says so; one unit either way, so the accounting stays exact."""
+    if damage.record is not None:
+        outcome = extract(damage.record, path, options)
+        if outcome.reason is None:
+            outcome.counts["warc/salvaged"] += 1
+            return outcome
+        return rejected(outcome.source, damage.reason, outcome.page_url, outcome.counts)
     return rejected(f"{path}@{damage.offset}", damage.reason)
 
 
-def from_html(
-    source: str, page_url: str, content_type: str | None, body: bytes, options: HarvestOptions
+def from_response(
+    source: str, page_url: str, headers: dict[str, str], payload: bytes, options: HarvestOptions
 ) -> Outcome:
-    """An HTML (or sniffed-as-HTML) payload's pairs; other content is rejected as not_html."""
-    if not is_html(content_type, body):
-        return rejected(source, "not_html", page_url)
+    """A 2xx HTTP response's pairs, however it came (a WARC/ARC record or a fetched page): one
+    content decision for both (pipeline.crawl.payload), then the HTML extractor."""
+    body = page_body(headers, payload, options.max_page_bytes)
+    if body.reason is not None:
+        return rejected(source, body.reason, page_url, body.counts)
     try:
         scan = page_pairs(
-            body, content_type, page_url, options.max_page_bytes, options.include_empty_alt
+            body.data,
+            headers.get("content-type"),
+            page_url,
+            options.max_page_bytes,
+            options.include_empty_alt,
         )
     except Exception:  # noqa: BLE001 - a parser crash on hostile markup is that page's reject
-        return rejected(source, "parse_error", page_url)
-    return from_scan(source, page_url, scan)
+        return rejected(source, "parse_error", page_url, body.counts)
+    outcome = from_scan(source, page_url, scan)
+    outcome.counts.update(body.counts)
+    return outcome
 
 
 def from_warc_record(record: WarcRecord, path: str, options: HarvestOptions) -> Outcome:
-    """A WARC ``response`` record's pairs; every other record is skipped by name."""
+    """A WARC (or ARC) ``response`` record's pairs; every other record is skipped by name."""
     source, page_url = record.source(path), record.target_uri
     if record.type != "response":
         return rejected(source, "not_response_record", page_url)
@@ -82,13 +94,11 @@ def from_warc_record(record: WarcRecord, path: str, options: HarvestOptions) -> 
         return rejected(source, "not_http_response", page_url)
     if not 200 <= response.status < 300:
         return rejected(source, f"http_status_{response.status // 100}xx", page_url)
-    try:
-        body = decode_payload(response)
-    except ValueError:
-        return rejected(source, "bad_content_encoding", page_url)
-    outcome = from_html(source, page_url, response.headers.get("content-type"), body, options)
+    outcome = from_response(source, page_url, response.headers, response.payload, options)
     if record.clipped:
         outcome.counts["pages/clipped_by_reader"] += 1
+    if record.truncated:
+        outcome.counts["pages/cut_by_damage"] += 1
     return outcome
 
 

@@ -1,4 +1,4 @@
-"""Reads WARC and WAT files record by record, surviving damage: each bad part is named, not fatal.
+"""Reads WARC, ARC and WAT files record by record, surviving damage: each bad part is named.
 
 Common Crawl writes one gzip member per record, so a gzip member is the unit of damage: a
 truncated or corrupt member becomes one ``Damage`` and reading resumes at the next intact
@@ -6,12 +6,22 @@ member. We inflate members with ``zlib`` and split records ourselves rather than
 ``ArchiveIterator``: measured on the same file it is as fast (zlib does the work in both), and
 FastWARC raises on the first bad member and loses the rest of the file, while Resiliparse's Beam
 reader (``resiliparse.beam.warcio``) needs boto3 and logs and drops errors, which would break
-the job's accounting. Uncompressed WARC files are read with the same record parser.
+the job's accounting. Uncompressed files are read with the same record parser.
+
+ARC files (the Internet Archive's format before WARC, and Common Crawl's in 2008-2012; version
+1 or 2 headers, gzipped per record or not) go through the same reader: the first record's
+header line says which format a file is in, whatever its name, and each ARC record becomes a
+``WarcRecord`` (``format="arc"``) with WARC-style headers, so everything downstream is shared.
+
+A damaged part keeps what could be read of its last record (``Damage.record``, its block cut
+where the damage starts): HTML parsers tolerate a missing tail, so the harvest can still take
+the pairs of a page that was clipped after its images.
 """
 
 from __future__ import annotations
 
 import io
+import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,19 +29,22 @@ from typing import BinaryIO
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
 CHUNK = 1 << 16
+SALVAGE_STEP = 512  # compressed bytes per step when re-inflating a damaged member
 DEFAULT_MAX_RECORD_BYTES = 32 << 20  # a longer record block is clipped (see WarcRecord.clipped)
 MAX_LINE = 1 << 16  # a header line longer than this is malformed (bounds memory on garbage)
 
 
 @dataclass
 class WarcRecord:
-    """One WARC record: its WARC headers (lower-case names) and its content block."""
+    """One WARC (or ARC) record: its WARC headers (lower-case names) and its content block."""
 
     offset: int  # where the record starts: its gzip member's offset, or its byte offset
     headers: dict[str, str]
     block: bytes
     clipped: bool = False  # the block was longer than the reader's cap and was cut there
     inner: int = 0  # index of the record inside a gzip member holding several
+    format: str = "warc"  # or "arc": headers were made from an ARC header line
+    truncated: bool = False  # the file or member ended (or broke) inside the block
 
     @property
     def type(self) -> str:
@@ -48,47 +61,71 @@ class WarcRecord:
 
 @dataclass
 class Damage:
-    """A part of a file that holds no readable record, and why (a reject reason)."""
+    """A part of a file that holds no complete record, and why (a reject reason)."""
 
     offset: int
     reason: str  # truncated_gzip_member, corrupt_gzip_member, malformed_record, truncated_record
+    record: WarcRecord | None = None  # what could be read of its last record, for salvage
 
 
 class _Damaged(Exception):
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, record: WarcRecord | None = None):
         super().__init__(reason)
         self.reason = reason
+        self.record = record
+
+
+class _Format:
+    """Which format a file is in (``warc`` or ``arc``), fixed by its first readable record."""
+
+    def __init__(self):
+        self.name: str | None = None
+        self.arc_fields: int | None = None  # 5 (ARC v1) or 10 (v2), from the file's filedesc
+
+    def accepts(self, name: str) -> bool:
+        return self.name in (None, name)
+
+    def starts_record(self, line: bytes) -> bool:
+        if line.startswith(b"WARC/"):
+            return self.accepts("warc")
+        return self.accepts("arc") and arc_header(line, self.arc_fields) is not None
 
 
 def iter_records(
     stream: BinaryIO, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
 ) -> Iterator[WarcRecord | Damage]:
-    """Every record of a WARC/WAT file, gzipped per record or not, in file order."""
+    """Every record of a WARC/ARC/WAT file, gzipped per record or not, in file order."""
     head = stream.read(len(GZIP_MAGIC))
     stream.seek(0)
+    file_format = _Format()
     if head == GZIP_MAGIC:
-        yield from _gzip_records(stream, max_record_bytes)
+        yield from _gzip_records(stream, max_record_bytes, file_format)
     else:
-        yield from _RecordParser(stream, max_record_bytes, base_offset=0).records()
+        yield from _RecordParser(stream, max_record_bytes, 0, file_format).records()
 
 
-def _gzip_records(stream: BinaryIO, cap: int) -> Iterator[WarcRecord | Damage]:
+def _gzip_records(stream: BinaryIO, cap: int, file_format: _Format) -> Iterator:
     for offset, data, damage in _gzip_members(stream, cap + (64 << 10)):
-        if damage:
-            yield Damage(offset, damage)
+        parser = _RecordParser(io.BytesIO(data), cap, offset, file_format, member=True)
+        if not damage:
+            yield from parser.records()
             continue
-        parser = _RecordParser(io.BytesIO(data), cap, base_offset=offset, member=True)
-        yield from parser.records()
+        # Records complete before the damage are read; the last one goes with the damage.
+        items = list(parser.records())
+        last = items.pop() if items else None
+        yield from items
+        yield Damage(offset, damage, last.record if isinstance(last, Damage) else last)
 
 
 def _gzip_members(stream: BinaryIO, cap: int) -> Iterator[tuple[int, bytes, str | None]]:
-    """(offset, inflated bytes, None) per member, or (offset, b"", reason) per damaged part."""
+    """(offset, inflated bytes, None) per member; (offset, bytes up to the damage, reason) per
+    damaged part."""
     offset, buffer = 0, stream.read(CHUNK)
     while buffer:
         try:
             data, buffer, size = _inflate_member(stream, buffer, cap)
         except _Damaged as damage:
-            yield offset, b"", damage.reason
+            yield offset, _salvage_member(stream, offset, cap), damage.reason
             offset = _next_member(stream, offset + 1)
             if offset is None:
                 return
@@ -124,6 +161,49 @@ def _inflate_member(stream: BinaryIO, buffer: bytes, cap: int) -> tuple[bytes, b
     return b"".join(parts), leftover, fed - len(leftover)
 
 
+def _salvage_member(stream: BinaryIO, offset: int, cap: int) -> bytes:
+    """What a damaged member inflates to before its damage.
+
+    Inflated as raw deflate after its gzip header, so a bad checksum loses nothing, and in small
+    steps, because zlib keeps no output of a failing call: a corrupt spot costs the output of
+    one step. Only damaged members pay for this.
+    """
+    stream.seek(offset)
+    start = _gzip_header_size(stream.read(CHUNK))
+    if start is None:
+        return b""
+    stream.seek(offset + start)
+    inflater, parts, kept = zlib.decompressobj(-15), [], 0
+    while kept < cap and not inflater.eof:
+        data = stream.read(SALVAGE_STEP)
+        if not data:
+            break
+        try:
+            out = inflater.decompress(data, cap - kept)
+        except zlib.error:
+            break
+        parts.append(out)
+        kept += len(out)
+    return b"".join(parts)
+
+
+def _gzip_header_size(head: bytes) -> int | None:
+    """The length of the gzip member header at the start of ``head`` (RFC 1952), or None."""
+    if not head.startswith(GZIP_MAGIC) or len(head) < 10:
+        return None
+    flags, position = head[3], 10
+    if flags & 4:  # FEXTRA
+        position += 2 + int.from_bytes(head[position : position + 2], "little")
+    for flag in (8, 16):  # FNAME, FCOMMENT: zero-terminated
+        if flags & flag:
+            position = head.find(b"\0", position) + 1
+            if position == 0:
+                return None
+    if flags & 2:  # FHCRC
+        position += 2
+    return position if position <= len(head) else None
+
+
 def _next_member(stream: BinaryIO, start: int) -> int | None:
     """The offset of the next plausible gzip member at or after ``start``, or None."""
     position = start
@@ -153,14 +233,17 @@ def _starts_member(stream: BinaryIO, offset: int) -> bool:
 
 
 class _RecordParser:
-    """Splits a byte stream into WARC records; a bad one becomes Damage and parsing resyncs."""
+    """Splits a byte stream into records; a bad one becomes Damage and parsing resyncs."""
 
-    def __init__(self, stream: BinaryIO, cap: int, base_offset: int, member: bool = False):
+    def __init__(
+        self, stream: BinaryIO, cap: int, base_offset: int, file_format: _Format, member=False
+    ):
         self.stream = stream
         self.cap = cap
         self.base_offset = base_offset
+        self.format = file_format
         self.member = member  # offsets are the member's; records are numbered inside it
-        self.pending: bytes | None = None  # a version line found while resyncing
+        self.pending: bytes | None = None  # a record's first line found while resyncing
         self.count = 0
 
     def _readline(self) -> bytes:
@@ -182,17 +265,25 @@ class _RecordParser:
             try:
                 record = self._record(line, offset)
             except _Damaged as damage:
-                yield Damage(offset, damage.reason)
+                if damage.record is not None:
+                    damage.record.inner = self.count if self.member else 0
+                yield Damage(offset, damage.reason, damage.record)
                 self._resync()
                 continue
             record.inner = self.count if self.member else 0
             self.count += 1
             yield record
 
-    def _record(self, version: bytes, offset: int) -> WarcRecord:
-        if not version.startswith(b"WARC/"):
-            raise _Damaged("malformed_record")
-        headers = self._headers()
+    def _record(self, first_line: bytes, offset: int) -> WarcRecord:
+        if first_line.startswith(b"WARC/") and self.format.accepts("warc"):
+            headers = self._headers()
+            record_format = "warc"
+        else:
+            accepted = self.format.accepts("arc")
+            headers = arc_header(first_line, self.format.arc_fields) if accepted else None
+            if headers is None:
+                raise _Damaged("malformed_record")
+            record_format = "arc"
         try:
             length = int(headers["content-length"])
         except (KeyError, ValueError):
@@ -200,11 +291,17 @@ class _RecordParser:
         if length < 0:
             raise _Damaged("malformed_record")
         block = self.stream.read(min(length, self.cap))
+        record = WarcRecord(offset, headers, block, clipped=length > self.cap)
+        record.format = record_format
         if len(block) < min(length, self.cap):
-            raise _Damaged("truncated_record")
+            record.truncated = True
+            raise _Damaged("truncated_record", record)
         if length > self.cap:
             self.stream.seek(length - self.cap, io.SEEK_CUR)
-        return WarcRecord(offset, headers, block, clipped=length > self.cap)
+        self.format.name = record_format
+        if record_format == "arc" and record.type == "warcinfo":
+            self.format.arc_fields = self.format.arc_fields or arc_version_fields(block)
+        return record
 
     def _headers(self) -> dict[str, str]:
         headers: dict[str, str] = {}
@@ -228,12 +325,58 @@ class _RecordParser:
             headers.setdefault(name, value.strip())
 
     def _resync(self) -> None:
-        """Skips to the next line that starts a record (``WARC/1.x``)."""
+        """Skips to the next line that starts a record of the file's format."""
         while True:
             line = self.stream.readline(MAX_LINE)
-            if not line or line.startswith(b"WARC/"):
+            if not line or self.format.starts_record(line):
                 self.pending = line or None
                 return
+
+
+# An ARC header line: URL IP-address Archive-date Content-type [v2: Result-code Checksum
+# Location Offset Filename] Archive-length. The URL may hold spaces (it takes the surplus).
+ARC_V1_FIELDS, ARC_V2_FIELDS = 5, 10
+_ARC_DATE = re.compile(r"\d{8,17}")
+
+
+def arc_header(line: bytes, fields: int | None = None) -> dict[str, str] | None:
+    """WARC-style headers for an ARC record's header line, or None if it is not one.
+
+    ``fields`` is 5 or 10 when the file's version block said so; otherwise a line of exactly
+    ten fields whose fifth is an HTTP result code is version 2.
+    """
+    if not line.endswith(b"\n") or len(line) > MAX_LINE:
+        return None
+    parts = line.decode("utf-8", "replace").rstrip("\r\n").split(" ")
+    if fields is None:
+        v2 = len(parts) == ARC_V2_FIELDS and (parts[4].isdigit() or parts[4] == "-")
+        fields = ARC_V2_FIELDS if v2 else ARC_V1_FIELDS
+    if len(parts) < fields:
+        return None
+    url = " ".join(parts[: len(parts) - fields + 1]).strip()
+    ip, date, mime = parts[len(parts) - fields + 1 : len(parts) - fields + 4]
+    length = parts[-1]
+    if ":" not in url or not _ARC_DATE.fullmatch(date) or not length.isdigit():
+        return None
+    scheme = url.split(":", 1)[0].lower()
+    record_type = {"filedesc": "warcinfo", "http": "response", "https": "response"}
+    return {
+        "warc-type": record_type.get(scheme, "resource"),
+        "warc-target-uri": url,
+        "warc-date": date,
+        "warc-ip-address": ip,
+        "content-type": mime,
+        "content-length": length,
+    }
+
+
+def arc_version_fields(filedesc_block: bytes) -> int | None:
+    """5 or 10: the field count of a filedesc record's URL-record definition (its 2nd line)."""
+    lines = filedesc_block.split(b"\n", 2)
+    if len(lines) < 2:
+        return None
+    count = len(lines[1].split())
+    return count if count in (ARC_V1_FIELDS, ARC_V2_FIELDS) else None
 
 
 @dataclass
@@ -245,14 +388,17 @@ class HttpResponse:
     payload: bytes
 
 
+_HEADER_END = re.compile(rb"\r?\n\r?\n")  # the first empty line, CRLF or bare LF (ClueWeb09)
+
+
 def parse_http_response(block: bytes) -> HttpResponse | None:
     """Status, headers and payload of an HTTP response, or None if the block is not one."""
-    end, gap = block.find(b"\r\n\r\n"), 4
-    if end < 0:
-        end, gap = block.find(b"\n\n"), 2
-    if end < 0 or not block.startswith(b"HTTP/"):
+    if not block.startswith(b"HTTP/"):
         return None
-    lines = block[:end].decode("latin-1").split("\n")
+    end = _HEADER_END.search(block)
+    if end is None:
+        return None
+    lines = block[: end.start()].decode("latin-1").split("\n")
     try:
         status = int(lines[0].split()[1])
     except (IndexError, ValueError):
@@ -262,44 +408,4 @@ def parse_http_response(block: bytes) -> HttpResponse | None:
         name, colon, value = line.partition(":")
         if colon:
             headers.setdefault(name.strip().lower(), value.strip())
-    return HttpResponse(status, headers, block[end + gap :])
-
-
-def decode_payload(response: HttpResponse) -> bytes:
-    """The entity body: de-chunked and inflated when the stored headers say it is still encoded.
-
-    Common Crawl stores payloads already decoded (renaming the headers to ``X-Crawler-*``), so
-    usually nothing is done; raises ValueError for an encoding we cannot undo.
-    """
-    payload = response.payload
-    if "chunked" in response.headers.get("transfer-encoding", "").lower():
-        payload = _dechunk(payload)
-    encoding = response.headers.get("content-encoding", "").strip().lower()
-    if encoding in ("", "identity"):
-        return payload
-    if encoding in ("gzip", "x-gzip", "deflate"):
-        try:
-            return zlib.decompressobj(47).decompress(payload)  # gzip or zlib, by header
-        except zlib.error:
-            try:
-                return zlib.decompressobj(-15).decompress(payload)  # raw deflate
-            except zlib.error as error:
-                raise ValueError(f"bad {encoding} payload: {error}") from None
-    raise ValueError(f"unsupported content-encoding {encoding!r}")
-
-
-def _dechunk(payload: bytes) -> bytes:
-    """Undoes chunked transfer coding; a payload that is not validly chunked is kept as is."""
-    out, position = [], 0
-    while True:
-        end = payload.find(b"\r\n", position)
-        if end < 0:
-            return payload
-        try:
-            size = int(payload[position:end].split(b";")[0].strip(), 16)
-        except ValueError:
-            return payload
-        if size == 0:
-            return b"".join(out)
-        out.append(payload[end + 2 : end + 2 + size])
-        position = end + 2 + size + 2
+    return HttpResponse(status, headers, block[end.end() :])

@@ -1,5 +1,5 @@
 """``python -m pipeline.download``: the align-download command."""
 
-from pipeline.download.job import main
+from pipeline.download.cli import main
 
 main()

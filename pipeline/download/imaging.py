@@ -20,10 +20,12 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from filters.phash import phash
+from pipeline.download.settings import (
+    DEFAULT_IMAGE_SIZE,
+    DEFAULT_JPEG_QUALITY,
+    DEFAULT_MAX_PIXELS,
+)
 
-DEFAULT_IMAGE_SIZE = 346  # ALIGN: shorter side 346, then a 289 crop in training
-DEFAULT_JPEG_QUALITY = 95
-DEFAULT_MAX_PIXELS = 64_000_000  # a decompression bomb beyond this never gets decoded
 Image.init()
 cv2.setNumThreads(1)  # one image per thread: parallelism comes from the fetch threads
 # Raster formats of the web that this Pillow build can open (MPO comes through JPEG's opener).

@@ -11,6 +11,9 @@ flight (at most ``--per-host-concurrency`` per host, ``--per-host-rate`` starts 
 and decoding runs on the same threads (Pillow releases the GIL). Politeness caps are per
 worker: a host sees at most workers x per-host-concurrency connections.
 
+Columns beyond the pair contract (a URL list's ``similarity``...) are carried through as they are.
+The input is checked at the door (pipeline/records.py) before anything is fetched.
+
 stats.json: ``in`` = pairs read, ``kept`` = status ok, ``rejected`` by failure status;
 ``counts`` holds ``bytes_downloaded``, ``shards_written`` and ``shards_resumed``; ``input``
 names the pairs read, so the filter's report can follow the curation back to the text filter.
@@ -30,25 +33,35 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from filters.cli import UsageError, exits_cleanly
-from pipeline.download.imaging import (
-    DEFAULT_IMAGE_SIZE,
-    DEFAULT_JPEG_QUALITY,
-    DEFAULT_MAX_PIXELS,
-    process_image,
-)
+from filters.cli import UsageError
+from pipeline.download.imaging import process_image
 from pipeline.fetch.fetcher import FetchConfig, Fetcher, FetchResult
-from pipeline.fetch.settings import add_fetch_flags, fetch_config
-from pipeline.options import parse_job_args
-from pipeline.records import DOWNLOAD_SCHEMA, PAIR_SCHEMA, STATUS_OK
-from pipeline.shards import publish
-from pipeline.stats import IN, KEPT, WriteStats, mirror_to_metrics, rejected, stats_of_run
+from pipeline.fetch.settings import fetch_config
+from pipeline.progress import LiveTally, Meter, run_job, summary
+from pipeline.records import (
+    DOWNLOAD_SCHEMA,
+    PAIR_SCHEMA,
+    PAIRS,
+    STATUS_OK,
+    extra_fields,
+    with_extras,
+)
+from pipeline.shards import (
+    check_input,
+    match_files,
+    match_shards,
+    parquet_rows,
+    publish,
+    rows_to_table,
+    total_rows,
+)
+from pipeline.stats import IN, KEPT, WriteStats, read_stats, rejected
+
+JOB = "align-download"  # the command, and the namespace of the job's Beam counters
 
 ROW_GROUP = 256  # rows per Parquet row group: ~10 MB of 346-px JPEGs
 INPUT_PREFIX = "pairs-"
 OUTPUT_PREFIX = "images-"
-# JPEG bytes do not compress: zstd on them would only cost CPU.
-COMPRESSION = {name: "none" if name == "image" else "zstd" for name in DOWNLOAD_SCHEMA.names}
 IMAGE_ACCEPT = "image/avif,image/webp,image/apng,image/*,*/*;q=0.8"
 
 
@@ -61,15 +74,20 @@ def output_name(input_path: str) -> str:
 
 
 def input_paths(spec: str) -> list[str]:
-    """The shards an --input names: a directory's pairs-*.parquet, or a glob; sorted."""
-    pattern = spec
-    if not any(character in spec for character in "*?[") and not spec.endswith(".parquet"):
-        pattern = FileSystems.join(spec, f"{INPUT_PREFIX}*.parquet")  # a folder (gs:// has none)
-    matches = FileSystems.match([pattern])[0].metadata_list
-    paths = sorted(m.path for m in matches if not m.path.endswith(".tmp"))
-    if not paths:
-        raise FileNotFoundError(f"no pair shards match {pattern}")
-    return paths
+    """The shards an --input names: a directory's pairs-*.parquet, a glob or one file; sorted."""
+    try:
+        return match_shards(spec, [INPUT_PREFIX.rstrip("-")], "pair shards")[1]
+    except FileNotFoundError:
+        if match_files(FileSystems.join(spec, f"{OUTPUT_PREFIX}*.parquet")):
+            raise UsageError(
+                f"--input {spec} holds downloaded images already: give them to align-filter"
+            ) from None
+        raise
+
+
+def compression(schema: pa.Schema) -> dict[str, str]:
+    """JPEG bytes do not compress: zstd on them would only cost CPU."""
+    return {name: "none" if name == "image" else "zstd" for name in schema.names}
 
 
 def plan_shards(paths: Sequence[str], output_dir: str) -> list[tuple[str, str]]:
@@ -82,17 +100,6 @@ def plan_shards(paths: Sequence[str], output_dir: str) -> list[tuple[str, str]]:
         seen[name] = path
         plan.append((path, FileSystems.join(output_dir, name)))
     return plan
-
-
-def parquet_rows(path: str) -> int | None:
-    """Row count from a Parquet footer, or None when the file is missing or unreadable."""
-    if not FileSystems.exists(path):  # GCS raises NotFound, not OSError, for a missing object
-        return None
-    try:
-        with FileSystems.open(path) as handle:
-            return pq.ParquetFile(handle).metadata.num_rows
-    except (OSError, pa.ArrowException):
-        return None
 
 
 def tally_of_output(path: str) -> Counter:
@@ -164,9 +171,11 @@ def _worker_fetcher(config: FetchConfig) -> tuple[Fetcher, threading.Semaphore]:
 class DownloadShard(beam.DoFn):
     """One input shard in, one complete output shard written; yields the shard's tally."""
 
-    def __init__(self, fetch_config: FetchConfig, options: ImageOptions):
+    def __init__(self, fetch_config: FetchConfig, options: ImageOptions, schema: pa.Schema):
         self.fetch_config = fetch_config
         self.options = options
+        self.live = LiveTally(JOB)
+        self.schema = schema  # DOWNLOAD_SCHEMA and the input's extras
 
     def setup(self):
         self.fetcher, self.decode_slots = _worker_fetcher(self.fetch_config)
@@ -176,119 +185,98 @@ class DownloadShard(beam.DoFn):
         expected = parquet_rows(input_path)
         if expected is not None and parquet_rows(output_path) == expected:
             tally = tally_of_output(output_path)
+            self.live.add(tally)
         else:
             tally = self._download(input_path, output_path)
-        mirror_to_metrics("align-download", tally)
+        self.live.flush()
         yield dict(tally)
 
     def _download(self, input_path: str, output_path: str) -> Counter:
         tally = Counter({"shards_written": 1})
+        self.live.add(tally)
         temporary = output_path + ".tmp"
         with FileSystems.open(input_path) as source, FileSystems.create(temporary) as sink:
-            pairs = _rows(pq.ParquetFile(source))
+            columns = PAIR_SCHEMA.names + [field.name for field in extra_fields(self.schema)]
+            pairs = _rows(pq.ParquetFile(source), columns)
             pairs_for_urls, pairs_for_output = itertools.tee(pairs)
             records = self.fetcher.map(
                 (pair["url"] or "" for pair in pairs_for_urls),
                 lambda result: image_record(result, self.options, self.decode_slots),
             )
-            with pq.ParquetWriter(sink, DOWNLOAD_SCHEMA, compression=COMPRESSION) as writer:
+            schema = self.schema
+            with pq.ParquetWriter(sink, schema, compression=compression(schema)) as writer:
                 batch = []
                 for pair, record in zip(pairs_for_output, records, strict=True):
-                    tally[IN] += 1
-                    tally[
-                        KEPT if record["status"] == STATUS_OK else rejected(record["status"])
-                    ] += 1
-                    tally["bytes_downloaded"] += record.pop("bytes", 0)
+                    status = record["status"]
+                    counts = {IN: 1, KEPT if status == STATUS_OK else rejected(status): 1}
+                    counts["bytes_downloaded"] = record.pop("bytes", 0)
+                    tally.update(counts)
+                    self.live.add(counts)
                     batch.append({**pair, **record})
                     if len(batch) == ROW_GROUP:
-                        writer.write_table(_table(batch))
+                        writer.write_table(rows_to_table(batch, schema))
                         batch = []
                 if batch or tally[IN] == 0:
-                    writer.write_table(_table(batch))
+                    writer.write_table(rows_to_table(batch, schema))
         publish(temporary, output_path)
         return tally
 
 
-def _rows(parquet: pq.ParquetFile) -> Iterator[dict]:
-    for batch in parquet.iter_batches(batch_size=ROW_GROUP, columns=PAIR_SCHEMA.names):
+def _rows(parquet: pq.ParquetFile, columns: list[str]) -> Iterator[dict]:
+    for batch in parquet.iter_batches(batch_size=ROW_GROUP, columns=columns):
         yield from batch.to_pylist()
-
-
-def _table(rows: list[dict]) -> pa.Table:
-    columns = {name: [row.get(name) for row in rows] for name in DOWNLOAD_SCHEMA.names}
-    return pa.table(columns, schema=DOWNLOAD_SCHEMA)
 
 
 class Download(beam.PTransform):
     """Downloads every planned shard; outputs the per-shard tallies."""
 
-    def __init__(self, plan: list[tuple[str, str]], fetch_config: FetchConfig, options):
+    def __init__(
+        self, plan: list[tuple[str, str]], fetch_config: FetchConfig, options, schema: pa.Schema
+    ):
         super().__init__()
         self.plan = plan
         self.fetch_config = fetch_config
         self.options = options
+        self.schema = schema
 
     def expand(self, pipeline):
         return (
             pipeline
             | "Shards" >> beam.Create(self.plan)
             | "Spread" >> beam.Reshuffle()  # one shard per element, spread over workers
-            | "DownloadShard" >> beam.ParDo(DownloadShard(self.fetch_config, self.options))
+            | "DownloadShard"
+            >> beam.ParDo(DownloadShard(self.fetch_config, self.options, self.schema))
         )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="align-download",
-        description=__doc__.split("\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("--input", required=True, help="directory of pairs-*.parquet, or a glob")
-    parser.add_argument("--output", required=True, help="directory for images-*.parquet")
-    parser.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE, help="shorter side")
-    parser.add_argument("--upscale", action="store_true", help="also enlarge smaller images")
-    parser.add_argument("--jpeg-quality", type=int, default=DEFAULT_JPEG_QUALITY, help="1-100")
-    parser.add_argument(
-        "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="decompression-bomb cap"
-    )
-    add_fetch_flags(parser)
-    return parser
-
-
-def _check(args: argparse.Namespace) -> None:
-    for name in ("image_size", "jpeg_quality", "max_pixels"):
-        if getattr(args, name) <= 0:
-            raise UsageError(f"--{name.replace('_', '-')} must be positive")
-    if not 1 <= args.jpeg_quality <= 100:
-        raise UsageError("--jpeg-quality must be between 1 and 100")
-
-
-@exits_cleanly("align-download")
-def run(argv: Sequence[str] | None = None) -> dict:
-    """Runs the job; returns the stats document it wrote."""
-    args, pipeline_options = parse_job_args(build_parser(), argv)
-    _check(args)
+def execute(args: argparse.Namespace, pipeline_options) -> dict:
+    """The job, its flags parsed and checked (cli.py): returns the stats document it wrote,
+    or {} when it only submitted the job (Dataflow without waiting, or a template)."""
     config = fetch_config(args, accept=IMAGE_ACCEPT)
-    plan = plan_shards(input_paths(args.input), args.output)
+    paths = input_paths(args.input)
+    schema = with_extras(DOWNLOAD_SCHEMA, check_input(paths, PAIRS))
+    plan = plan_shards(paths, args.output)
     if not FileSystems.exists(args.output):
         FileSystems.mkdirs(args.output)
     options = ImageOptions(args.image_size, args.upscale, args.jpeg_quality, args.max_pixels)
     # The input lets a later report follow the curation back to the text filter's run.
-    extra = {"job": "align-download", "input": args.input}
+    extra = {"job": JOB, "input": args.input}
     extra.update(image_size=args.image_size, jpeg_quality=args.jpeg_quality)
-    with beam.Pipeline(options=pipeline_options) as pipeline:
-        _ = (
-            pipeline
-            | "Download" >> Download(plan, config, options)
-            | "WriteStats" >> WriteStats(args.output, extra)
-        )
-    return stats_of_run(args.output, pipeline_options)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """The align-download console script: runs the job; returns None, so success exits 0."""
-    run(argv)
-
-
-if __name__ == "__main__":
-    main()
+    pipeline = beam.Pipeline(options=pipeline_options)
+    _ = (
+        pipeline
+        | "Download" >> Download(plan, config, options, schema)
+        | "WriteStats" >> WriteStats(args.output, extra)
+    )
+    meter = Meter(JOB, total_rows([source for source, _ in plan]), " pairs")
+    seconds = run_job(pipeline, meter, pipeline_options, args.progress_every)
+    if seconds is None:
+        return {}
+    stats = read_stats(args.output)
+    counts = stats["counts"]
+    written, resumed = counts.get("shards_written", 0), counts.get("shards_resumed", 0)
+    fetched = counts.get("bytes_downloaded", 0) / 1e6
+    output = f"{args.output}: {len(plan)} shards images-*.parquet"
+    output += f" ({written} written, {resumed} already complete; {fetched:,.1f} MB fetched)"
+    print(summary(JOB, stats, seconds, [output], unit="pairs"), flush=True)
+    return stats

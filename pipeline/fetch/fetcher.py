@@ -61,6 +61,7 @@ class FetchConfig:
     backoff: float = 1.0  # seconds before the first retry, doubling after
     max_retry_after: float = 30.0  # a longer Retry-After gives up instead of waiting
     verify_tls: bool = True
+    decode_content: bool = True  # undo Content-Encoding; False: the body as sent, capped as sent
 
 
 @dataclass
@@ -267,8 +268,9 @@ class Fetcher:
     def _hop(self, url: str) -> _Answer:
         scheme, host, port, target = _split(url)
         address = self._checked_address(host)
-        if self.config.respect_robots and not self.robots.allowed(url):
-            raise FetchFailure("robots_disallowed", f"robots.txt of {host} disallows {target}")
+        refusal = self.robots.refusal(url) if self.config.respect_robots else None
+        if refusal is not None:
+            raise FetchFailure(*refusal)
         key = f"{scheme}://{host}:{port}"
         for attempt in range(self.config.retries + 1):
             last = attempt == self.config.retries
@@ -328,7 +330,7 @@ class Fetcher:
                 redirect=False,
                 timeout=self._timeout,
                 preload_content=False,
-                decode_content=True,
+                decode_content=self.config.decode_content,
             )
         except (u3.ConnectTimeoutError, u3.ReadTimeoutError, TimeoutError) as error:
             raise FetchFailure("timeout", f"{host}: {describe(error)}") from None

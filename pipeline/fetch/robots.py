@@ -51,11 +51,16 @@ def opts_out(values: Iterable[str], agent_token: str) -> str | None:
 
 @dataclass
 class RobotsRules:
-    """The rules of the group that applies to one agent; longest match wins, allow on ties."""
+    """The rules of the group that applies to one agent; longest match wins, allow on ties.
+
+    ``unreachable`` says why robots.txt could not be had (``HTTP 503``, ``no answer``), when
+    RFC 9309's complete disallow comes from that rather than from the site's own rules.
+    """
 
     allow_all: bool = False
     disallow_all: bool = False
     rules: list[tuple[bool, re.Pattern, int]] = field(default_factory=list)
+    unreachable: str = ""
 
     def allowed(self, path: str) -> bool:
         if self.disallow_all:
@@ -112,6 +117,8 @@ class RobotsCache:
 
     Per RFC 9309: 2xx is parsed, 4xx means no restrictions, 5xx, 429 or no answer means
     the whole site is disallowed (we cannot tell what the owner wants, so we stay away).
+    That refusal is named ``robots_unreachable``, apart from the owner's own
+    ``robots_disallowed``: a host that is down is not a site that said no.
     """
 
     def __init__(self, fetch: RobotsFetch, agent_token: str, max_entries: int = 50_000):
@@ -123,10 +130,23 @@ class RobotsCache:
         self._origin_locks: dict[str, threading.Lock] = {}
 
     def allowed(self, url: str) -> bool:
+        return self.refusal(url) is None
+
+    def refusal(self, url: str) -> tuple[str, str] | None:
+        """None if our agent may fetch ``url``; else (status, why): ``robots_disallowed``
+        (the site's rules say no) or ``robots_unreachable`` (its robots.txt could not be
+        had, which RFC 9309 treats as a complete disallow)."""
         parts = urllib.parse.urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2].lower()}"
         path = parts.path + (f"?{parts.query}" if parts.query else "")
-        return self.rules_for(origin).allowed(path)
+        rules = self.rules_for(origin)
+        if rules.allowed(path):
+            return None
+        host = parts.hostname or origin
+        if rules.unreachable:
+            why = f"robots.txt of {host} unreachable ({rules.unreachable}), so the whole site"
+            return "robots_unreachable", why + " is off limits (RFC 9309)"
+        return "robots_disallowed", f"robots.txt of {host} disallows {path or '/'}"
 
     def rules_for(self, origin: str) -> RobotsRules:
         rules = self._get(origin)
@@ -147,7 +167,8 @@ class RobotsCache:
             return parse_robots(text, self.agent_token)
         if status is not None and 400 <= status < 500 and status != 429:
             return RobotsRules(allow_all=True)  # no robots.txt: no restrictions
-        return RobotsRules(disallow_all=True)
+        why = f"HTTP {status}" if status is not None else "no answer"
+        return RobotsRules(disallow_all=True, unreachable=why)
 
     def _get(self, origin: str) -> RobotsRules | None:
         with self._lock:

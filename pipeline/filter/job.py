@@ -1,25 +1,21 @@
-"""align-filter: ALIGN's text and image rules as one Beam job over pairs or downloaded images.
+"""align-filter's pipeline: read | Filter | write, ALIGN's rules as one Beam job.
 
---rules text   pairs -> pairs that pass the text rules (run before any download)
---rules all    downloaded images -> TFRecord training shards + Parquet sidecars
---rules none   downloaded images -> the same shards from every `ok` image (the baseline)
-
-Every record leaves kept or rejected by name (rejects/, measurements/, stats.json).
+The modes and flags are cli.py's. Every record leaves kept or rejected by name (rejects/,
+measurements/, stats.json).
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from importlib.metadata import entry_points
 
 import apache_beam as beam
 import pyarrow as pa
-import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from filters.cli import UsageError, add_config_flags, check_at_least, exits_cleanly
+from filters.cli import UsageError
 from filters.cli import overrides_from as config_overrides
 from filters.config import FilterConfig, load_config
 from filters.rules import (
@@ -29,14 +25,11 @@ from filters.rules import (
     EVAL_SETS,
     LANGUAGES,
     MODEL_SCORE,
-    MODES,
     NGRAM_RANK,
     NONE,
     NSFW_MODEL,
-    RULES,
     TEXT,
     Rule,
-    config_help,
     rules_for,
 )
 from pipeline.filter import measure
@@ -53,88 +46,49 @@ from pipeline.filter.counts import DistinctCountRule, RareTokens
 from pipeline.filter.evaldedup import EvalDedup, list_images
 from pipeline.filter.nsfw import NsfwScores
 from pipeline.filter.tfrecord import write_tfrecord
-from pipeline.options import add_sharding_flags, parse_job_args, read_text
-from pipeline.records import DOWNLOAD_SCHEMA, PAIR_SCHEMA
-from pipeline.shards import ReadTables, WriteShards, remove_folder, write_parquet
-from pipeline.stats import WriteStats, read_stats, stats_of_run
+from pipeline.filter.webdataset import write_webdataset
+from pipeline.options import MIN_SHARDS
+from pipeline.progress import Meter, judged, run_job, summary
+from pipeline.records import DOWNLOAD_SCHEMA, DOWNLOADED, PAIR_SCHEMA, PAIRS, with_extras
+from pipeline.shards import (
+    ReadTables,
+    WriteShards,
+    check_input,
+    match_files,
+    match_shards,
+    read_text,
+    remove_folder,
+    total_rows,
+    write_parquet,
+)
+from pipeline.stats import WriteStats, read_stats
+
+JOB = "align-filter"  # the command, and the namespace of the job's Beam counters
 
 SIDECAR_SCHEMA = pa.schema(
     [f for f in DOWNLOAD_SCHEMA if f.name not in ("image", "status", "error")]
 )
-IMAGE_COLUMNS = ("status", "sha256", "phash", "original_width", "original_height", "image")
+INPUT_PREFIXES = {TEXT: ("pairs", "images"), ALL: ("images",), NONE: ("images",)}
+CONTRACTS = {TEXT: PAIRS, ALL: DOWNLOADED, NONE: DOWNLOADED}
 # Input bytes per output shard when --shards is not given. A shard's rows are sorted in one
 # worker's memory; JPEG bytes stay their size there, Parquet pairs grow ~4x when decoded.
 SHARD_INPUT_BYTES = {TEXT: 64 << 20, ALL: 256 << 20, NONE: 256 << 20}
-MIN_SHARDS = 4
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="align-filter", description=__doc__.splitlines()[0])
-    parser.add_argument("--input", help="directory of pairs-*/images-*.parquet, or a glob")
-    parser.add_argument("--output", help="output directory (local or gs://)")
-    parser.add_argument("--rules", choices=MODES, default=ALL, help=modes_help())
-    parser.add_argument(
-        "--config", help="YAML overriding ALIGN's thresholds: a file, or 'small' (shipped)"
-    )
-    parser.add_argument(
-        "--eval-images",
-        action="append",
-        default=[],
-        metavar="NAME=GLOB",
-        help="an evaluation set whose near-duplicates are dropped (repeatable)",
-    )
-    parser.add_argument(
-        "--nsfw-model", help="NSFW classifier (pipeline/filter/nsfw.py); off by default"
-    )
-    parser.add_argument("--nsfw-batch-size", type=int, default=32)
-    add_sharding_flags(
-        parser,
-        shards_help="output shards per kind (default: one per 256 MB of input images or 64 MB "
-        f"of input pairs, at least {MIN_SHARDS}); a shard is sorted in memory before it is "
-        "written",
-        key_buckets=16,
-        key_buckets_help="shuffle buckets of the frequency joins; raise with the data (a "
-        "bucket's keys are held together: aim for at most a few million per bucket)",
-    )
-    parser.add_argument("--batch-rows", type=int, default=65_536, help="records per batch")
-    parser.add_argument(
-        "--stats",
-        nargs="?",
-        const=True,
-        default=None,
-        metavar="DIR",
-        help="write the report after the run, or alone: the report of a finished run DIR",
-    )
-    parser.add_argument(
-        "--ground-truth", help="the synthetic web's ground_truth.parquet, for the report's scores"
-    )
-    config_flags = parser.add_argument_group("config overrides (filters/rules.py: the rules)")
-    add_config_flags(config_flags, FilterConfig, config_help() | CONFIG_HELP)
-    return parser
-
-
-CONFIG_HELP = {"languages": "language: codes to keep, e.g. 'en' or 'en,fr'; 'all' = off"}
-
-
-def modes_help() -> str:
-    """Which rules each --rules mode runs, from the rule table."""
-    runs = "; ".join(
-        f"{mode}: {', '.join(rule.name for rule in RULES if mode in rule.modes)}" for mode in MODES
-    )
-    return f"which rules run ({runs}); eval_dedup, nsfw and language only when enabled"
-
-
-def resolve_input(path: str, mode: str) -> str:
-    """A directory means its pairs-*.parquet (text) or images-*.parquet; else a glob."""
-    if any(ch in path for ch in "*?["):
-        candidates = [path]
-    else:
-        names = ["pairs", "images"] if mode == TEXT else ["images"]
-        candidates = [FileSystems.join(path, f"{name}-*.parquet") for name in names]
-    for pattern in candidates:
-        if FileSystems.match([pattern])[0].metadata_list:
-            return pattern
-    raise FileNotFoundError(f"--input {path}: no {' or '.join(candidates)}")
+def resolve_input(path: str, mode: str) -> tuple[str, pa.Schema]:
+    """The input's pattern (a folder means its pairs-*.parquet (text) or images-*.parquet;
+    else a glob or one file) and its schema, checked at the door (pipeline/records.py)."""
+    what = "pair or image shards" if mode == TEXT else "image shards"
+    try:
+        pattern, paths = match_shards(path, INPUT_PREFIXES[mode], what)
+    except FileNotFoundError:
+        if mode != TEXT and match_files(FileSystems.join(path, "pairs-*.parquet")):
+            raise UsageError(
+                f"--input {path} holds pair shards, not downloaded images: run align-download "
+                "on them first"
+            ) from None
+        raise
+    return pattern, check_input(paths, CONTRACTS[mode])
 
 
 def default_shards(pattern: str, mode: str) -> int:
@@ -143,29 +97,6 @@ def default_shards(pattern: str, mode: str) -> int:
     listed = FileSystems.match([pattern])[0].metadata_list
     size = sum(metadata.size_in_bytes for metadata in listed)
     return max(MIN_SHARDS, -(-size // SHARD_INPUT_BYTES[mode]))
-
-
-def check_input_columns(pattern: str, mode: str) -> None:
-    first = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)[0]
-    with FileSystems.open(first) as handle:
-        names = set(pq.read_schema(handle).names)
-    needed = set(PAIR_SCHEMA.names) | (set(IMAGE_COLUMNS) if mode != TEXT else set())
-    missing = sorted(needed - names)
-    if missing:
-        hint = " (--rules all/none read align-download output)" if mode != TEXT else ""
-        raise UsageError(f"--input {first} lacks columns {', '.join(missing)}{hint}")
-
-
-def parse_eval_sets(values: list[str]) -> dict[str, str]:
-    sets = {}
-    for value in values:
-        name, sep, pattern = value.partition("=")
-        if not sep or not name or not pattern:
-            raise UsageError(f"--eval-images wants NAME=GLOB, got {value!r}")
-        if name in sets:
-            raise UsageError(f"--eval-images: set {name!r} given twice")
-        sets[name] = pattern
-    return sets
 
 
 def effective_config(args: argparse.Namespace) -> FilterConfig:
@@ -277,17 +208,21 @@ class Filter(beam.PTransform):
         return joined, tallies
 
 
-def build(pipeline, args, config, pattern: str, eval_sets: dict[str, str]) -> None:
-    """Read | Filter | write the outputs and stats.json."""
+def build(
+    pipeline, args, config, pattern: str, eval_sets: dict[str, str], schema: pa.Schema
+) -> None:
+    """Read | Filter | write the outputs and stats.json; ``schema`` is the input's, whose
+    extras (columns outside the contract) every output carries."""
     mode = args.rules
     nsfw = bool(args.nsfw_model) and mode == ALL
     use_eval = bool(eval_sets) and mode == ALL
     given = {EVAL_SETS: use_eval, NSFW_MODEL: nsfw, LANGUAGES: bool(config.languages)}
     rules = rules_for(mode, [name for name, on in given.items() if on])
+    kept_schema = with_extras(PAIR_SCHEMA if mode == TEXT else DOWNLOAD_SCHEMA, schema)
     job = Filter(
         rules,
         config,
-        PAIR_SCHEMA if mode == TEXT else DOWNLOAD_SCHEMA,
+        kept_schema,
         scratch_folder(args.output),
         args.batch_rows,
         args.key_buckets,
@@ -296,7 +231,7 @@ def build(pipeline, args, config, pattern: str, eval_sets: dict[str, str]) -> No
         args.nsfw_batch_size,
     )
     results = pipeline | "Read" >> ReadTables(pattern) | "Filter" >> job
-    _write_outputs(results, args, mode)
+    _write_outputs(results, args, kept_schema)
     extra = {
         "job": "align-filter",
         "mode": mode,
@@ -311,22 +246,28 @@ def build(pipeline, args, config, pattern: str, eval_sets: dict[str, str]) -> No
     results["tallies"] | "WriteStats" >> WriteStats(args.output, extra)
 
 
-def _write_outputs(results: dict, args, mode: str) -> None:
+def _write_outputs(results: dict, args, kept_schema: pa.Schema) -> None:
     out, shards = args.output, args.shards
-    if mode == TEXT:
+    if args.rules == TEXT:
         results["kept"] | "WritePairs" >> WriteShards(
-            out, "pairs", PAIR_SCHEMA, shards, writer=_writer()
+            out, "pairs", kept_schema, shards, writer=_writer()
         )
     else:
         shard_dir = FileSystems.join(out, "shards")
-        results["kept"] | "WriteTFRecords" >> WriteShards(
-            shard_dir, "align", DOWNLOAD_SCHEMA, shards, _writer(write_tfrecord), ".tfrecord"
-        )
+        sidecar = with_extras(SIDECAR_SCHEMA, kept_schema)
+        if "tfrecord" in args.output_formats:
+            results["kept"] | "WriteTFRecords" >> WriteShards(
+                shard_dir, "align", kept_schema, shards, _writer(write_tfrecord), ".tfrecord"
+            )
+        if "webdataset" in args.output_formats:
+            tar = functools.partial(write_webdataset, columns=sidecar.names)
+            results["kept"] | "WriteWebDataset" >> WriteShards(
+                shard_dir, "align", kept_schema, shards, _writer(tar), ".tar"
+            )
         (
             results["kept"]
-            | "SidecarColumns" >> beam.Map(lambda t: t.select(SIDECAR_SCHEMA.names))
-            | "WriteSidecars"
-            >> WriteShards(shard_dir, "align", SIDECAR_SCHEMA, shards, writer=_writer())
+            | "SidecarColumns" >> beam.Map(lambda t: t.select(sidecar.names))
+            | "WriteSidecars" >> WriteShards(shard_dir, "align", sidecar, shards, writer=_writer())
         )
     results["rejects"] | "WriteRejects" >> WriteShards(
         FileSystems.join(out, "rejects"), "rejects", REJECT_OUTPUT_SCHEMA, shards, _writer()
@@ -362,42 +303,38 @@ def write_report(output_dir: str, ground_truth: str | None = None) -> dict:
     return read_stats(output_dir)
 
 
-@exits_cleanly("align-filter")
-def run(argv: Sequence[str] | None = None) -> dict:
-    """Runs the job (or only the report of a finished run: ``--stats DIR``); returns the
-    stats document of the run."""
-    parser = build_parser()
-    args, options = parse_job_args(parser, argv)
-    if args.input is None:
-        if isinstance(args.stats, str):
-            return write_report(args.stats, args.ground_truth)
-        parser.error("--input is required (or --stats DIR alone for a finished run's report)")
-    if not args.output:
-        parser.error("--output is required")
-    check_at_least(args, dict.fromkeys(("shards", "batch_rows", "key_buckets"), 1))
-    if isinstance(args.stats, str):
-        raise UsageError("--stats takes no directory when --input is given")
+def execute(args: argparse.Namespace, options) -> dict:
+    """The job, its flags parsed and checked (cli.py): returns the stats document it wrote,
+    or {} when it only submitted the job (Dataflow without waiting, or a template)."""
     config = effective_config(args)
-    eval_sets = parse_eval_sets(args.eval_images)
+    eval_sets = args.eval_sets  # parsed by cli.check_args
     for name, glob in eval_sets.items():
         if not list_images(glob):
             raise UsageError(f"--eval-images {name}: no files match {glob}")
-    pattern = resolve_input(args.input, args.rules)
-    check_input_columns(pattern, args.rules)
+    pattern, schema = resolve_input(args.input, args.rules)
     if args.shards is None:
         args.shards = default_shards(pattern, args.rules)
-    with beam.Pipeline(options=options) as pipeline:
-        build(pipeline, args, config, pattern, eval_sets)
+    pipeline = beam.Pipeline(options=options)
+    build(pipeline, args, config, pattern, eval_sets, schema)
+    inputs = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+    meter = Meter(JOB, total_rows(inputs), " records", judged)
+    seconds = run_job(pipeline, meter, options, args.progress_every)
+    if seconds is None:
+        return {}
     remove_folder(scratch_folder(args.output))
     if args.stats:
         write_report(args.output, args.ground_truth)
-    return stats_of_run(args.output, options)
+    stats = read_stats(args.output)
+    print(summary(JOB, stats, seconds, outputs_of(args)), flush=True)
+    return stats
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """The align-filter console script: runs the job; returns None, so success exits 0."""
-    run(argv)
-
-
-if __name__ == "__main__":
-    main()
+def outputs_of(args: argparse.Namespace) -> list[str]:
+    """Where a finished run's outputs are, for its summary."""
+    out, shards = args.output, args.shards
+    if args.rules == TEXT:
+        kept = f"{out}: {shards} shards pairs-*.parquet (the pairs kept)"
+    else:
+        kept = f"{FileSystems.join(out, 'shards')}: {shards} shards align-*.tfrecord + .parquet"
+    beside = "rejects/, measurements/, stats.json" + (", report/report.html" if args.stats else "")
+    return [kept, f"{out}: {beside}"]

@@ -19,6 +19,10 @@ TensorFlow is imported only when a worker loads the model; importing this module
 filter job always does) costs nothing more than Beam. Beam's own ``TFModelHandlerNumpy`` is
 not used because it needs ``tensorflow_hub`` and loads through ``tf.keras.models.load_model``,
 which under Keras 3 cannot open a SavedModel directory.
+
+TensorFlow and Keras come with the 'train' extra, which the curation core (a Dataflow
+worker's install from the staged sdist) leaves out: without it, NsfwScores (built by the
+driver) and a worker loading the model both say which extra to install.
 """
 
 from __future__ import annotations
@@ -37,7 +41,10 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, RunInference
 from PIL import Image
 
+from filters.extras import require
+
 METRICS_NAMESPACE = "pipeline.nsfw"
+NEEDED_BY = "the NSFW hook (--nsfw-model)"
 KERAS_SUFFIXES = (".keras", ".h5")
 
 
@@ -68,6 +75,7 @@ def _input_size(shape: Sequence[int | None], model_path: str) -> tuple[int, int]
 
 def load_classifier(model_path: str, image_size: int | None = None) -> LoadedClassifier:
     """Loads a Keras file or a SavedModel directory (importing TensorFlow only here)."""
+    require("train", NEEDED_BY)
     import tensorflow as tf  # noqa: PLC0415 - lazy on purpose: only workers that score pay it
 
     if model_path.endswith(KERAS_SUFFIXES):
@@ -183,6 +191,7 @@ class NsfwScores(beam.PTransform):
         key: str = "uid",
     ):
         super().__init__()
+        require("train", NEEDED_BY)  # here on the driver, before any worker starts
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if image_size is not None and image_size < 1:

@@ -7,7 +7,8 @@ from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.runners.portability import prism_runner
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline.options import LOCAL_RUNNER, LocalRunner, add_sharding_flags, parse_job_args
+from pipeline.options import LOCAL_RUNNER, add_sharding_flags, parse_job_args
+from pipeline.runner import LocalRunner
 
 
 def _parse(argv):

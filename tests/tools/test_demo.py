@@ -1,8 +1,11 @@
 """The main job end to end, reduced: a small web and few steps through every real stage."""
 
 import json
+import math
 
 import pytest
+from tensorboard import context
+from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
 
 from tests.tools.browser import measure_layout
 from tests.tools.report_fixtures import section, table_row
@@ -89,3 +92,40 @@ def test_the_demos_report_fits_a_browser_window(finished_run, width):
     page = run_dir / "filter" / "report" / "report.html"
     layout = measure_layout(browser_or_skip(), page, width)
     assert layout["scrollWidth"] <= width and layout["overflowing"] == [], layout
+
+
+def test_the_demo_reads_the_trainers_step_from_its_log(tmp_path):
+    log = tmp_path / "train.log"
+    log.write_text(
+        "align-train: 1 replica(s), float32, step 0\n"
+        "align-train:  12% 120/1000 [00:10<01:30, 12.00 steps/s, loss 2.500, 768 images/s]\n"
+    )
+    assert demo.training_step(log) == "step 120"
+    log.write_text(log.read_text() + "align-train: step 1000, exported /m/export\n")
+    assert demo.training_step(log) == "step 1,000"
+
+
+def tensorboard_scalars(logdir) -> dict:
+    """{run: {tag: [(step, value)]}} as TensorBoard's own scalars dashboard reads them."""
+    multiplexer = plugin_event_multiplexer.EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(str(logdir))
+    multiplexer.Reload()
+    provider = data_provider.MultiplexerDataProvider(multiplexer, str(logdir))
+    read = provider.read_scalars(
+        context.RequestContext(), experiment_id="", plugin_name="scalars", downsample=10_000
+    )
+    return {
+        run: {tag: [(point.step, point.value) for point in points] for tag, points in tags.items()}
+        for run, tags in read.items()
+    }
+
+
+def test_tensorboard_shows_each_models_training_scalars(finished_run):
+    run_dir, _ = finished_run
+    scalars = tensorboard_scalars(run_dir)  # what `make tensorboard` serves
+    expected = {"loss", "temperature", "learning_rate", "images_per_second"}
+    for arm in ("filtered", "unfiltered"):
+        tags = scalars[f"{arm}/model/tensorboard/train"]
+        assert expected <= set(tags)
+        for points in (tags[tag] for tag in expected):
+            assert points and all(step > 0 and math.isfinite(value) for step, value in points)

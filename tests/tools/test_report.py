@@ -302,9 +302,9 @@ def real_run(synthetic_web, tmp_path_factory) -> Path:
     """The demo's chain on the synthetic web: crawl, filter --rules text, download, then
     filter --rules all --stats with the web's ground truth."""
     from filters.config import small_config_path
-    from pipeline.crawl import job as crawl
-    from pipeline.download import job as download
-    from pipeline.filter import job as align_filter
+    from pipeline.crawl import cli as crawl
+    from pipeline.download import cli as download
+    from pipeline.filter import cli as align_filter
 
     root, config = tmp_path_factory.mktemp("report_real_run"), str(small_config_path())
     crawl.run(["--input", synthetic_web.warc_glob, "--output", str(root / "pairs")])

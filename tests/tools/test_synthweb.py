@@ -21,7 +21,8 @@ from warcio.archiveiterator import ArchiveIterator
 
 from tools import synth_text
 from tools.synth_plan import NOISE_KINDS
-from tools.synthweb import WebConfig, generate, main, photo_jpegs, run, small_config
+from tools.synthweb import WebConfig, generate, photo_jpegs, small_config
+from tools.synthweb_cli import main, run
 
 CONTRACT_COLUMNS = {
     "url",

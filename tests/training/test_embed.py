@@ -4,7 +4,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.training.eval_fixtures import COLOURS, solid_jpeg, write_export
-from training import embed
+from training.cli import embed
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,9 @@ from pipeline.crawl.extract import (
     best_srcset_candidate,
     decode_html,
     extract_pairs,
-    normalise_alt,
     page_pairs,
-    resolve_url,
 )
+from pipeline.pairs import normalise_alt, resolve_url
 
 PAGE = "http://example.com/dir/page.html"
 

@@ -1,14 +1,15 @@
 """Specification of the align-crawl job on hand-made WARC and WAT files."""
 
 import json
-from types import SimpleNamespace
 
 import apache_beam as beam
 import pytest
 
 from pipeline.crawl import job as crawl
+from pipeline.crawl.cli import run
 from pipeline.crawl.harvest import HarvestOptions
-from pipeline.crawl.job import DedupPairs, HarvestFile, keep_first_per_uid, run
+from pipeline.crawl.job import DedupPairs, HarvestFile
+from pipeline.pairs import keep_first_per_uid
 from pipeline.records import PAIR_SCHEMA, make_uid
 from pipeline.shards import read_table, rows_to_table
 from pipeline.stats import read_stats
@@ -63,6 +64,57 @@ def test_every_record_is_kept_or_rejected_by_name(crawled):
         "not_html": 1,
         "truncated_gzip_member": 1,
     }
+
+
+def test_a_finished_crawl_ends_with_its_summary(tmp_path, capsys):
+    (tmp_path / "a.warc").write_bytes(page_record("http://a.example/", img("x.jpg", "An x")))
+    run(["--input", str(tmp_path / "a.warc"), "--output", str(tmp_path / "out")])
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("align-crawl: 1 records in ") and "1 kept (100.0%)" in out[0]
+    assert out[1] == f"  output: {tmp_path / 'out'}: 4 shards pairs-*.parquet (1 unique pairs)"
+
+
+def test_a_missing_input_is_one_line_and_makes_no_output_folder(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run(["--input", str(tmp_path / "nonexistent"), "--output", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    assert (
+        capsys.readouterr().err
+        == f"align-crawl: error: --input {tmp_path}/nonexistent: no files match\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_empty_warc_file_is_one_line_and_makes_no_output_folder(tmp_path, capsys):
+    (tmp_path / "empty.warc.gz").write_bytes(b"")
+    with pytest.raises(SystemExit) as exit_info:
+        run(["--input", str(tmp_path / "empty.warc.gz"), "--output", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "the file is empty (0 bytes)" in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_text_file_named_like_a_warc_is_an_error_not_empty_shards(tmp_path, capsys):
+    (tmp_path / "x.warc.gz").write_text("hello, this is not a WARC file\n")
+    with pytest.raises(SystemExit) as exit_info:
+        run(["--input", str(tmp_path / "x.warc.gz"), "--output", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert error == (
+        f"align-crawl: error: --input {tmp_path}/x.warc.gz: no WARC or WAT record in any file "
+        "(1 not WARC/WAT)\n"
+    )
+
+
+def test_an_empty_file_beside_a_good_one_is_a_warning(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.warc").write_bytes(page_record("http://a.example/", img("x.jpg", "An x")))
+    (tmp_path / "in" / "b.warc.gz").write_bytes(b"")
+    stats = run(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")])
+    assert stats["kept"] == 1 and stats["counts"]["files/empty"] == 1
+    warning = "align-crawl: warning: 1 of 2 input files held no WARC or WAT record (1 empty)"
+    assert capsys.readouterr().out.splitlines()[-1] == warning
 
 
 def test_no_scratch_folder_is_left_in_the_output(crawled):
@@ -211,12 +263,38 @@ def test_default_shard_count_weighs_warc_and_wat_bytes(tmp_path, monkeypatch):
     (tmp_path / "b.warc.wat.gz").write_bytes(b"x" * 300)
     monkeypatch.setitem(crawl.SHARD_INPUT_BYTES, "warc", 100)
     monkeypatch.setitem(crawl.SHARD_INPUT_BYTES, "wat", 10)
-    args = SimpleNamespace(page_urls=None, input=str(tmp_path / "*"), format="auto")
-    assert crawl.default_num_shards(args) == 3 + 30
+    files = crawl.sized_inputs(str(tmp_path / "*"))
+    assert crawl.default_num_shards(files, None) == 3 + 30
 
 
 def test_default_shard_count_of_a_page_list_follows_its_urls(tmp_path, monkeypatch):
     (tmp_path / "pages.txt").write_text("# pages\n" + "http://a.example/\n" * 12)
     monkeypatch.setattr(crawl, "SHARD_PAGE_URLS", 2)
-    args = SimpleNamespace(page_urls=str(tmp_path / "pages.txt"), input=None, format="auto")
-    assert crawl.default_num_shards(args) == 6
+    urls = crawl.read_page_urls(str(tmp_path / "pages.txt"))
+    assert crawl.default_num_shards(None, urls) == 6
+
+
+@pytest.mark.parametrize("warc_bytes, buckets", [(30, 16), (150, 24), (10**6, 256)])
+def test_default_dedup_buckets_follow_the_input_within_bounds(
+    tmp_path, monkeypatch, warc_bytes, buckets
+):
+    (tmp_path / "a.warc.gz").write_bytes(b"x" * warc_bytes)
+    monkeypatch.setitem(crawl.SHARD_INPUT_BYTES, "warc", 100)
+    files = crawl.crawl_inputs(str(tmp_path / "*"))
+    assert crawl.default_dedup_buckets(files, None) == buckets
+
+
+def test_a_page_clipped_after_its_images_is_salvaged_with_exact_accounting(tmp_path):
+    (tmp_path / "in").mkdir()
+    filler = "".join(f"<p>paragraph {i}</p>" for i in range(3000))
+    pages = [
+        page_record("http://c.example/whole", img("w.jpg", "Whole")),
+        page_record("http://c.example/clipped", img("c.jpg", "Clipped") + filler),
+    ]
+    members = [gzip_member(record) for record in pages]
+    (tmp_path / "in" / "c.warc.gz").write_bytes(members[0] + members[1][: len(members[1]) // 2])
+    run(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")])
+    stats = read_stats(str(tmp_path / "out"))
+    assert stats["balanced"] and (stats["in"], stats["kept"], stats["rejected"]) == (2, 2, {})
+    counts = stats["counts"]
+    assert (counts["warc/damaged"], counts["warc/salvaged"], counts["pairs/written"]) == (1, 1, 2)

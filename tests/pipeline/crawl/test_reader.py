@@ -7,15 +7,9 @@ import random
 
 import pytest
 
-from pipeline.crawl.harvest import HarvestOptions, from_warc_record, from_wat_record
-from pipeline.crawl.warc_source import (
-    Damage,
-    HttpResponse,
-    WarcRecord,
-    decode_payload,
-    iter_records,
-    parse_http_response,
-)
+from pipeline.crawl.harvest import HarvestOptions, from_damage, from_warc_record, from_wat_record
+from pipeline.crawl.payload import decode_body
+from pipeline.crawl.warc_source import Damage, WarcRecord, iter_records, parse_http_response
 from tests.pipeline.crawl.warc_write import gzip_member, http_response, page_record, warc_record
 
 OPTIONS = HarvestOptions()
@@ -123,15 +117,20 @@ def test_http_response_is_split_into_status_headers_and_payload():
     assert parse_http_response(b"GET / HTTP/1.1\r\n\r\n") is None
 
 
+def test_http_headers_end_at_the_first_empty_line_whatever_its_line_ending():
+    # ClueWeb09 writes bare LF headers over bodies that hold CRLF CRLF further on.
+    block = b"HTTP/1.1 200 OK\nContent-Type: text/html\n\n<html>\r\n\r\n<p>a: b</p>"
+    response = parse_http_response(block)
+    assert response.headers == {"content-type": "text/html"}
+    assert response.payload == b"<html>\r\n\r\n<p>a: b</p>"
+
+
 def test_chunked_and_gzip_payloads_are_decoded():
-    chunked = HttpResponse(
-        200, {"transfer-encoding": "chunked"}, b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
-    )
-    assert decode_payload(chunked) == b"abcde"
-    zipped = HttpResponse(200, {"content-encoding": "gzip"}, gzip.compress(b"hello"))
-    assert decode_payload(zipped) == b"hello"
-    with pytest.raises(ValueError):
-        decode_payload(HttpResponse(200, {"content-encoding": "br"}, b"x"))
+    chunked = {"transfer-encoding": "chunked"}
+    assert decode_body(chunked, b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n").data == b"abcde"
+    zipped = decode_body({"content-encoding": "gzip"}, gzip.compress(b"hello"))
+    assert zipped.data == b"hello"
+    assert decode_body({"content-encoding": "br"}, b"x").reason == "bad_content_encoding"
 
 
 def record_of(data: bytes) -> WarcRecord:
@@ -257,3 +256,49 @@ def test_random_bytes_never_crash_the_reader_or_the_extractor(seed):
 
 def test_a_file_without_line_breaks_is_one_damage():
     assert summary(read(b"x" * 300_000)) == ["malformed_record"]
+
+
+def filler(n: int) -> str:
+    return "".join(f"<p>paragraph {i} of the article</p>" for i in range(n))
+
+
+def clipped(html: str, keep: float) -> list:
+    """A good record, then the member of a page cut after ``keep`` of its compressed bytes."""
+    member = gzip_member(page_record("http://site/c", html))
+    return read(gzip_member(pages(1)[0]) + member[: int(len(member) * keep)])
+
+
+def salvage(damage: Damage):
+    return from_damage(damage, "f.warc.gz", from_warc_record, OPTIONS)
+
+
+def test_a_clipped_member_keeps_the_page_decoded_up_to_the_cut():
+    items = clipped('<img src="a.jpg" alt="before the cut">' + filler(3000), keep=0.6)
+    assert summary(items) == ["http://site/0", "truncated_gzip_member"]
+    outcome = salvage(items[-1])
+    assert (outcome.reason, outcome.pairs) == (None, [("http://site/a.jpg", "before the cut")])
+    assert outcome.counts["warc/salvaged"] == 1 and outcome.counts["pages/cut_by_damage"] == 1
+    assert outcome.source == "f.warc.gz@" + str(items[-1].offset)
+
+
+@pytest.mark.parametrize("keep", [0.02, 0.5], ids=["cut_in_the_headers", "cut_before_images"])
+def test_a_clipped_member_with_nothing_usable_is_rejected_as_before(keep):
+    items = clipped(filler(3000) + '<img src="a.jpg" alt="after the cut">', keep)
+    outcome = salvage(items[-1])
+    assert (outcome.reason, outcome.pairs) == ("truncated_gzip_member", [])
+
+
+def test_a_member_with_a_bad_checksum_keeps_its_whole_page():
+    member = bytearray(gzip_member(pages(1)[0]))
+    member[-8] ^= 0xFF  # the CRC-32 in the trailer
+    (damage,) = read(bytes(member))
+    assert damage.reason == "corrupt_gzip_member"
+    assert salvage(damage).pairs == [("http://site/0.jpg", "pic 0")]
+
+
+def test_a_truncated_plain_record_keeps_its_page():
+    record = page_record("http://site/p", '<img src="a.jpg" alt="kept">' + filler(50))
+    (damage,) = read(record[:-200])
+    assert damage.reason == "truncated_record" and salvage(damage).pairs == [
+        ("http://site/a.jpg", "kept")
+    ]

@@ -3,7 +3,7 @@
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.crawl.job import run
+from pipeline.crawl.cli import run
 from pipeline.shards import read_table
 from pipeline.stats import read_stats
 

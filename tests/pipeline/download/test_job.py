@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from pipeline.download.job import input_paths, output_name, run
+from pipeline.download.cli import run
+from pipeline.download.job import input_paths, output_name
 from pipeline.records import DOWNLOAD_SCHEMA, PAIR_SCHEMA, make_uid
 from pipeline.shards import read_table, rows_to_table
 from pipeline.stats import read_stats
@@ -233,9 +234,13 @@ def test_input_glob_and_directory_name_the_same_shards(tmp_path):
     assert json.dumps(by_dir)
 
 
-def test_a_pair_without_a_url_is_a_status_not_a_crash(tmp_path):
+def test_a_pair_without_a_url_is_refused_at_the_door_before_any_work(tmp_path, capsys):
     row = {"uid": "0" * 16, "url": None, "alt": "x", "page_url": "p", "source": "s"}
     (tmp_path / "pairs").mkdir()
     pq.write_table(rows_to_table([row], PAIR_SCHEMA), tmp_path / "pairs" / "pairs-0-of-1.parquet")
-    stats = run(["--input", str(tmp_path / "pairs"), "--output", str(tmp_path / "out")])
-    assert stats["rejected"] == {"unsupported_scheme": 1} and stats["balanced"]
+    with pytest.raises(SystemExit) as exit_info:
+        run(["--input", str(tmp_path / "pairs"), "--output", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "column 'url' is null in 1 of 1 rows" in error and len(error.splitlines()) == 1
+    assert not (tmp_path / "out").exists()

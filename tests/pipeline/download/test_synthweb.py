@@ -4,7 +4,7 @@ status its ground truth predicts, at the size the server serves."""
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.download.job import run
+from pipeline.download.cli import run
 from pipeline.records import PAIR_SCHEMA
 from pipeline.shards import read_table, rows_to_table
 

@@ -211,7 +211,10 @@ def test_robots_txt_is_fetched_once_per_host_and_obeyed():
         server.close()
 
 
-@pytest.mark.parametrize("robots_status, expected", [(404, "ok"), (500, "robots_disallowed")])
+@pytest.mark.parametrize(
+    "robots_status, expected",
+    [(404, "ok"), (500, "robots_unreachable"), (429, "robots_unreachable")],
+)
 def test_missing_robots_allows_and_failing_robots_disallows(robots_status, expected):
     server = ScriptedServer(hosts=("127.0.0.1",))
     try:
@@ -221,6 +224,17 @@ def test_missing_robots_allows_and_failing_robots_disallows(robots_status, expec
             assert fetcher.fetch(server.url("/img.jpg")).status == expected
     finally:
         server.close()
+
+
+def test_a_host_that_is_down_is_robots_unreachable_not_disallowed():
+    server = ScriptedServer(hosts=("127.0.0.1",))
+    url = server.url("/a.jpg")
+    server.close()  # nothing listens on its port any more
+    with Fetcher(quick_config(retries=0)) as fetcher:
+        result = fetcher.fetch(url)
+    assert result.status == "robots_unreachable"
+    assert result.error.startswith("robots.txt of 127.0.0.1 unreachable (no answer)")
+    assert "disallows" not in result.error
 
 
 def test_robots_can_be_switched_off(server):

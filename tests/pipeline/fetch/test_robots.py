@@ -64,6 +64,20 @@ def test_robots_status_decides_when_there_are_no_rules(status, body, allowed):
     assert cache.allowed("http://h.example/a.jpg") is allowed
 
 
+@pytest.mark.parametrize(
+    "status, body, refusal",
+    [
+        (200, b"User-agent: *\nDisallow: /", "robots_disallowed"),
+        (503, None, "robots_unreachable"),
+        (429, None, "robots_unreachable"),
+        (None, None, "robots_unreachable"),
+    ],
+)
+def test_a_refusal_says_whether_the_site_said_no_or_could_not_be_asked(status, body, refusal):
+    cache = RobotsCache(fake_fetch({"http://h.example/robots.txt": (status, body)}, []), TOKEN)
+    assert cache.refusal("http://h.example/a.jpg")[0] == refusal
+
+
 def test_robots_are_fetched_once_per_origin_even_under_concurrency():
     calls = []
     answers = {

@@ -5,8 +5,8 @@ import dataclasses
 import pytest
 
 from filters.cli import UsageError
-from pipeline.crawl.job import build_parser as crawl_parser
-from pipeline.download.job import build_parser as download_parser
+from pipeline.crawl.cli import build_parser as crawl_parser
+from pipeline.download.cli import build_parser as download_parser
 from pipeline.fetch.fetcher import FetchConfig
 from pipeline.fetch.settings import FLAGS, fetch_config
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from pipeline.filter.job import run
+from pipeline.filter.cli import run
 from pipeline.filter.tfrecord import read_records
 from pipeline.shards import read_table
 from pipeline.stats import read_stats
@@ -170,7 +170,8 @@ def test_rules_all_refuses_pair_input_with_a_clear_error(tmp_path, capsys):
     )
     with pytest.raises(SystemExit):
         run(["--input", str(source), "--output", str(tmp_path / "o"), "--rules", "all"])
-    assert "lacks columns" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "lacks columns 'status'" in error and "run align-download on them first" in error
 
 
 def test_nsfw_scores_route_back_to_their_rows_and_reject_above_threshold(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 
 from filters import rules
 from filters.rules import ALL, ALT_TEXT, DISTINCT_COUNT, IMAGE, RECORD, TEXT, Rule
-from pipeline.filter.job import run
+from pipeline.filter.cli import run
 from pipeline.shards import read_table
 from tests.pipeline.filter.inputs import pair, write_pairs
 from tools.report_data import ordered_reasons

@@ -19,7 +19,7 @@ from PIL import Image
 
 from filters.config import small_config_path
 from filters.phash import phash
-from pipeline.filter.job import run
+from pipeline.filter.cli import run
 from pipeline.records import DOWNLOAD_SCHEMA, PAIR_SCHEMA
 from pipeline.shards import read_table, rows_to_table
 from pipeline.stats import read_stats

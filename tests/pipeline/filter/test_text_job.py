@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from filters.config import load_config, small_config_path
+from pipeline.filter import cli as filter_cli
 from pipeline.filter import job as filter_job
-from pipeline.filter.job import run
+from pipeline.filter.cli import run
+from pipeline.options import MIN_SHARDS
 from pipeline.shards import read_table
 from pipeline.stats import read_stats
 from tests.pipeline.filter.inputs import pair, write_pairs
@@ -170,7 +172,10 @@ def test_language_rule_runs_on_survivors_and_names_the_language(tmp_path):
     ("argv", "message"),
     [
         (["--output", "o", "--bogus"], "unrecognized arguments: --bogus"),
-        (["--input", "/nonexistent", "--output", "o"], "no /nonexistent/images-*.parquet"),
+        (
+            ["--input", "/nonexistent", "--output", "o"],
+            "no image shards match /nonexistent (looked for /nonexistent/images-*.parquet",
+        ),
         (["--input", "x", "--output", "o", "--eval-images", "nameonly"], "NAME=GLOB"),
         (["--input", "x", "--output", "o", "--shards", "0"], "--shards must be at least 1"),
     ],
@@ -198,7 +203,7 @@ def test_default_shard_count_follows_the_input_bytes(tmp_path, monkeypatch):
     monkeypatch.setitem(filter_job.SHARD_INPUT_BYTES, "text", 100)
     assert filter_job.default_shards(pattern, "text") == -(-size // 100) > 4
     monkeypatch.setitem(filter_job.SHARD_INPUT_BYTES, "text", 1 << 40)
-    assert filter_job.default_shards(pattern, "text") == filter_job.MIN_SHARDS
+    assert filter_job.default_shards(pattern, "text") == MIN_SHARDS
 
 
 def test_a_small_input_without_shards_gets_the_minimum_of_four(tmp_path):
@@ -209,12 +214,12 @@ def test_a_small_input_without_shards_gets_the_minimum_of_four(tmp_path):
 
 
 def test_config_small_names_the_shipped_small_config_as_for_the_trainer():
-    args = filter_job.build_parser().parse_args(["--config", "small"])
+    args = filter_cli.build_parser().parse_args(["--config", "small"])
     assert filter_job.effective_config(args) == load_config(small_config_path())
 
 
 def test_a_config_key_given_as_a_flag_overrides_the_config_file():
     argv = ["--config", "small", "--max-unigrams", "7", "--languages", "en,fr"]
-    config = filter_job.effective_config(filter_job.build_parser().parse_args(argv))
+    config = filter_job.effective_config(filter_cli.build_parser().parse_args(argv))
     assert (config.max_unigrams, config.languages) == (7, ("en", "fr"))
     assert config.max_alts_per_image == load_config(small_config_path()).max_alts_per_image
