@@ -8,7 +8,7 @@ offline (``--no-index``, ``-c constraints.txt``) into fresh virtual environments
 
 - worker: the sdist alone, as a worker pip-installs the staged ``workflow.tar.gz`` (the core
   dependencies, no extra);
-- worker + gcp: ``sdist[gcp]``, the README's container recipe and a Dataflow launcher;
+- worker + gcp: ``sdist[gcp]``, the container recipe of docs/dataflow.md and a Dataflow launcher;
 - full: ``sdist[demo,gcp]``, everything but the test tools;
 - worker on Beam's image, and before: the sdist over a venv that already holds
   ``apache-beam[gcp]``, as Beam's worker image does, with the core only and with the

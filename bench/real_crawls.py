@@ -10,7 +10,7 @@ against ``<base href>`` and the page URL with the standard library. WAT files ar
 warcio and ``json``. Prints per file: the independent's pairs, how many of them align-crawl
 found (recall), align-crawl's extra pairs, whether stats.json balanced, and the first
 differences. Alt-texts are compared after collapsing whitespace and dropping control characters
-on both sides (align-crawl drops them on purpose; see the README).
+on both sides (align-crawl drops them on purpose; see docs/stages.md, "Mojibake stays mojibake").
 
 Needs the ``bench`` extra (html5lib). Without FOLDER it says so and skips (``make bench`` on a
 fresh clone); a FOLDER that does not exist is an error (status 2).
