@@ -178,7 +178,9 @@ def train(args: argparse.Namespace, config: TrainConfig) -> dict:
         history = fit.history
         start = int(step.numpy())
     if start < config.steps:  # the tail shorter than one checkpoint interval
-        tail = distributed_dataset(strategy, args.shards, config, tokenizer, config.seed + start)
+        tail = distributed_dataset(
+            strategy, args.shards, config, tokenizer, seed=config.seed + start
+        )
         fit = model.fit(
             tail,
             epochs=1,

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from filters.cli import UsageError
+from pipeline.ingest.settings import ALL, NONE
 from pipeline.records import CAPTION_NAMES, CORE_COLUMNS, URL_NAMES
 
 # Extras may not take these names (case-insensitively): the jobs' own columns and the
@@ -16,8 +17,6 @@ from pipeline.records import CAPTION_NAMES, CORE_COLUMNS, URL_NAMES
 RESERVED = {name.lower() for name in CORE_COLUMNS}
 RESERVED |= {"reasons", "measured", "kept", "language", "n_unigrams"}
 RENAME_PREFIX = "input_"
-ALL, NONE = "all", "none"
-FORMATS = ("csv", "tsv", "json", "jsonl", "parquet")  # the list formats (formats.py reads them)
 
 
 @dataclass(frozen=True)

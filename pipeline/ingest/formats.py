@@ -34,7 +34,8 @@ import pyarrow.parquet as pq
 
 from filters.cli import UsageError
 from pipeline.ingest.clean import BAD_ROW, NOT_UTF8
-from pipeline.ingest.columns import FORMATS, Layout, is_header
+from pipeline.ingest.columns import Layout, is_header
+from pipeline.ingest.settings import FORMATS
 from pipeline.records import open_parquet
 
 EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl"}

@@ -34,7 +34,6 @@ from apache_beam.io.filesystems import FileSystems
 
 from filters.cli import UsageError
 from pipeline.ingest.clean import DUPLICATE, REJECTS_SCHEMA, VALID, clean, reject_table
-from pipeline.ingest.cli import SHARD_ROWS
 from pipeline.ingest.columns import Layout, choose_layout
 from pipeline.ingest.formats import (
     Sniffed,
@@ -45,6 +44,7 @@ from pipeline.ingest.formats import (
     read_unit,
     sniff,
 )
+from pipeline.ingest.settings import SHARD_ROWS
 from pipeline.options import MIN_SHARDS
 from pipeline.pairs import keep_first_per_uid
 from pipeline.progress import Meter, run_job, summary

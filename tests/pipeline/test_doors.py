@@ -94,6 +94,7 @@ REFUSALS = {
     ("crawl", "download output"): "is a Parquet file, not WARC/WAT",
     ("crawl", "laion parquet"): "is a Parquet file, not WARC/WAT",
     ("crawl", "tsv"): "looks like a URL list, not WARC/WAT: make pair shards",
+    ("crawl", "empty file"): "the file is empty (0 bytes), nothing to crawl",
     ("ingest", "ingest output"): "holds pair shards already",
     ("ingest", "text output"): "holds pair shards already",
     ("ingest", "download output"): "holds pair shards already",
@@ -152,8 +153,6 @@ def test_a_foreign_input_is_refused_in_one_line_before_any_work(
         ("text", "download output", len(ROWS)),
         ("download", "ingest output", len(ROWS)),
         ("all", "download output", len(ROWS)),
-        ("crawl", "garbage", 1),  # a damaged WARC: one malformed record, counted
-        ("crawl", "empty file", 0),
     ],
 )
 def test_an_input_a_job_can_take_gives_a_balanced_run_that_keeps_the_extras(
@@ -165,3 +164,12 @@ def test_an_input_a_job_can_take_gives_a_balanced_run_that_keeps_the_extras(
     if job in ("text", "download") and source != "tsv":
         written = read_table(str(tmp_path / "out" / "*.parquet"))
         assert {"similarity", "input_WIDTH", "NSFW"} <= set(written.column_names)
+
+
+def test_a_crawl_of_garbage_says_in_one_line_that_no_file_held_a_record(outputs, tmp_path, capsys):
+    # Garbage is read (it could be a damaged WARC), then the job says nothing was in it.
+    with pytest.raises(SystemExit) as exit_info:
+        crawl.run(["--input", str(outputs["garbage"]), "--output", str(tmp_path / "out")])
+    error = capsys.readouterr().err
+    assert exit_info.value.code == 2 and len(error.strip().splitlines()) == 1, error
+    assert "no WARC, ARC or WAT record in any file" in error and str(outputs["garbage"]) in error

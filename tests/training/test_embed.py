@@ -4,6 +4,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.training.eval_fixtures import COLOURS, solid_jpeg, write_export
+from training import embed as embed_lib
 from training.cli import embed
 
 
@@ -80,7 +81,7 @@ def test_text_query_finds_the_matching_images_ties_by_row_order(model_dir, image
 def test_streamed_query_matches_a_single_batch(model_dir, image_index, monkeypatch):
     args = ["query", "--model-dir", model_dir, "--index", str(image_index), "--text", "green"]
     whole = embed.run(args)
-    monkeypatch.setattr(embed, "READ_BATCH", 1)
+    monkeypatch.setattr(embed_lib, "READ_BATCH", 1)
     assert embed.run(args) == whole
 
 

@@ -102,8 +102,8 @@ def test_a_text_file_named_like_a_warc_is_an_error_not_empty_shards(tmp_path, ca
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
     assert error == (
-        f"align-crawl: error: --input {tmp_path}/x.warc.gz: no WARC or WAT record in any file "
-        "(1 not WARC/WAT)\n"
+        f"align-crawl: error: --input {tmp_path}/x.warc.gz: no WARC, ARC or WAT record in any file "
+        "(1 not WARC/ARC/WAT)\n"
     )
 
 
@@ -113,7 +113,7 @@ def test_an_empty_file_beside_a_good_one_is_a_warning(tmp_path, capsys):
     (tmp_path / "in" / "b.warc.gz").write_bytes(b"")
     stats = run(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")])
     assert stats["kept"] == 1 and stats["counts"]["files/empty"] == 1
-    warning = "align-crawl: warning: 1 of 2 input files held no WARC or WAT record (1 empty)"
+    warning = "align-crawl: warning: 1 of 2 input files held no WARC, ARC or WAT record (1 empty)"
     assert capsys.readouterr().out.splitlines()[-1] == warning
 
 
