@@ -4,9 +4,13 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# dev: every part of pyproject.toml (demo = train + report + synthweb, and gcp) plus the
+# test tools, one pinned resolution for all (constraints.txt). The curation jobs alone need
+# no extra; see the README's "Installs" section.
 EXTRAS ?= dev
+RUN ?= runs/demo
 
-.PHONY: demo test lint bench venv clean
+.PHONY: demo test lint bench venv clean browser tensorboard
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,15 +23,36 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/align-demo $(ARGS)
 
+# The scalars of every model trained under RUN (the demo's by default): make tensorboard RUN=...
+tensorboard: $(STAMP)
+	$(BIN)/tensorboard --logdir $(RUN) $(ARGS)
+
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(ARGS)
+
+# Headless Chromium for the filter report's layout tests (they skip without it). Installed
+# with apt-get as root, or sudo without a password; says why not where it cannot.
+browser:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
+	  echo "browser: $$(command -v chromium || command -v chromium-browser)"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "browser: no apt-get here; install Chromium yourself to run the layout tests" >&2; exit 1; \
+	else \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo -n"; \
+	  packages="chromium fonts-dejavu-core"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $$sudo apt-get install -y -q --no-install-recommends $$packages >/dev/null \
+	  || { $$sudo apt-get update -q >/dev/null && \
+	       $$sudo apt-get install -y -q --no-install-recommends $$packages >/dev/null; } \
+	  || { echo "browser: apt-get could not install chromium" >&2; exit 1; }; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,bench]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[bench]"
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:

@@ -36,7 +36,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from pipeline.imaging import process_image, target_size  # noqa: E402
+from pipeline.download.imaging import process_image, target_size  # noqa: E402
 from pipeline.records import PAIR_SCHEMA, make_uid  # noqa: E402
 from tools.synth_images import photo_jpegs  # noqa: E402
 from tools.webserver import DEFAULT_HOSTS, WebServer  # noqa: E402

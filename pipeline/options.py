@@ -1,27 +1,54 @@
-"""Command-line plumbing shared by the Beam jobs: own flags vs Beam's, one-line errors."""
+"""Command-line plumbing shared by the Beam jobs: their common flags, own flags vs Beam's.
+
+The dialect itself (UsageError, exits_cleanly, configs, -v) is filters/cli.py, shared with
+the trainer; this module adds what only Beam jobs need. It imports no Beam at the top: a
+job's command line (``--help``, a usage error) is answered before Beam is imported.
+"""
 
 from __future__ import annotations
 
 import argparse
-import functools
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
-from apache_beam.runners.direct.direct_runner import SwitchingDirectRunner
+from filters.cli import UsageError, quiet_frameworks
 
-# What a job runs on when no --runner is given (see LocalRunner).
-LOCAL_RUNNER = "pipeline.options.LocalRunner"
+# What a job runs on when no --runner is given (pipeline/runner.py).
+LOCAL_RUNNER = "pipeline.runner.LocalRunner"
+MIN_SHARDS = 4  # output shards, at least, when a job sizes them from its input
+# The crawl's dedup buckets per GB of WARC (~20k pairs a bucket, as many as one harvested
+# table), and their cap: every harvested table is split into a part per bucket and every
+# bucket opens every table's file, so too many buckets for the input cost more than the dedup
+# itself (1.1 s more on 1 GB with 256). Past the cap, raise --key-buckets with the crawl.
+MIN_DEDUP_BUCKETS = 16
+MAX_DEDUP_BUCKETS = 256
 
 
-class UsageError(ValueError):
-    """A bad flag, path or config value: reported in one line, never as a traceback."""
+def add_sharding_flags(
+    parser: argparse.ArgumentParser,
+    shards_help: str,
+    key_buckets_help: str | None = None,
+    key_buckets: int | None = None,
+) -> None:
+    """``--shards`` (output shards) and ``--key-buckets`` (the buckets a keyed shuffle is
+    split into; offered when ``key_buckets_help`` is given, default ``key_buckets``), the same
+    names in every job; crawl's old names stay as aliases."""
+    parser.add_argument("--shards", "--num-shards", dest="shards", type=int, help=shards_help)
+    if key_buckets_help is None:
+        return
+    parser.add_argument(
+        "--key-buckets",
+        "--dedup-buckets",
+        dest="key_buckets",
+        type=int,
+        default=key_buckets,
+        help=key_buckets_help,
+    )
 
 
-def _beam_option_parser() -> argparse.ArgumentParser:
+def _beam_option_parser(pipeline_options) -> argparse.ArgumentParser:
     """A parser that knows every option of every registered PipelineOptions view."""
     parser = argparse.ArgumentParser(add_help=False)
-    pending, seen = [PipelineOptions], set()
+    pending, seen = [pipeline_options], set()
     while pending:
         view = pending.pop()
         if view in seen:
@@ -35,54 +62,23 @@ def _beam_option_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class LocalRunner(SwitchingDirectRunner):
-    """Beam's DirectRunner without its first try on Prism.
-
-    Since Beam 2.6x the DirectRunner first tries the PrismRunner, which downloads a Go
-    binary from GitHub at run time (offline it fails and falls back), then runs the Python
-    workers in its own process whatever --direct_running_mode says. Our jobs are batch
-    jobs the FnApiRunner runs, which is where the DirectRunner falls back to: we go there
-    directly, so a laptop with internet runs the same way as CI without it.
-    """
-
-    def run_pipeline(self, pipeline, options):
-        from apache_beam.portability.api import beam_provision_api_pb2
-        from apache_beam.runners.portability.fn_api_runner import fn_runner
-        from apache_beam.runners.portability.portable_runner import JobServiceHandle
-
-        encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
-        provision = fn_runner.ExtendedProvisionInfo(
-            beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)
-        )
-        return fn_runner.FnApiRunner(provision_info=provision).run_pipeline(pipeline, options)
-
-
-def parse_job_args(
-    parser: argparse.ArgumentParser, argv: Sequence[str] | None
-) -> tuple[argparse.Namespace, PipelineOptions]:
-    """Splits argv into the job's own flags and Beam's; an unknown flag is a usage error."""
+def parse_job_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None):
+    """Splits argv into the job's own flags and Beam's ``PipelineOptions``; an unknown flag
+    is a usage error. ``--help`` and the job's own usage errors are answered before Beam is
+    imported; then the frameworks' logs are quieted (unless ``-v``)."""
     args, rest = parser.parse_known_args(argv)
-    _, unknown = _beam_option_parser().parse_known_args(rest)
+    quiet_frameworks(getattr(args, "verbose", False))
+    # Beam takes ~1.5 s to import (python -X importtime -c "import apache_beam", quiet
+    # machine), ten times a job's whole --help: it is imported once the flags are parsed.
+    from apache_beam.options.pipeline_options import (  # noqa: PLC0415 - see above
+        PipelineOptions,
+        StandardOptions,
+    )
+
+    _, unknown = _beam_option_parser(PipelineOptions).parse_known_args(rest)
     if unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        raise UsageError(f"unrecognized arguments: {' '.join(unknown)}")
     options = PipelineOptions(rest)
     if options.view_as(StandardOptions).runner is None:
         options.view_as(StandardOptions).runner = LOCAL_RUNNER
     return args, options
-
-
-def exits_cleanly(prog: str) -> Callable:
-    """Turns UsageError (and a missing input) into ``prog: error: message`` and exit 2."""
-
-    def decorate(run: Callable) -> Callable:
-        @functools.wraps(run)
-        def wrapper(*args, **kwargs):
-            try:
-                return run(*args, **kwargs)
-            except (UsageError, FileNotFoundError) as error:
-                print(f"{prog}: error: {error}", file=sys.stderr)
-                raise SystemExit(2) from None
-
-        return wrapper
-
-    return decorate

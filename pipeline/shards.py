@@ -16,23 +16,53 @@ difference between the runner process holding the whole output in memory and not
 
 from __future__ import annotations
 
+import functools
+import os
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.records import shard_of
+from filters.cli import UsageError
+from pipeline.records import Contract, check_files, shard_of
 
 TableWriter = Callable[[pa.Table, str], None]
 
 
 def shard_name(prefix: str, index: int, num_shards: int, suffix: str) -> str:
     return f"{prefix}-{index:05d}-of-{num_shards:05d}{suffix}"
+
+
+def read_text(path: str) -> str:
+    """A text file through Beam's FileSystems (local or gs://), e.g. a --config file."""
+    with FileSystems.open(path) as handle:
+        return handle.read().decode("utf-8")
+
+
+def parquet_rows(path: str) -> int | None:
+    """Row count from a Parquet footer, or None when the file is missing or unreadable."""
+    if not FileSystems.exists(path):  # GCS raises NotFound, not OSError, for a missing object
+        return None
+    try:
+        with FileSystems.open(path) as handle:
+            return pq.ParquetFile(handle).metadata.num_rows
+    except (OSError, pa.ArrowException):
+        return None
+
+
+def total_rows(paths: Sequence[str], threads: int = 16) -> int | None:
+    """Rows in all these Parquet files, from their footers (read in parallel: on gs:// each
+    is a request); None if one cannot be read (the job then reports it, not this count)."""
+    with ThreadPoolExecutor(threads) as pool:
+        counts = list(pool.map(parquet_rows, paths))
+    return None if None in counts else sum(counts)
 
 
 def write_parquet(table: pa.Table, path: str) -> None:
@@ -246,9 +276,14 @@ class WriteShards(beam.PTransform):
         )
         return written
 
+    def shard_table(self, tables: Iterable[pa.Table]) -> pa.Table:
+        """A shard's rows from its pieces, sorted by the key (a subclass may order them
+        further or drop some)."""
+        return sorted_table(tables, self.schema, self.key)
+
     def _write_shard(self, index: int, paths: Iterable[str | None]):
         pieces = sorted(path for path in paths if path is not None)
-        table = sorted_table((read_piece(path) for path in pieces), self.schema, self.key)
+        table = self.shard_table(read_piece(path) for path in pieces)
         name = shard_name(self.prefix, index, self.num_shards, self.suffix)
         path = FileSystems.join(self.output_dir, name)
         write_atomically(self.writer, table, path)
@@ -293,3 +328,53 @@ def read_table(file_pattern: str, columns: list[str] | None = None) -> pa.Table:
     if not tables:
         raise FileNotFoundError(f"no files match {file_pattern}")
     return pa.concat_tables(tables)
+
+
+# The bytes of a file as stored (Beam's default guesses a compression from the file name).
+open_raw = functools.partial(FileSystems.open, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+def match_files(pattern: str) -> list[str]:
+    """The files a pattern matches, sorted; folders and ``.tmp`` leftovers left out."""
+    try:
+        matched = FileSystems.match([pattern])[0].metadata_list
+    except Exception:  # noqa: BLE001 - Beam raises BeamIOError for a missing path
+        return []
+    paths = (m.path for m in matched if not m.path.endswith((".tmp", "/")))
+    return sorted(path for path in paths if "://" in path or not os.path.isdir(path))
+
+
+def match_shards(spec: str, prefixes: Sequence[str], what: str) -> tuple[str, list[str]]:
+    """The Parquet shards an ``--input`` names: a glob, a folder's ``<prefix>-*.parquet``
+    (the first prefix that matches), or one file. Returns (pattern, sorted paths)."""
+    if any(char in spec for char in "*?["):
+        candidates = [spec]
+    else:
+        candidates = [FileSystems.join(spec, f"{prefix}-*.parquet") for prefix in prefixes]
+        candidates += [] if spec.endswith("/") else [spec]  # one file
+    for pattern in candidates:
+        paths = match_files(pattern)
+        if paths:
+            return pattern, paths
+    raise FileNotFoundError(f"no {what} match {spec} (looked for {' or '.join(candidates)})")
+
+
+def check_input(paths: Sequence[str], contract: Contract, flag: str = "--input") -> pa.Schema:
+    """A job's door: ``records.check_files`` through Beam's file systems (local or gs://)."""
+    return check_files(paths, contract, open_raw, flag)
+
+
+def sized_inputs(pattern: str) -> list[tuple[str, int]]:
+    """(path, bytes) of the files a glob (or a folder) names, sorted by path."""
+    patterns = [pattern]
+    if not any(char in pattern for char in "*?["):
+        patterns.insert(0, FileSystems.join(pattern, "*"))  # a folder: the files in it
+    for candidate in patterns:
+        try:
+            matched = FileSystems.match([candidate])[0].metadata_list
+        except Exception:  # noqa: BLE001 - Beam raises BeamIOError for a missing path
+            matched = []
+        files = sorted((m.path, m.size_in_bytes) for m in matched if not m.path.endswith("/"))
+        if files:
+            return files
+    raise UsageError(f"--input {pattern}: no files match")

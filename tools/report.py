@@ -4,6 +4,9 @@
 DIR`` on a finished one; ``python -m tools.report DIR [--ground-truth FILE]`` runs it alone.
 The data is gathered in one streaming pass (tools/report_data.py), drawn
 (tools/report_plots.py) and written out (tools/report_render.py) to ``DIR/report/``.
+
+The plots need matplotlib, the 'report' extra, which the curation core (a Dataflow worker's
+install) leaves out; without it the report is its tables, and says which extra draws them.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from collections.abc import Sequence
 
 from apache_beam.io.filesystems import FileSystems
 
+from filters.cli import UsageError, exits_cleanly
+from filters.extras import MissingExtra, require
 from pipeline.stats import write_bytes
 from tools.report_data import ReportData, gather
-from tools.report_plots import all_figures, png_bytes
 from tools.report_render import html_page, markdown, notes
 
 REPORT_DIR = "report"
@@ -46,6 +50,9 @@ def summary_table(data: ReportData, report_path: str) -> str:
         f"  in {stats['in']:,}   kept {stats['kept']:,} ({stats['kept'] / total:.1%})   "
         f"rejected {stats['in'] - stats['kept']:,}   balanced {balanced}",
     ]
+    runs = data.curation.filter_runs
+    if len(runs) > 1:
+        lines.append("  runs " + " -> ".join(f"{run.label}/ ({run.job})" for run in runs))
     lines += [f"  ! {note}" for note in notes(data)]
     width = max([len(reason) for reason in data.reasons] + [len("reason")])
     lines.append(f"  {'reason':<{width}}  {'first':>9}  {'any':>9}")
@@ -65,6 +72,18 @@ def summary_table(data: ReportData, report_path: str) -> str:
     return "\n".join(lines)
 
 
+def plots(data: ReportData) -> tuple[dict[str, bytes], list[str]]:
+    """The report's PNGs by file name, and the notes to show: none and a note saying which
+    extra draws them, where matplotlib is not installed."""
+    try:
+        require("report", "drawing them")
+    except MissingExtra as missing:
+        return {}, [f"No plots: {missing}."]
+    from tools.report_plots import all_figures, png_bytes  # noqa: PLC0415 - the optional extra
+
+    return {name: png_bytes(figure) for name, figure in all_figures(data).items()}, []
+
+
 def write_report(
     output_dir: str, ground_truth: str | None = None, print_summary: bool = True
 ) -> str:
@@ -72,7 +91,7 @@ def write_report(
     data = gather(output_dir, ground_truth)
     report_dir = FileSystems.join(output_dir, REPORT_DIR)
     _remove_stale(report_dir)
-    pngs = {name: png_bytes(figure) for name, figure in all_figures(data).items()}
+    pngs, missing = plots(data)
     for name, png in pngs.items():
         write_bytes(FileSystems.join(report_dir, name), png)
     if data.thumbnails:
@@ -81,14 +100,19 @@ def write_report(
             write_bytes(FileSystems.join(thumbs_dir, f"{uid}.jpg"), jpeg)
     title = output_dir.rstrip("/")
     report_path = FileSystems.join(report_dir, "report.md")
-    write_bytes(report_path, markdown(data, list(pngs), title).encode())
-    write_bytes(FileSystems.join(report_dir, "report.html"), html_page(data, pngs, title).encode())
+    write_bytes(report_path, markdown(data, list(pngs), title, missing).encode())
+    page = html_page(data, pngs, title, missing)
+    write_bytes(FileSystems.join(report_dir, "report.html"), page.encode())
     if print_summary:
         print(summary_table(data, report_path))
+    for note in missing:
+        print(f"align-filter: note: {note}", file=sys.stderr)
     return report_path
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+@exits_cleanly("python -m tools.report")
+def run(argv: Sequence[str] | None = None) -> str:
+    """Writes the report of a finished run; returns report.md's path."""
     parser = argparse.ArgumentParser(
         prog="python -m tools.report", description="Report of a finished align-filter run."
     )
@@ -98,12 +122,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        write_report(args.output_dir, args.ground_truth)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"{parser.prog}: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+        return write_report(args.output_dir, args.ground_truth)
+    except ValueError as error:  # e.g. Arrow's ArrowInvalid on a damaged file: one line too
+        raise UsageError(str(error)) from None
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m tools.report``: runs it; returns None, so success exits 0."""
+    run(argv)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,43 +19,31 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from PIL import Image
 
-from filters.eval_index import EVAL_DUPLICATE
-from filters.image import EXTREME_ASPECT, IMAGE_MANY_ALTS, IMAGE_TOO_SMALL
-from filters.language import LANGUAGE
-from filters.text import ALT_SHARED, ALT_TOO_LONG, ALT_TOO_SHORT, RARE_TOKEN
-from pipeline.filter_apply import rule_of as filter_rule_of
-from pipeline.options import UsageError
-from pipeline.stats import read_stats
+from filters import rules as rule_table
+from filters.cli import UsageError
+from filters.rules import GIVEN_BY
+from tools.report_chain import (
+    Curation,
+    Run,
+    curation_of,
+    matching_paths,
+    measurements_pattern,
+)
+from tools.report_truth import (
+    EXAMPLE_COLUMNS,
+    GroundTruthResult,
+    QualityCounter,
+    SmallestUids,
+    read_ground_truth,
+    reason_family,
+)
 
-# The one table of which noise label of the synthetic web each rule targets.
-RULE_TARGETS: dict[str, str] = {
-    ALT_SHARED: "noise_boilerplate_alt",
-    IMAGE_MANY_ALTS: "noise_reused_image",
-    RARE_TOKEN: "noise_rare_token",
-    ALT_TOO_SHORT: "noise_too_short",
-    ALT_TOO_LONG: "noise_too_long",
-    LANGUAGE: "noise_non_english",
-    IMAGE_TOO_SMALL: "noise_small_image",
-    EXTREME_ASPECT: "noise_extreme_aspect",
-    EVAL_DUPLICATE: "noise_eval_near_duplicate",
-}
-# A rule judges only records with this measurement: language runs on the records every other
-# rule kept; image rules need a downloaded image. Precision and recall count judged records.
-JUDGED_BY: dict[str, str] = {
-    LANGUAGE: "language",
-    IMAGE_TOO_SMALL: "sha256",
-    EXTREME_ASPECT: "sha256",
-    IMAGE_MANY_ALTS: "sha256",
-    EVAL_DUPLICATE: "sha256",
-}
-
+# The download's outcome is no judgment of the pair: its failures come after ALIGN's rules.
+DOWNLOAD_RULE = "download"
+LANGUAGE_RULE = "language"
 MEASUREMENT_COLUMNS = [
-    "uid",
-    "url",
-    "alt",
-    "page_url",
+    *EXAMPLE_COLUMNS,
     "kept",
-    "reasons",
     "n_unigrams",
     "language",
     "original_width",
@@ -64,46 +51,18 @@ MEASUREMENT_COLUMNS = [
     "sha256",
 ]
 TOP_K = 20
-EXAMPLES_PER_RULE = 4
+EXAMPLES_PER_RULE = 4  # rejected first by a reason
+EXAMPLES_PER_VERDICT = 3  # flagged rightly, and clean pairs flagged, with a ground truth
 FREQUENT_CAPACITY = 100_000  # distinct keys held while counting; exact below this
 THUMBNAIL_SIDE = 128
-BATCH_ROWS = 65_536
-
-
-def reason_family(reason: str) -> str:
-    """A reason without its qualifier: 'eval_near_duplicate/zero_shot' -> 'eval_near_duplicate'."""
-    return reason.split("/", 1)[0]
 
 
 def rule_of(reason: str) -> str:
     """The filter rule (as stats.json's "rules" names it) that gives a reason."""
     try:
-        return filter_rule_of(reason)
+        return rule_table.rule_of(reason).name
     except KeyError:
         return reason_family(reason)
-
-
-def matching_paths(pattern: str) -> list[str]:
-    """Files matching a glob (local or gs://), in name order."""
-    return sorted(
-        metadata.path
-        for match in FileSystems.match([pattern])
-        for metadata in match.metadata_list
-        if not metadata.path.endswith(".tmp")
-    )
-
-
-def iter_batches(pattern: str, columns: list[str]) -> Iterator[pa.Table]:
-    """Streams the Parquet files of a glob as tables of at most BATCH_ROWS rows."""
-    paths = matching_paths(pattern)
-    if not paths:
-        raise FileNotFoundError(f"no files match {pattern}")
-    for path in paths:
-        with FileSystems.open(path) as handle:
-            parquet = pq.ParquetFile(handle)
-            present = [name for name in columns if name in parquet.schema_arrow.names]
-            for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=present):
-                yield pa.Table.from_batches([batch])
 
 
 @dataclass
@@ -183,75 +142,26 @@ class Frequent:
 
 
 @dataclass
-class RuleQuality:
-    """A rule judged against the noise label it targets, over records that reached the filter."""
-
-    rule: str
-    label: str
-    judged: int  # records the rule could judge (JUDGED_BY)
-    flagged: int  # judged records the rule failed (first or not)
-    labelled: int  # judged records carrying the label
-    both: int
-    labelled_all: int  # records carrying the label, judged or not
-    removed: int  # of those, not kept, whichever rule removed them
-    flagged_noisy: int  # flagged records carrying any noise label (not only this rule's)
-
-    @property
-    def precision(self) -> float | None:
-        return self.both / self.flagged if self.flagged else None
-
-    @property
-    def precision_any_noise(self) -> float | None:
-        """Precision where flagging a record with another kind of noise is no mistake."""
-        return self.flagged_noisy / self.flagged if self.flagged else None
-
-    @property
-    def recall(self) -> float | None:
-        return self.both / self.labelled if self.labelled else None
-
-    @property
-    def removed_fraction(self) -> float | None:
-        """Recall of the whole filter on this noise, whichever rule removed it."""
-        return self.removed / self.labelled_all if self.labelled_all else None
-
-
-@dataclass
-class UntargetedLabel:
-    """A noise kind no rule targets: how much of it the filter let through."""
-
-    label: str
-    labelled: int
-    kept: int
-
-
-@dataclass
-class GroundTruthResult:
-    rules: list[RuleQuality]
-    untargeted: list[UntargetedLabel]
-    matched: int  # measurement rows found in the ground truth
-    unmatched: int
-    keys: list[str]  # the join key
-
-
-@dataclass
 class ReportData:
-    stats: dict
-    reasons: list[str]  # every reason seen, in the order rules were applied
+    stats: dict  # the last run's stats.json, with the counts of the whole curation
+    reasons: list[str]  # every reason seen: ALIGN's rules in the table's order, then download
     first: dict[str, int]
     any: dict[str, int]
     alt_length: Histogram
     shorter_side: Histogram
     aspect: Histogram
-    languages: Counter  # detected language -> records
-    languages_unmeasured: int  # records the language rule did not run on
+    languages: Counter  # detected language -> records, in languages_run
+    languages_unmeasured: int  # records of languages_run the language rule did not run on
+    languages_run: Run  # the run whose language detection the report shows
     top_alts: list[FrequentEntry]
     top_images: list[FrequentEntry]
     frequent_error: int
     image_key: str  # "sha256" or "url"
-    examples: dict[str, list[dict]]
+    examples: dict[str, list[dict]]  # rejected first by each reason, the smallest uids
     thumbnails: dict[str, bytes]
     ground_truth: GroundTruthResult | None
-    rows: int  # measurement rows read
+    curation: Curation  # the runs: upstream filter runs, the download, this run
+    rows_read: dict[str, int] = field(default_factory=dict)  # per run folder
 
     @property
     def kept_fraction(self) -> float:
@@ -261,13 +171,33 @@ class ReportData:
     def has_images(self) -> bool:
         return self.shorter_side.total > 0
 
+    @property
+    def unapplied_rules(self) -> list[rule_table.Rule]:
+        """Rules of the last run's mode that did not run for want of an input (an NSFW
+        model, evaluation images, a language list)."""
+        applied = set(self.stats.get("rules", []))
+        return [
+            rule
+            for rule in rule_table.rules_for(self.stats.get("mode", ""), GIVEN_BY)
+            if rule.needs and rule.name not in applied
+        ]
+
 
 def ordered_reasons(stats: dict) -> list[str]:
-    """Reasons in the order the run applied its rules, then any other reason by name."""
+    """ALIGN's rules in the table's order, then the download's failures (why an image could
+    not be had, no judgment of the pair), then any reason no rule gives, by name."""
     seen = set(stats.get("rejected", {}))
     seen |= {key[4:] for key in stats.get("counts", {}) if key.startswith("any/")}
-    order = {rule: index for index, rule in enumerate(stats.get("rules", []))}
-    return sorted(seen, key=lambda reason: (order.get(rule_of(reason), len(order)), reason))
+    table = rule_table.RULES
+
+    def position(reason: str) -> tuple:
+        try:
+            rule = rule_table.rule_of(reason)
+        except KeyError:
+            return (2, 0, reason)
+        return (int(rule.name == DOWNLOAD_RULE), table.index(rule), reason)
+
+    return sorted(seen, key=position)
 
 
 def histogram_edges(config: dict) -> dict[str, np.ndarray]:
@@ -301,14 +231,6 @@ def _image_values(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     return shorter, aspect
 
 
-def measurements_pattern(output_dir: str) -> str:
-    return FileSystems.join(output_dir, "measurements", "measurements-*.parquet")
-
-
-def rejects_pattern(output_dir: str) -> str:
-    return FileSystems.join(output_dir, "rejects", "rejects-*.parquet")
-
-
 def input_images_pattern(stats: dict) -> str | None:
     """The downloaded images the run read (a dir of images-*.parquet, or a glob)."""
     source = stats.get("input")
@@ -319,7 +241,29 @@ def input_images_pattern(stats: dict) -> str | None:
     return FileSystems.join(source, "images-*.parquet")
 
 
-def _gather_measurements(output_dir: str, stats: dict, ground_truth: pa.Table | None):
+def _first_reason_examples(examples: SmallestUids, table: pa.Table) -> None:
+    """Adds a batch's rejected rows to the examples of the first reason each failed."""
+    rejected = table.filter(pc.invert(table.column("kept")))
+    if not rejected.num_rows:
+        return
+    first = pc.list_element(rejected.column("reasons"), 0)
+    shown = rejected.select([name for name in EXAMPLE_COLUMNS if name in table.column_names])
+    for reason in pc.unique(first).to_pylist():
+        if reason is not None:
+            examples.add(reason, shown.filter(pc.equal(first, reason)))
+
+
+def language_run(curation: Curation) -> Run:
+    """The run whose language detection saw the most records: the first to apply the rule
+    (a later run reads only what it kept), else the last."""
+    return next(
+        (run for run in curation.filter_runs if LANGUAGE_RULE in run.stats.get("rules", [])),
+        curation.final,
+    )
+
+
+def _gather_measurements(curation: Curation, stats: dict, ground_truth: pa.Table | None):
+    """One pass over the measurements of the curation's filter runs."""
     edges = histogram_edges(stats.get("config", {}))
     alt_length = Histogram(edges["alt_length"])
     shorter_side = Histogram(edges["shorter_side"])
@@ -327,26 +271,31 @@ def _gather_measurements(output_dir: str, stats: dict, ground_truth: pa.Table | 
     languages: Counter = Counter()
     unmeasured = 0
     alts, images = Frequent(), Frequent()
-    quality = QualityCounter(ground_truth) if ground_truth is not None else None
+    examples = SmallestUids(EXAMPLES_PER_RULE)
+    quality = QualityCounter(ground_truth, EXAMPLES_PER_VERDICT) if ground_truth else None
     # Images are the same picture when their bytes are; before download only the URL is known.
-    image_key, rows = ("url" if stats.get("mode") == "text" else "sha256"), 0
-    for table in iter_batches(measurements_pattern(output_dir), MEASUREMENT_COLUMNS):
-        rows += table.num_rows
-        kept = _numpy(table, "kept", bool) if "kept" in table.column_names else None
-        if kept is None:
-            raise UsageError(f"{measurements_pattern(output_dir)} has no 'kept' column")
+    image_key = "url" if stats.get("mode") == "text" else "sha256"
+    rows_read: Counter = Counter()
+    detected_by = language_run(curation)
+    for run, table in curation.measurements(MEASUREMENT_COLUMNS):
+        rows_read[run.folder] += table.num_rows
+        if "kept" not in table.column_names:
+            raise UsageError(f"{measurements_pattern(run.folder)} has no 'kept' column")
+        if run is detected_by and "language" in table.column_names:
+            column = table.column("language")
+            unmeasured += column.null_count
+            counts = pc.value_counts(column.drop_null())
+            languages.update({item["values"]: item["counts"] for item in counts.to_pylist()})
+        table = curation.leaving(run, table)  # from here on, each record of the curation once
+        kept = _numpy(table, "kept", bool)
         table = table.set_column(table.schema.get_field_index("kept"), "kept", pa.array(kept))
         alt_length.add(_numpy(table, "n_unigrams"), kept)
         shorter, ratio = _image_values(table)
         shorter_side.add(shorter, kept)
         aspect.add(ratio, kept)
-        if "language" in table.column_names:
-            column = table.column("language")
-            unmeasured += column.null_count
-            counts = pc.value_counts(column.drop_null())
-            languages.update({item["values"]: item["counts"] for item in counts.to_pylist()})
         alts.add(table, "alt")
         images.add(table, image_key)
+        _first_reason_examples(examples, table)
         if quality is not None:
             quality.add(table)
     return {
@@ -355,33 +304,15 @@ def _gather_measurements(output_dir: str, stats: dict, ground_truth: pa.Table | 
         "aspect": aspect,
         "languages": languages,
         "languages_unmeasured": unmeasured,
+        "languages_run": detected_by,
         "top_alts": alts.top(min_count=2),
         "top_images": images.top(min_count=2),
         "frequent_error": max(alts.error, images.error),
         "image_key": image_key,
+        "examples": examples,
         "ground_truth": quality.result() if quality is not None else None,
-        "rows": rows,
+        "rows_read": dict(rows_read),
     }
-
-
-def _gather_examples(output_dir: str, reasons: list[str]) -> dict[str, list[dict]]:
-    """The EXAMPLES_PER_RULE smallest uids rejected first by each reason (deterministic)."""
-    examples: dict[str, list[dict]] = {reason: [] for reason in reasons}
-    pattern = rejects_pattern(output_dir)
-    if not matching_paths(pattern):
-        return examples
-    for table in iter_batches(pattern, ["uid", "url", "alt", "reasons", "measured"]):
-        first = pc.list_element(table.column("reasons"), 0)
-        for reason in pc.unique(first).to_pylist():
-            if reason is None:
-                continue
-            chosen = table.filter(pc.equal(first, reason))
-            chosen = chosen.take(
-                pc.sort_indices(chosen, [("uid", "ascending")])[:EXAMPLES_PER_RULE]
-            )
-            merged = examples.setdefault(reason, []) + chosen.to_pylist()
-            examples[reason] = sorted(merged, key=lambda row: row["uid"])[:EXAMPLES_PER_RULE]
-    return examples
 
 
 def thumbnail(data: bytes, side: int = THUMBNAIL_SIDE) -> bytes | None:
@@ -426,143 +357,34 @@ def read_thumbnails(pattern: str | None, uids: set[str]) -> dict[str, bytes]:
     return thumbnails
 
 
-class QualityCounter:
-    """Counts, per rule, records judged, flagged, labelled and both, joined to the ground truth.
-
-    The join key is (url, alt, page_url) when both sides have page_url (a noise label belongs
-    to one <img> occurrence), else (url, alt); labels of duplicate keys are OR-ed.
-    """
-
-    def __init__(self, ground_truth: pa.Table):
-        self.ground_truth = ground_truth
-        self.labels = sorted(
-            name for name in ground_truth.column_names if name.startswith("noise_")
-        )
-        self.truth, self.keys = None, None
-        self.rules = {rule: label for rule, label in RULE_TARGETS.items() if label in self.labels}
-        self.counts = {rule: np.zeros(7, dtype=np.int64) for rule in self.rules}
-        self.untargeted = {
-            label: [0, 0] for label in self.labels if label not in self.rules.values()
-        }
-        self.matched = self.unmatched = 0
-
-    def _index(self, columns: list[str]) -> None:
-        both = "page_url" in columns and "page_url" in self.ground_truth.column_names
-        self.keys = ["url", "alt", "page_url"] if both else ["url", "alt"]
-        truth = self.ground_truth.group_by(self.keys).aggregate(
-            [(label, "any") for label in self.labels]
-        )
-        self.truth = truth.rename_columns(
-            [name.removesuffix("_any") for name in truth.column_names]
-        )
-
-    def _joined(self, table: pa.Table) -> pa.Table:
-        """The batch's rows found in the ground truth, with their labels, in batch order."""
-        if self.truth is None:
-            self._index(table.column_names)
-        slim = table.select(self.keys).append_column("row", pa.array(np.arange(table.num_rows)))
-        rows = slim.join(self.truth, self.keys, join_type="inner").sort_by("row")
-        self.matched += rows.num_rows
-        self.unmatched += table.num_rows - rows.num_rows
-        picked = table.take(rows.column("row"))
-        for name in ["kept", "reasons"] + sorted(set(JUDGED_BY.values())):
-            if name in picked.column_names:
-                rows = rows.append_column(name, picked.column(name))
-        return rows
-
-    def add(self, table: pa.Table) -> None:
-        joined = self._joined(table)
-        if not joined.num_rows:
-            return
-        kept = joined.column("kept").to_numpy(zero_copy_only=False).astype(bool)
-        flat = pc.list_flatten(joined.column("reasons")).to_pylist()
-        parents = pc.list_parent_indices(joined.column("reasons")).to_numpy()
-        noisy = np.zeros(joined.num_rows, dtype=bool)
-        for label in self.labels:
-            noisy |= joined.column(label).to_numpy(zero_copy_only=False).astype(bool)
-        for rule, label in self.rules.items():
-            flagged = np.zeros(joined.num_rows, dtype=bool)
-            hits = [index for index, reason in enumerate(flat) if reason_family(reason) == rule]
-            flagged[parents[hits]] = True
-            labelled = joined.column(label).to_numpy(zero_copy_only=False).astype(bool)
-            needs = JUDGED_BY.get(rule)
-            judged = np.ones(joined.num_rows, dtype=bool)
-            if needs is not None:
-                column = joined.column(needs) if needs in joined.column_names else None
-                judged = (
-                    np.zeros(joined.num_rows, dtype=bool)
-                    if column is None
-                    else pc.is_valid(column).to_numpy(zero_copy_only=False)
-                )
-            self.counts[rule] += [
-                judged.sum(),
-                (flagged & judged).sum(),
-                (labelled & judged).sum(),
-                (flagged & labelled & judged).sum(),
-                labelled.sum(),
-                (labelled & ~kept).sum(),
-                (flagged & judged & noisy).sum(),
-            ]
-        for label, counts in self.untargeted.items():
-            labelled = joined.column(label).to_numpy(zero_copy_only=False).astype(bool)
-            counts[0] += int(labelled.sum())
-            counts[1] += int((labelled & kept).sum())
-
-    def result(self) -> GroundTruthResult:
-        return GroundTruthResult(
-            rules=[
-                RuleQuality(rule, self.rules[rule], *(int(n) for n in self.counts[rule]))
-                for rule in self.rules
-            ],
-            untargeted=[
-                UntargetedLabel(label, *counts) for label, counts in self.untargeted.items()
-            ],
-            matched=self.matched,
-            unmatched=self.unmatched,
-            keys=self.keys or ["url", "alt"],
-        )
-
-
-def read_ground_truth(path: str) -> pa.Table:
-    """The synthetic web's ground truth: url, alt and boolean noise_* columns."""
-    paths = matching_paths(path)
-    if not paths:
-        raise FileNotFoundError(f"ground truth not found: {path}")
-    tables = []
-    for name in paths:
-        with FileSystems.open(name) as handle:
-            tables.append(pq.read_table(handle))
-    table = pa.concat_tables(tables)
-    missing = {"url", "alt"} - set(table.column_names)
-    if missing:
-        raise UsageError(f"ground truth {path} lacks column(s) {', '.join(sorted(missing))}")
-    labels = [name for name in table.column_names if name.startswith("noise_")]
-    keys = ["url", "alt"] + ["page_url"] * ("page_url" in table.column_names)
-    return table.select([*keys, *labels])
-
-
 def gather(output_dir: str, ground_truth: str | None = None) -> ReportData:
-    """Everything the report shows about the finished filter run in output_dir."""
-    stats = read_stats(output_dir)
+    """Everything the report shows about the curation that ended in the filter run in
+    output_dir: its own rules and those of the filter runs upstream of it."""
+    curation = curation_of(output_dir)
+    stats = curation.stats()
     truth = read_ground_truth(ground_truth) if ground_truth else None
     reasons = ordered_reasons(stats)
-    measured = _gather_measurements(output_dir, stats, truth)
-    examples = _gather_examples(output_dir, reasons)
+    measured = _gather_measurements(curation, stats, truth)
+    first_examples = measured.pop("examples")
+    examples = {reason: first_examples.get(reason) for reason in reasons}
     wanted = {row["uid"] for rows in examples.values() for row in rows}
     wanted |= {entry.example_uid for entry in measured["top_images"]}
-    thumbnails = read_thumbnails(input_images_pattern(stats), wanted)
-    counts = stats.get("counts", {})
-    if measured["ground_truth"] is not None:  # rules in the order the run applied them
+    if measured["ground_truth"] is not None:
+        for rule in measured["ground_truth"].rules:
+            wanted |= {row["uid"] for row in rule.right + rule.clean}
         position = {
             reason_family(reason): index for index, reason in reversed(list(enumerate(reasons)))
-        }
+        }  # rules in the order the report lists reasons
         measured["ground_truth"].rules.sort(key=lambda rule: position.get(rule.rule, len(reasons)))
+    thumbnails = read_thumbnails(input_images_pattern(curation.final.stats), wanted)
+    counts = stats.get("counts", {})
     return ReportData(
         stats=stats,
         reasons=reasons,
         first={reason: int(stats.get("rejected", {}).get(reason, 0)) for reason in reasons},
         any={reason: int(counts.get(f"any/{reason}", 0)) for reason in reasons},
-        examples={reason: examples.get(reason, []) for reason in reasons},
+        examples=examples,
         thumbnails=thumbnails,
+        curation=curation,
         **measured,
     )

@@ -16,6 +16,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw
 
+from filters.extras import MissingExtra
+from filters.phash import hamming, phash
+
 OBJECT_RGB = {
     "red": (215, 35, 35),
     "green": (40, 165, 55),
@@ -35,6 +38,7 @@ PHOTOS = (
     "immunohistochemistry",
 )
 LARGE_PHOTOS = PHOTOS + ("retina", "motorcycle")
+PHOTOS_NEEDED_BY = "the synthetic web's photographs (scikit-image's sample images)"
 EXTENSIONS = {"jpg": "JPEG", "png": "PNG", "webp": "WEBP", "gif": "GIF"}
 
 
@@ -292,7 +296,7 @@ def photo_array(name: str) -> np.ndarray:
     read with Pillow, since importing skimage.io costs more than the whole small web)."""
     spec = importlib.util.find_spec("skimage")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("scikit-image is not installed: its photographs are needed")
+        raise MissingExtra("synthweb", "skimage", PHOTOS_NEEDED_BY)
     folder = Path(spec.submodule_search_locations[0]) / "data"
     with Image.open(folder / PHOTO_FILES[name]) as image:
         return np.asarray(image.convert("RGB"))
@@ -367,8 +371,6 @@ def near_duplicate(source_bytes: bytes, spec: dict) -> bytes:
     """A resized, slightly cropped, recompressed copy of an evaluation image, redrawn until
     its perceptual hash is within NEAR_DUPLICATE_MAX_DISTANCE of the source's (so a label
     means "a pHash dedup at that distance must catch it")."""
-    from filters.phash import hamming, phash
-
     rng = rng_of(spec)
     source = Image.open(io.BytesIO(source_bytes)).convert("RGB")
     target = phash(source)

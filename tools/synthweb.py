@@ -1,12 +1,12 @@
 """A deterministic synthetic web (pages, images, WARC/WAT, ground truth, eval sets) for tests and
 the demo: Common Crawl plus the image hosts behind it, with every kind of alt-text noise labelled.
 
-Usage: ``align-synthweb --output DIR [--pairs N] [--seed S] [--port P] [--serve]``.
+Usage: ``align-synthweb --output DIR [--pairs N] [--seed S] [--port P] [--serve]``
+(tools/synthweb_cli.py).
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import multiprocessing
@@ -21,12 +21,15 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from filters.cli import UsageError
+from filters.extras import require
 from pipeline.records import make_uid
 from tools import synth_images
 from tools.synth_html import Page, content_type, image_url, make_pages, page_url, render_page
 from tools.synth_plan import EXPECTED_STATUS, NOISE_KINDS, Img, Planner, host_ip, page_count
 from tools.synth_text import CLASS_NAMES
 from tools.synth_warc import Capture, write_warc, write_wat
+from tools.webserver import serve_until_interrupted
 
 photo_jpegs = synth_images.photo_jpegs  # the download benchmark's corpus
 
@@ -127,8 +130,6 @@ class _Renderer:
 def _prepare(output: Path) -> None:
     if output.exists() and any(output.iterdir()):
         if not (output / "web.json").exists():
-            from pipeline.options import UsageError  # (Beam is too heavy an import for workers)
-
             raise UsageError(f"{output} is not empty and holds no synthetic web; pick another")
         for name in ("warc", "wat", "site", "eval"):
             shutil.rmtree(output / name, ignore_errors=True)
@@ -391,34 +392,15 @@ def _manifest(config: WebConfig, rows: list[dict], pages, planner: Planner, n_wa
     }
 
 
-# --- command line ---------------------------------------------------------------------------
+# --- the command (its flags: tools/synthweb_cli.py) ---------------------------------------
 
 
-def run(argv: list[str] | None = None) -> None:
-    """The align-synthweb command (exits 2 with one line on a bad flag). Returns None, as the
-    console script passes its result to sys.exit; the manifest is in DIR/web.json."""
-    # imported here: rendering workers re-import this module, and Beam takes seconds to import
-    from pipeline.options import exits_cleanly
-
-    exits_cleanly("align-synthweb")(_run)(argv)
-
-
-def _run(argv: list[str] | None) -> None:
-    from pipeline.options import UsageError
-
-    parser = argparse.ArgumentParser(prog="align-synthweb", description=__doc__.split("\n")[0])
-    parser.add_argument("--output", required=True, help="directory to write the web into")
-    parser.add_argument("--pairs", type=int, default=WebConfig.n_pairs, help="about N pairs")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--port", type=int, default=8000, help="the port URLs embed")
-    parser.add_argument("--workers", type=int, default=None, help="rendering processes")
-    parser.add_argument("--serve", action="store_true", help="serve the web until interrupted")
-    args = parser.parse_args(argv)
-    if args.pairs < 50:
-        raise UsageError(f"--pairs must be at least 50, got {args.pairs}")
-    if not 0 < args.port < 65536:
-        raise UsageError(f"--port must be in 1..65535, got {args.port}")
-    config = WebConfig(seed=args.seed, n_pairs=args.pairs, port=args.port, workers=args.workers)
+def build(args) -> dict:
+    """align-synthweb's work: generates the web (and serves it with ``--serve``); returns its
+    manifest (also DIR/web.json)."""
+    pairs = WebConfig.n_pairs if args.pairs is None else args.pairs
+    config = WebConfig(seed=args.seed, n_pairs=pairs, port=args.port, workers=args.workers)
+    require("synthweb", synth_images.PHOTOS_NEEDED_BY)
     started = time.perf_counter()
     manifest = generate(args.output, config)
     counts = manifest["counts"]
@@ -428,10 +410,5 @@ def _run(argv: list[str] | None) -> None:
         f"files in {time.perf_counter() - started:.1f} s -> {args.output}"
     )
     if args.serve:
-        from tools.webserver import serve_until_interrupted
-
         serve_until_interrupted(Path(args.output) / "site", config.port, config.hosts)
-
-
-if __name__ == "__main__":
-    run()
+    return manifest

@@ -1,21 +1,21 @@
-"""The trainer's configuration: ALIGN's defaults as data, YAML files that scale them down."""
+"""The trainer's configuration: ALIGN's defaults as data, YAML files that scale them down.
+
+Loaded in the dialect of every command (filters/cli.py), whose UsageError and exits_cleanly
+the trainer's modules import from here.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
+from filters import cli
+from filters.cli import UsageError, exits_cleanly
+
+__all__ = ["TrainConfig", "UsageError", "exits_cleanly", "load_config"]
 
 CONFIG_DIR = Path(__file__).parent / "configs"
-
-
-class UsageError(ValueError):
-    """A bad flag, path or config value: reported in one line, never as a traceback."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,39 +56,12 @@ class TrainConfig:
     seed: int = 0
 
 
-FIELDS = {field.name: field for field in dataclasses.fields(TrainConfig)}
 PRECISIONS = ("auto", "bfloat16", "float16", "float32")
 CHOICES = {
     "mixed_precision": PRECISIONS,
     "optimizer": ("lamb", "adamw"),
     "text_pooling": ("cls", "mean"),
 }
-
-
-def _coerce(name: str, value: Any) -> Any:
-    """Checks one value against its field's type; YAML and flags both arrive here."""
-    kind = FIELDS[name].type
-    if value is None:
-        if "None" in kind:
-            return None
-        raise UsageError(f"config key {name!r} must not be empty")
-    base = kind.split("|")[0].strip()
-    try:
-        if base == "bool":
-            if isinstance(value, str):
-                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ValueError(value)
-                return value.lower() in ("true", "1", "yes")
-            return bool(value)
-        if base == "int":
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError(value)
-            return int(float(value)) if isinstance(value, str) else int(value)
-        if base == "float":
-            return float(value)
-        return str(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"config key {name!r} wants {kind}, got {value!r}") from None
 
 
 def _validate(config: TrainConfig) -> TrainConfig:
@@ -109,62 +82,18 @@ def _validate(config: TrainConfig) -> TrainConfig:
 
 
 def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
-    """Reads a YAML config (or ALIGN's defaults), then applies overrides that are not None.
+    """Reads a YAML config (a path, or a shipped one by name: "small", "align"; else ALIGN's
+    defaults), then applies overrides that are not None.
 
     An unknown key, a wrong type or an impossible value is a ``UsageError`` naming the key.
     """
-    values: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.exists() and (CONFIG_DIR / f"{path}.yaml").exists():
-            path = CONFIG_DIR / f"{path}.yaml"  # a shipped config by name: "small", "align"
-        try:
-            values = yaml.safe_load(path.read_text()) or {}
-        except FileNotFoundError:
-            raise UsageError(f"config file not found: {path}") from None
-        except yaml.YAMLError as error:
-            raise UsageError(
-                f"config file {path} is not valid YAML: {error}".split("\n")[0]
-            ) from None
-        if not isinstance(values, dict):
-            raise UsageError(f"config file {path} must hold a mapping of keys to values")
-        unknown = sorted(set(values) - set(FIELDS))
-        if unknown:
-            raise UsageError(f"unknown config key {unknown[0]!r} in {path}")
-    values.update({key: value for key, value in overrides.items() if value is not None})
-    unknown = sorted(set(values) - set(FIELDS))
-    if unknown:
-        raise UsageError(f"unknown config key {unknown[0]!r}")
-    return _validate(TrainConfig(**{key: _coerce(key, value) for key, value in values.items()}))
+    return _validate(cli.load_config(TrainConfig, path, overrides, shipped=CONFIG_DIR))
 
 
 def add_override_flags(parser) -> None:
     """Adds ``--<key>`` for every config key, so any value can be overridden on the command line."""
-    for name in FIELDS:
-        parser.add_argument(
-            "--" + name.replace("_", "-"), dest=name, default=None, metavar="V", help="config"
-        )
+    cli.add_config_flags(parser, TrainConfig)
 
 
 def overrides_from(args) -> dict[str, Any]:
-    return {name: getattr(args, name) for name in FIELDS if getattr(args, name, None) is not None}
-
-
-def exits_cleanly(prog: str) -> Callable:
-    """Turns UsageError (and a missing input) into ``prog: error: message`` and exit 2.
-
-    The trainer's own copy of pipeline.options.exits_cleanly: training never imports Beam.
-    """
-
-    def decorate(run: Callable) -> Callable:
-        @functools.wraps(run)
-        def wrapper(*args, **kwargs):
-            try:
-                return run(*args, **kwargs)
-            except (UsageError, FileNotFoundError) as error:
-                print(f"{prog}: error: {error}", file=sys.stderr)
-                raise SystemExit(2) from None
-
-        return wrapper
-
-    return decorate
+    return cli.overrides_from(args, TrainConfig)

@@ -4,7 +4,7 @@ The real-time retrieval a dual encoder is made for: embed a collection once (``i
 ``texts``), then ``query`` it with a text or an image; cosine similarity, exact top-k. Both
 writing and querying stream (row groups in, record batches out), so an index need not fit
 in memory. An image that does not decode gets a row with a null embedding and its error,
-never a crash and never a silent gap.
+never a crash and never a silent gap. The command line is training/cli/embed.py.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -21,7 +21,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import tensorflow as tf
 
-from training.config import UsageError, exits_cleanly
+from training.config import UsageError
 from training.encoders import (
     DEFAULT_BATCH_SIZE,
     Encoders,
@@ -193,49 +193,26 @@ def format_results(results: list[dict], key: str) -> str:
     return "\n".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="align-embed", description="Embed images or texts to Parquet; query an index."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    images = commands.add_parser("images", help="embed every image under a folder")
-    texts = commands.add_parser("texts", help="embed each line of a text file")
-    for sub, what in ((images, "folder of images"), (texts, "text file, one text per line")):
-        sub.add_argument("--model-dir", required=True)
-        sub.add_argument("--input", required=True, help=what)
-        sub.add_argument("--output", required=True, help="Parquet file to write")
-        sub.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
-    query = commands.add_parser("query", help="nearest items of an index to a text or image")
-    query.add_argument("--model-dir", required=True)
-    query.add_argument("--index", required=True, help="Parquet file from 'images' or 'texts'")
-    what = query.add_mutually_exclusive_group(required=True)
-    what.add_argument("--text")
-    what.add_argument("--image")
-    query.add_argument("--k", type=int, default=5)
-    return parser
-
-
-def run(argv: Sequence[str] | None = None) -> None:
-    """The console script: returns None so ``sys.exit(run())`` exits 0 on success."""
-    main(argv)
-
-
-@exits_cleanly("align-embed")
-def main(argv: Sequence[str] | None = None) -> dict | list[dict]:
-    """Runs a subcommand; returns its summary (images, texts) or its results (query)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "batch_size", 1) < 1 or getattr(args, "k", 1) < 1:
-        parser.error("--batch-size and --k must be positive")
+def embed(args: argparse.Namespace) -> dict:
+    """align-embed images|texts (its flags: training/cli/embed.py): writes the index, returns
+    its summary."""
     try:
-        return _query(args) if args.command == "query" else _embed(args)
+        return _embed(args)
+    except (ExportError, ImageDecodeError) as error:
+        raise UsageError(str(error)) from None
+
+
+def query(args: argparse.Namespace) -> list[dict]:
+    """align-embed query: prints and returns the index's nearest items."""
+    try:
+        return _query(args)
     except (ExportError, ImageDecodeError) as error:
         raise UsageError(str(error)) from None
 
 
 def _embed(args: argparse.Namespace) -> dict:
     items = list_images(args.input) if args.command == "images" else read_lines(args.input)
-    encoders = Encoders.load(args.model_dir, batch_size=args.batch_size)
+    encoders = Encoders.load(args.model_dir, batch_size=args.batch_size or DEFAULT_BATCH_SIZE)
     key = "path" if args.command == "images" else "text"
     batches = (image_batches if key == "path" else text_batches)(encoders, items)
     rows = write_index(args.output, index_schema(key, encoders.embed_dim, args.model_dir), batches)
@@ -254,7 +231,3 @@ def _query(args: argparse.Namespace) -> list[dict]:
     key = next((k for k in ("path", "text") if results and k in results[0]), "item")
     print(format_results(results, key))
     return results
-
-
-if __name__ == "__main__":
-    run()

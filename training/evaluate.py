@@ -3,7 +3,8 @@
 Texts (class prompts, captions) are embedded first; images then stream through the image
 tower in chunks, so memory holds N x D embeddings at most, never an N x M similarity matrix
 (scores are computed in blocks by ``training.metrics``). Both tasks print a table with the
-chance level beside each figure and can write the metrics as JSON.
+chance level beside each figure and can write the metrics as JSON. The command line is
+training/cli/evaluate.py.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from training import metrics
-from training.config import UsageError, exits_cleanly
+from training.config import UsageError
 from training.encoders import DEFAULT_BATCH_SIZE, Encoders, ExportError, ImageDecodeError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
@@ -363,42 +364,9 @@ def format_retrieval(result: dict) -> str:
 # --- command line --------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="align-eval",
-        description="Zero-shot classification and image-text retrieval of an exported model.",
-    )
-    parser.add_argument("--model-dir", required=True, help="align-train's --model-dir or export")
-    parser.add_argument("--zero-shot", help="class-per-folder tree or path,label CSV")
-    parser.add_argument("--retrieval", help="folder with captions.json and images/")
-    parser.add_argument("--captions", help="Karpathy JSON, if not <retrieval>/captions.json")
-    parser.add_argument("--split", default="test", help="Karpathy split to use ('all': every)")
-    parser.add_argument("--templates", help="prompt templates, one per line, each with '{}'")
-    parser.add_argument(
-        "--attributes",
-        help="names of the words of compositional class names, e.g. 'colour,shape' for "
-        "'red circle': adds each attribute's own top-1",
-    )
-    parser.add_argument("--output", help="write the metrics JSON here")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
-    parser.add_argument("--top-confusions", type=int, default=10)
-    return parser
-
-
-def run(argv: Sequence[str] | None = None) -> None:
-    """The console script: returns None so ``sys.exit(run())`` exits 0 on success."""
-    main(argv)
-
-
-@exits_cleanly("align-eval")
-def main(argv: Sequence[str] | None = None) -> dict:
-    """Evaluates and returns the metrics (what ``--output`` holds)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not (args.zero_shot or args.retrieval):
-        parser.error("give --zero-shot DIR, --retrieval DIR or both")
-    if args.batch_size < 1:
-        parser.error("--batch-size must be positive")
+def evaluate(args: argparse.Namespace) -> dict:
+    """align-eval's work (its flags: training/cli/evaluate.py): evaluates, prints the tables
+    and returns the metrics (what ``--output`` holds)."""
     try:
         results = _evaluate(args)
     except (ExportError, ImageDecodeError) as error:
@@ -416,7 +384,7 @@ def _evaluate(args: argparse.Namespace) -> list[tuple[str, dict]]:
     retrieval = (
         load_retrieval(args.retrieval, args.split, args.captions) if args.retrieval else None
     )
-    encoders = Encoders.load(args.model_dir, batch_size=args.batch_size)
+    encoders = Encoders.load(args.model_dir, batch_size=args.batch_size or DEFAULT_BATCH_SIZE)
     results = []
     if zero_shot is not None:
         result = evaluate_zero_shot(
@@ -463,7 +431,3 @@ def _write_json(path: str, result: dict) -> None:
     with tf.io.gfile.GFile(temporary, "w") as handle:
         handle.write(json.dumps(result, indent=2, sort_keys=True) + "\n")
     tf.io.gfile.rename(temporary, path, overwrite=True)
-
-
-if __name__ == "__main__":
-    run()

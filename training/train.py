@@ -1,4 +1,5 @@
-"""align-train: trains ALIGN's dual encoder on the training shards, resumable, then exports it.
+"""align-train's work: trains ALIGN's dual encoder on the training shards, resumable, then
+exports it. Its command line is training/cli/train.py.
 
 Reads top to bottom: set-up, input, model, loss and step (training.model.DualEncoder and
 training.loss), checkpoints, evaluation, the loop, the export.
@@ -9,13 +10,11 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from collections.abc import Sequence
 
 import keras
 import tensorflow as tf
 
-from training import config as config_lib
-from training.config import TrainConfig, UsageError, exits_cleanly
+from training.config import TrainConfig, UsageError
 from training.data import distributed_dataset, list_shards
 from training.distribute import choose_strategy, set_precision, split_cpu
 from training.encoders import Encoders, EncoderSpec
@@ -24,27 +23,9 @@ from training.evaluate import split_attributes
 from training.export import export_encoders
 from training.model import DualEncoder, build_dual_encoder
 from training.optimizer import make_optimizer
+from training.progress import TrainProgress, summary
 from training.summaries import scalar
 from training.tokenize import AlignTokenizer
-
-
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="align-train", description=__doc__.split("\n")[0])
-    parser.add_argument("--shards", required=True, help="TFRecord glob or align-filter dir")
-    parser.add_argument("--vocab", required=True, help="align-vocab's vocabulary file")
-    parser.add_argument("--model-dir", required=True, help="checkpoints, TensorBoard, export")
-    parser.add_argument("--config", help="YAML config (a path, or 'small' / 'align')")
-    parser.add_argument("--tpu", help="TPU name or grpc:// address: use TPUStrategy")
-    parser.add_argument("--cpu-replicas", type=int, default=0, help="mirror over N logical CPUs")
-    parser.add_argument("--eval-zero-shot", help="zero-shot eval folder (classes.txt + images)")
-    parser.add_argument("--eval-retrieval", help="retrieval eval folder (captions.json)")
-    parser.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps")
-    parser.add_argument(
-        "--eval-attributes", help="zero-shot class-name words, e.g. 'colour,shape' (align-eval)"
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    config_lib.add_override_flags(parser.add_argument_group("config overrides"))
-    return parser.parse_args(argv)
 
 
 def read_vocabulary(path: str) -> list[str]:
@@ -167,12 +148,14 @@ def train(args: argparse.Namespace, config: TrainConfig) -> dict:
 
     # --- Loop: one Keras "epoch" per checkpoint interval. ------------------------------------
     log_dir = os.path.join(args.model_dir, "tensorboard")
+    progress = TrainProgress(config.steps, config.batch_size, step, args.progress_every, args.quiet)
     callbacks = [
         Checkpointer(manager, step),
         Scalars(os.path.join(log_dir, "train"), config.log_every, config.batch_size, step),
         *eval_callbacks(args, log_dir, live_encoders_fn(model, tokenizer, config)),
+        progress,
     ]
-    verbose = 0 if args.quiet else "auto"
+    verbose = 0  # the progress line above, in a log as on a terminal (Keras's bar is tty-only)
     every = config.checkpoint_every
     full = config.steps // every
     history = {}
@@ -188,7 +171,9 @@ def train(args: argparse.Namespace, config: TrainConfig) -> dict:
         history = fit.history
         start = int(step.numpy())
     if start < config.steps:  # the tail shorter than one checkpoint interval
-        tail = distributed_dataset(strategy, args.shards, config, tokenizer, config.seed + start)
+        tail = distributed_dataset(
+            strategy, args.shards, config, tokenizer, seed=config.seed + start
+        )
         fit = model.fit(
             tail,
             epochs=1,
@@ -197,24 +182,9 @@ def train(args: argparse.Namespace, config: TrainConfig) -> dict:
             verbose=verbose,
         )
         history = {k: history.get(k, []) + v for k, v in fit.history.items()}
+    progress.close()
 
     # --- Export: the towers, vocabulary and encoders.json for align-eval / align-embed. ------
     export = export_encoders(model, config, vocabulary, args.model_dir)
-    print(f"align-train: step {int(step.numpy())}, exported {export}")
+    print(summary(progress, export, args.model_dir), flush=True)
     return {"step": int(step.numpy()), "history": history, "export": export, "model": model}
-
-
-@exits_cleanly("align-train")
-def run(argv: Sequence[str] | None = None) -> dict:
-    args = parse_args(argv)
-    config = config_lib.load_config(args.config, **config_lib.overrides_from(args))
-    return train(args, config)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """The console script: like run(), but returns nothing, so the exit status is 0."""
-    run(argv)
-
-
-if __name__ == "__main__":
-    main()

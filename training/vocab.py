@@ -1,4 +1,5 @@
-"""align-vocab: learns the WordPiece vocabulary from the training shards' text (ALIGN: 100k)."""
+"""align-vocab's work: learns the WordPiece vocabulary from the training shards' text (ALIGN:
+100k). Its command line is training/cli/vocab.py."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import tensorflow as tf
 
-from training.config import exits_cleanly
+from training.config import UsageError
 from training.data import list_shards
 
 RESERVED = ["[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]"]
@@ -84,32 +85,13 @@ def write_vocabulary(vocabulary: Sequence[str], path: str) -> None:
     tf.io.gfile.rename(temporary, path, overwrite=True)
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="align-vocab", description=__doc__)
-    parser.add_argument("--shards", required=True, help="TFRecord/Parquet glob or a filter dir")
-    parser.add_argument("--output", required=True, help="vocabulary file to write")
-    parser.add_argument("--vocab-size", type=int, default=100_000, help="ALIGN: 100k")
-    parser.add_argument("--cased", action="store_true", help="keep case (default: lowercase)")
-    args = parser.parse_args(argv)
+def build_vocabulary(args: argparse.Namespace) -> list[str]:
+    """align-vocab's work (its flags: training/cli/vocab.py): learns and writes the
+    vocabulary, returns its pieces."""
     if args.vocab_size <= len(RESERVED):
-        parser.error(f"--vocab-size must exceed the {len(RESERVED)} reserved tokens")
-    return args
-
-
-@exits_cleanly("align-vocab")
-def run(argv: Sequence[str] | None = None) -> list[str]:
-    args = parse_args(argv)
+        raise UsageError(f"--vocab-size must exceed the {len(RESERVED)} reserved tokens")
     files = text_files(args.shards)
     vocabulary = learn_vocabulary(files, args.vocab_size, lowercase=not args.cased)
     write_vocabulary(vocabulary, args.output)
     print(f"align-vocab: {len(vocabulary)} pieces from {len(files)} files -> {args.output}")
     return vocabulary
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """The console script: like run(), but returns nothing, so the exit status is 0."""
-    run(argv)
-
-
-if __name__ == "__main__":
-    main()

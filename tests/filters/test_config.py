@@ -2,8 +2,8 @@
 
 import pytest
 
+from filters.cli import UsageError
 from filters.config import (
-    ConfigError,
     FilterConfig,
     config_from_dict,
     load_config,
@@ -38,10 +38,10 @@ def test_yaml_overrides_only_what_it_names(tmp_path):
 def test_unknown_key_is_refused_in_one_line_naming_it(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("max_unigram: 30\n")
-    with pytest.raises(ConfigError) as error:
+    with pytest.raises(UsageError) as error:
         load_config(path)
     message = str(error.value)
-    assert "unknown key 'max_unigram'" in message and "\n" not in message
+    assert "unknown config key 'max_unigram'" in message and "\n" not in message
 
 
 @pytest.mark.parametrize(
@@ -56,12 +56,12 @@ def test_unknown_key_is_refused_in_one_line_naming_it(tmp_path):
     ],
 )
 def test_bad_values_are_config_errors(values):
-    with pytest.raises(ConfigError):
+    with pytest.raises(UsageError):
         config_from_dict(values)
 
 
 def test_invalid_yaml_is_a_config_error(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("max_unigrams: [\n")
-    with pytest.raises(ConfigError, match="not valid YAML"):
+    with pytest.raises(UsageError, match="not valid YAML"):
         load_config(path)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from filters.config import small_config_path
-from pipeline import crawl, download, filter
+from pipeline.crawl import cli as crawl
+from pipeline.download import cli as download
+from pipeline.filter import cli as filter
 
 JOBS = ("crawl", "text", "download", "all")
 FETCH = ["--allow-private-networks", "--total-timeout=5", "--read-timeout=3"]

@@ -3,23 +3,36 @@
 ``--template_location`` makes the DataflowRunner build the graph, package the project
 (``--setup_file``), stage package and graph to ``--temp_location`` (here the GCS emulator)
 and write the job request to a file instead of submitting it. A fresh interpreter that sees
-only the staged package then unpickles every step, as a Dataflow worker would.
+only the staged package, and cannot import what its core dependencies leave out (the
+training stack, the report's plots), then unpickles every step, as a Dataflow worker would.
 """
 
 import io
+import re
 from pathlib import Path
 
 import apache_beam as beam
 import pytest
 from PIL import Image
 
-from pipeline import crawl, download, filter
-from pipeline.dataflow import pipeline_proto, read_template, staged_packages, step_names
+from pipeline.crawl import cli as crawl
+from pipeline.download import cli as download
+from pipeline.filter import cli as filter
+from pipeline.ingest import cli as ingest
 from pipeline.records import DOWNLOAD_SCHEMA, PAIR_SCHEMA, make_uid
 from pipeline.shards import ReadTables, WriteShards, rows_to_table, write_parquet
 from pipeline.stats import WriteStats
 from tests.gcs import upload
 from tests.integration.dataflow_worker import install_staged_package, load_as_a_worker
+from tools.dataflow import (
+    SDIST,
+    pipeline_proto,
+    read_bytes,
+    read_template,
+    staged_packages,
+    step_names,
+    worker_requirements,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -55,7 +68,7 @@ class ThingOutsideThePackage(beam.DoFn):
 
 @pytest.fixture(scope="module")
 def bucket(gcs_emulator, synthetic_web, tmp_path_factory):
-    """Inputs of every job on gs://: WARCs, pair and image shards, an eval image."""
+    """Inputs of every job on gs://: WARCs, pair and image shards, an eval image, a list."""
     root = gcs_emulator.url("dataflow")
     for path in sorted(Path(synthetic_web.root, "warc").glob("*.warc.gz")):
         upload(f"{root}/warc/{path.name}", path.read_bytes())
@@ -70,6 +83,7 @@ def bucket(gcs_emulator, synthetic_web, tmp_path_factory):
     table = rows_to_table(downloaded, DOWNLOAD_SCHEMA)
     write_parquet(table, f"{root}/images/images-00000-of-00001.parquet")
     upload(f"{root}/eval/cat/one.jpg", image)
+    upload(f"{root}/list/cc3m.tsv", "".join(f"{r['alt']}\t{r['url']}\n" for r in rows).encode())
     return root
 
 
@@ -77,6 +91,10 @@ JOBS = {
     "crawl": lambda root: (
         crawl.run,
         ["--input", f"{root}/warc/*.warc.gz", "--output", f"{root}/out-crawl"],
+    ),
+    "ingest": lambda root: (
+        ingest.run,
+        ["--input", f"{root}/list/cc3m.tsv", "--output", f"{root}/out-ingest"],
     ),
     "download": lambda root: (
         download.run,
@@ -131,6 +149,13 @@ def worker_loads(templates, worker_site) -> dict[str, str]:
 @pytest.mark.parametrize("job", sorted(JOBS))
 def test_a_worker_with_only_the_staged_package_loads_every_step(worker_loads, job):
     assert worker_loads[job] == "loaded"
+
+
+def test_the_staged_package_asks_a_worker_for_the_curation_core_only(templates):
+    sdist = read_bytes(staged_packages(read_template(str(templates["crawl"])))[SDIST])
+    names = {re.match(r"[A-Za-z0-9_.-]+", r).group().lower() for r in worker_requirements(sdist)}
+    assert {"apache-beam", "pyarrow", "pillow"} <= names
+    assert not names & {"tensorflow", "tensorflow-text", "keras", "keras-hub", "matplotlib"}
 
 
 def test_building_a_template_runs_nothing(gcs_emulator, templates, bucket):

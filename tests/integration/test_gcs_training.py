@@ -15,7 +15,7 @@ import pytest
 
 from tests.gcs import upload_tree
 from tests.gcs_tls_proxy import TlsProxy
-from training import vocab
+from training.cli import vocab
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -47,10 +47,10 @@ def trained_on_gcs(gcs_emulator, local_chain, tf_environment):
     root = gcs_emulator.url("training")
     upload_tree(Path(local_chain["all"]) / "shards", f"{root}/shards")
     vocab_argv = ["--shards", f"{root}/shards", "--output", f"{root}/vocab.txt"]
-    run_module("training.vocab", vocab_argv + ["--vocab-size", "300"], tf_environment)
+    run_module("training.cli.vocab", vocab_argv + ["--vocab-size", "300"], tf_environment)
     train_argv = ["--shards", f"{root}/shards", "--vocab", f"{root}/vocab.txt"]
     run_module(
-        "training.train", train_argv + ["--model-dir", f"{root}/model"] + SMALL, tf_environment
+        "training.cli.train", train_argv + ["--model-dir", f"{root}/model"] + SMALL, tf_environment
     )
     return root
 

@@ -7,7 +7,8 @@ from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.runners.portability import prism_runner
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline.options import LOCAL_RUNNER, LocalRunner, parse_job_args
+from pipeline.options import LOCAL_RUNNER, add_sharding_flags, parse_job_args
+from pipeline.runner import LocalRunner
 
 
 def _parse(argv):
@@ -34,3 +35,11 @@ def test_the_local_runner_never_tries_prism(monkeypatch):
     with beam.Pipeline(runner=LocalRunner()) as pipeline:
         squares = pipeline | beam.Create([1, 2, 3]) | beam.Map(lambda x: x * x)
         assert_that(squares, equal_to([1, 4, 9]))
+
+
+def test_the_shared_sharding_flags_keep_crawls_old_names_as_aliases():
+    parser = argparse.ArgumentParser()
+    add_sharding_flags(parser, "shards", key_buckets=16, key_buckets_help="buckets")
+    old = parser.parse_args(["--num-shards", "3", "--dedup-buckets", "5"])
+    new = parser.parse_args(["--shards", "3", "--key-buckets", "5"])
+    assert vars(old) == vars(new) == {"shards": 3, "key_buckets": 5}

@@ -1,9 +1,15 @@
 """The main job end to end, reduced: a small web and few steps through every real stage."""
 
 import json
+import math
 
 import pytest
+from tensorboard import context
+from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
 
+from tests.tools.browser import measure_layout
+from tests.tools.report_fixtures import section, table_row
+from tests.tools.test_report_layout import WIDTHS, browser_or_skip
 from tools import demo
 
 DATA_STAGES = ["crawl", "filter text", "download", "filter all"]
@@ -87,3 +93,62 @@ def test_by_default_only_the_curated_model_is_trained(tmp_path):
     assert not args.with_unfiltered
     stages = [stage.name for stage in demo.data_stages(args, tmp_path, tmp_path / "web")]
     assert stages == DATA_STAGES
+
+
+def test_the_report_covers_the_whole_curation_against_the_webs_ground_truth(finished_run):
+    run_dir, _ = finished_run
+    markdown = (run_dir / "filter" / "report" / "report.md").read_text()
+    removed = section(markdown, "## Records removed per rule")
+    assert table_row(removed, "alt_too_short")[-1] == "text_filter"
+    quality = section(markdown, "## Rules against the ground truth")
+    for rule in ("alt_too_short", "rare_token", "image_too_small", "image_with_many_alts"):
+        assert float(table_row(quality, rule)[8]) > 0.5, rule  # recall, text and image rules
+    examples = section(markdown, "## Examples per rule")
+    caught = examples.count("**Caught: labelled")
+    # beside what each rule caught, the clean pairs it removed (or a line saying there were none)
+    assert caught >= 6 and examples.count("Removed by mistake") == caught
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_demos_report_fits_a_browser_window(finished_run, width):
+    run_dir, _ = finished_run
+    page = run_dir / "filter" / "report" / "report.html"
+    layout = measure_layout(browser_or_skip(), page, width)
+    assert layout["scrollWidth"] <= width and layout["overflowing"] == [], layout
+
+
+def test_the_demo_reads_the_trainers_step_from_its_log(tmp_path):
+    log = tmp_path / "train.log"
+    log.write_text(
+        "align-train: 1 replica(s), float32, step 0\n"
+        "align-train:  12% 120/1000 [00:10<01:30, 12.00 steps/s, loss 2.500, 768 images/s]\n"
+    )
+    assert demo.training_step(log) == "step 120"
+    log.write_text(log.read_text() + "align-train: step 1000, exported /m/export\n")
+    assert demo.training_step(log) == "step 1,000"
+
+
+def tensorboard_scalars(logdir) -> dict:
+    """{run: {tag: [(step, value)]}} as TensorBoard's own scalars dashboard reads them."""
+    multiplexer = plugin_event_multiplexer.EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(str(logdir))
+    multiplexer.Reload()
+    provider = data_provider.MultiplexerDataProvider(multiplexer, str(logdir))
+    read = provider.read_scalars(
+        context.RequestContext(), experiment_id="", plugin_name="scalars", downsample=10_000
+    )
+    return {
+        run: {tag: [(point.step, point.value) for point in points] for tag, points in tags.items()}
+        for run, tags in read.items()
+    }
+
+
+def test_tensorboard_shows_each_models_training_scalars(finished_run):
+    run_dir, _ = finished_run
+    scalars = tensorboard_scalars(run_dir)  # what `make tensorboard` serves
+    expected = {"loss", "temperature", "learning_rate", "images_per_second"}
+    for arm in ("filtered", "unfiltered"):
+        tags = scalars[f"{arm}/model/tensorboard/train"]
+        assert expected <= set(tags)
+        for points in (tags[tag] for tag in expected):
+            assert points and all(step > 0 and math.isfinite(value) for step, value in points)

@@ -21,7 +21,8 @@ from warcio.archiveiterator import ArchiveIterator
 
 from tools import synth_text
 from tools.synth_plan import NOISE_KINDS
-from tools.synthweb import WebConfig, generate, photo_jpegs, run, small_config
+from tools.synthweb import WebConfig, generate, photo_jpegs, small_config
+from tools.synthweb_cli import main, run
 
 CONTRACT_COLUMNS = {
     "url",
@@ -455,7 +456,7 @@ def test_photo_jpegs_are_real_photos_of_the_asked_size():
 
 def test_command_line_writes_a_web(tmp_path, capsys):
     args = ["--output", str(tmp_path / "web"), "--pairs", "120", "--seed", "5", "--port", "9001"]
-    assert run(args) is None  # the console script's exit status is 0
+    assert main(args) is None  # the console script's exit status is 0
     manifest = json.loads((tmp_path / "web" / "web.json").read_text())
     assert manifest["port"] == 9001 and manifest["seed"] == 5
     assert "pairs" in capsys.readouterr().out

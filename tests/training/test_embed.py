@@ -4,7 +4,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.training.eval_fixtures import COLOURS, solid_jpeg, write_export
-from training import embed
+from training import embed as embed_lib
+from training.cli import embed
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,7 @@ def image_folder(tmp_path_factory):
 @pytest.fixture(scope="module")
 def image_index(model_dir, image_folder, tmp_path_factory):
     output = tmp_path_factory.mktemp("index") / "images.parquet"
-    embed.run(
+    embed.main(
         [
             "images",
             "--model-dir",
@@ -59,7 +60,7 @@ def test_an_undecodable_image_keeps_its_row_with_the_error(image_index):
 
 
 def test_text_query_finds_the_matching_images_ties_by_row_order(model_dir, image_index, capsys):
-    results = embed.main(
+    results = embed.run(
         [
             "query",
             "--model-dir",
@@ -79,20 +80,20 @@ def test_text_query_finds_the_matching_images_ties_by_row_order(model_dir, image
 
 def test_streamed_query_matches_a_single_batch(model_dir, image_index, monkeypatch):
     args = ["query", "--model-dir", model_dir, "--index", str(image_index), "--text", "green"]
-    whole = embed.main(args)
-    monkeypatch.setattr(embed, "READ_BATCH", 1)
-    assert embed.main(args) == whole
+    whole = embed.run(args)
+    monkeypatch.setattr(embed_lib, "READ_BATCH", 1)
+    assert embed.run(args) == whole
 
 
 def test_text_index_and_image_query(model_dir, image_folder, tmp_path):
     lines = tmp_path / "texts.txt"
     lines.write_text("a red thing\n\n  a green thing  \nblue\n")
     output = tmp_path / "texts.parquet"
-    summary = embed.main(
+    summary = embed.run(
         ["texts", "--model-dir", model_dir, "--input", str(lines), "--output", str(output)]
     )
     assert summary["rows"] == 3
-    results = embed.main(
+    results = embed.run(
         [
             "query",
             "--model-dir",
@@ -110,7 +111,7 @@ def test_text_index_and_image_query(model_dir, image_folder, tmp_path):
 
 def test_rewriting_an_index_is_byte_identical(model_dir, image_folder, image_index, tmp_path):
     again = tmp_path / "again.parquet"
-    embed.main(
+    embed.run(
         [
             "images",
             "--model-dir",
@@ -128,7 +129,7 @@ def test_rewriting_an_index_is_byte_identical(model_dir, image_folder, image_ind
 
 def test_a_missing_input_folder_is_a_one_line_error(model_dir, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        embed.main(
+        embed.run(
             [
                 "images",
                 "--model-dir",
@@ -145,5 +146,5 @@ def test_a_missing_input_folder_is_a_one_line_error(model_dir, tmp_path, capsys)
 
 def test_a_query_needs_text_or_image(model_dir, image_index):
     with pytest.raises(SystemExit) as exit_info:
-        embed.main(["query", "--model-dir", model_dir, "--index", str(image_index)])
+        embed.run(["query", "--model-dir", model_dir, "--index", str(image_index)])
     assert exit_info.value.code == 2

@@ -17,6 +17,7 @@ from tests.training.eval_fixtures import (
     write_zero_shot,
 )
 from training import evaluate
+from training.cli import evaluate as align_eval
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def test_zero_shot_cli_scores_the_colour_model_perfectly_and_prints_chance(
     model_dir, zero_shot_dir, tmp_path, capsys
 ):
     output = tmp_path / "out" / "zero_shot.json"
-    assert evaluate.run(["--model-dir", model_dir, "--zero-shot", zero_shot_dir,
+    assert align_eval.main(["--model-dir", model_dir, "--zero-shot", zero_shot_dir,
                          "--output", str(output)]) is None  # fmt: skip
     result = json.loads(output.read_text())
     assert result["top1"] == 1.0 and result["images"] == 6
@@ -68,7 +69,7 @@ def test_the_console_script_exits_zero_and_writes_the_json(model_dir, retrieval_
 
 
 def test_retrieval_cli_uses_the_test_split_and_prints_chance(model_dir, retrieval_dir, capsys):
-    result = evaluate.main(["--model-dir", model_dir, "--retrieval", retrieval_dir])
+    result = align_eval.run(["--model-dir", model_dir, "--retrieval", retrieval_dir])
     assert (result["images"], result["texts"]) == (3, 6)  # the train-split image is left out
     for direction in ("image_to_text", "text_to_image"):
         assert result[direction]["R@1"] == 1.0
@@ -78,7 +79,7 @@ def test_retrieval_cli_uses_the_test_split_and_prints_chance(model_dir, retrieva
 
 
 def test_both_tasks_write_one_json_keyed_by_task(model_dir, zero_shot_dir, retrieval_dir):
-    result = evaluate.main(
+    result = align_eval.run(
         ["--model-dir", model_dir, "--zero-shot", zero_shot_dir, "--retrieval", retrieval_dir]
     )
     assert set(result) == {"zero_shot", "retrieval"}
@@ -147,14 +148,14 @@ def test_a_folder_missing_from_classes_txt_is_a_one_line_error(model_dir, tmp_pa
     write_zero_shot(tmp_path, per_class=1)
     (tmp_path / "classes.txt").write_text("red\ngreen\n")
     with pytest.raises(SystemExit) as exit_info:
-        evaluate.main(["--model-dir", model_dir, "--zero-shot", str(tmp_path)])
+        align_eval.run(["--model-dir", model_dir, "--zero-shot", str(tmp_path)])
     assert exit_info.value.code == 2
     assert "align-eval: error: folder 'blue'" in capsys.readouterr().err
 
 
 def test_an_empty_split_names_the_splits_there_are(model_dir, retrieval_dir, capsys):
     with pytest.raises(SystemExit):
-        evaluate.main(["--model-dir", model_dir, "--retrieval", retrieval_dir, "--split", "val"])
+        align_eval.run(["--model-dir", model_dir, "--retrieval", retrieval_dir, "--split", "val"])
     assert "no images in split 'val'" in capsys.readouterr().err
 
 
@@ -162,7 +163,7 @@ def test_an_undecodable_eval_image_is_a_one_line_error(model_dir, tmp_path, caps
     write_zero_shot(tmp_path, per_class=1)
     (tmp_path / "red" / "bad.jpg").write_bytes(b"\xff\xd8 truncated")
     with pytest.raises(SystemExit):
-        evaluate.main(["--model-dir", model_dir, "--zero-shot", str(tmp_path)])
+        align_eval.run(["--model-dir", model_dir, "--zero-shot", str(tmp_path)])
     assert "cannot decode image" in capsys.readouterr().err
 
 
@@ -187,7 +188,7 @@ def test_attributes_that_do_not_fit_the_class_names_are_a_one_line_error(
 
 def test_a_task_is_required(model_dir, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        evaluate.main(["--model-dir", model_dir])
+        align_eval.run(["--model-dir", model_dir])
     assert exit_info.value.code == 2
     assert "--zero-shot" in capsys.readouterr().err
 
@@ -196,7 +197,7 @@ def test_custom_templates_must_hold_one_placeholder(model_dir, zero_shot_dir, tm
     templates = tmp_path / "templates.txt"
     templates.write_text("a photo of a {}.\nno placeholder here\n")
     with pytest.raises(SystemExit):
-        evaluate.main(
+        align_eval.run(
             ["--model-dir", model_dir, "--zero-shot", zero_shot_dir, "--templates", str(templates)]
         )
     assert "no placeholder here" in capsys.readouterr().err
@@ -238,11 +239,11 @@ def ok_records(synthetic_web) -> list[dict]:
 def trained_on_synthetic_web(synthetic_web, tmp_path_factory):
     """A few real align-train steps on the filtered shards, evaluated live every 2 steps."""
     from filters.config import small_config_path
-    from pipeline.filter import run as align_filter
+    from pipeline.filter.cli import run as align_filter
     from pipeline.records import DOWNLOAD_SCHEMA
     from pipeline.shards import rows_to_table
-    from training.train import run as align_train
-    from training.vocab import run as align_vocab
+    from training.cli.train import run as align_train
+    from training.cli.vocab import run as align_vocab
 
     root = tmp_path_factory.mktemp("trained")
     (root / "download").mkdir()
@@ -280,7 +281,7 @@ def test_align_eval_on_the_synthetic_web_matches_the_live_eval_and_prints_chance
     scored at the last step; the held-out sets are read whole (25 classes; 5 captions each)."""
     output = tmp_path / "eval.json"
     web = synthetic_web
-    evaluate.run(["--model-dir", str(trained_on_synthetic_web),
+    align_eval.main(["--model-dir", str(trained_on_synthetic_web),
                   "--zero-shot", str(web.eval_zero_shot), "--retrieval", str(web.eval_retrieval),
                   "--output", str(output)])  # fmt: skip
     result = json.loads(output.read_text())

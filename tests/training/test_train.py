@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from tests.training.train_helpers import synthetic_web_shards
-from training import train, vocab
+from training.cli import train, vocab
 
 BATCH = 32
 SMALL = [
@@ -147,7 +147,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(data, tmp_path):
     command = [
         sys.executable,
         "-m",
-        "training.train",
+        "training.cli.train",
         "--shards",
         data["shards"],
         "--vocab",

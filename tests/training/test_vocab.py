@@ -4,6 +4,7 @@ import pytest
 
 from tests.training.synthetic import make_pairs, write_shards
 from training import vocab
+from training.cli import vocab as align_vocab
 from training.tokenize import AlignTokenizer
 
 
@@ -15,7 +16,7 @@ def shards(tmp_path_factory):
 @pytest.fixture(scope="module")
 def learned(shards, tmp_path_factory):
     path = tmp_path_factory.mktemp("vocab") / "vocab.txt"
-    pieces = vocab.run(["--shards", shards, "--output", str(path), "--vocab-size", "120"])
+    pieces = align_vocab.run(["--shards", shards, "--output", str(path), "--vocab-size", "120"])
     return path, pieces
 
 
@@ -32,7 +33,7 @@ def test_vocabulary_respects_the_size_cap(learned):
 
 
 def test_same_shards_give_the_same_vocabulary(learned, shards, tmp_path):
-    again = vocab.run(
+    again = align_vocab.run(
         ["--shards", shards, "--output", str(tmp_path / "v.txt"), "--vocab-size", "120"]
     )
     assert again == learned[1]
@@ -63,5 +64,7 @@ def test_tokenizer_wraps_in_cls_sep_and_pads_to_max_tokens():
 
 def test_missing_shards_is_a_one_line_error(tmp_path, capsys):
     with pytest.raises(SystemExit):
-        vocab.run(["--shards", str(tmp_path / "x-*.tfrecord"), "--output", str(tmp_path / "v")])
+        align_vocab.run(
+            ["--shards", str(tmp_path / "x-*.tfrecord"), "--output", str(tmp_path / "v")]
+        )
     assert capsys.readouterr().err.startswith("align-vocab: error: no training shards match")

@@ -1,0 +1,1 @@
+"""align-crawl: WARC/WAT/ARC files or page URLs -> deduplicated (image URL, alt-text) pairs."""

@@ -1,0 +1,1 @@
+"""The safe, polite HTTP fetcher every job that fetches shares (crawl's pages, download)."""

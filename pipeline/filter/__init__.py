@@ -1,0 +1,1 @@
+"""align-filter: ALIGN's rules over pairs or downloaded images -> kept shards, rejects, stats."""

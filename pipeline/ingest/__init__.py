@@ -1,0 +1,1 @@
+"""align-ingest: a url+caption list (CSV, TSV, JSON, Parquet) -> pair shards for align-download."""
