@@ -78,15 +78,16 @@ def test_mean_spread_of_one_seed_or_none(values, expected):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1200)  # 2 webs, 3 filter jobs, 8 trainings and 8 evaluations
-def test_the_experiment_runs_every_arm_over_seeds_end_to_end(tmp_path, capsys):
-    """A tiny experiment through every real stage: each arm trained with 2 seeds and scored."""
+@pytest.mark.timeout(1200)  # 2 webs, 3 filter jobs, 4 trainings and 4 evaluations
+def test_the_experiment_runs_every_arm_end_to_end(tmp_path, capsys):
+    """A tiny experiment through every real stage: each arm trained and scored. One seed keeps
+    it to a few minutes; the mean and spread over seeds are the table's test above."""
     argv = ["--experiment", "--run-dir", str(tmp_path / "run"), "--pairs", "300", "--scale", "2"]
-    argv += ["--seeds", "2", "--steps", "2", "--batch-size", "8", "--eval-every", "0"]
+    argv += ["--seeds", "1", "--steps", "2", "--batch-size", "8", "--eval-every", "0"]
     manifest = demo.run([*argv, "--workers", "1", "--vocab-size", "300"])
     printed = capsys.readouterr().out
     assert set(manifest["trials"]) == {arm.key for arm in experiment.arms_of(tmp_path, 2)}
-    assert all(len(trials) == 2 for trials in manifest["trials"].values())
+    assert all(len(trials) == 1 for trials in manifest["trials"].values())
     assert all(count > 0 for count in manifest["pairs"].values())
     for label in ("(a) no rules", "(b) eval dedup only", "(c) all ALIGN rules", "(d) uncurated"):
         row = next(line for line in printed.splitlines() if label in line)
