@@ -173,6 +173,7 @@ class HarvestFile(_Harvest):
                 if isinstance(item, Damage):
                     outcome = from_damage(item, path, extract, self.options)
                     outcome.counts["warc/damaged"] += 1
+                    records += outcome.reason is None  # a page salvaged from a clipped member
                 else:
                     records += 1
                     outcome = extract(item, path, self.options)

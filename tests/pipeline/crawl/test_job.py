@@ -298,3 +298,14 @@ def test_a_page_clipped_after_its_images_is_salvaged_with_exact_accounting(tmp_p
     assert stats["balanced"] and (stats["in"], stats["kept"], stats["rejected"]) == (2, 2, {})
     counts = stats["counts"]
     assert (counts["warc/damaged"], counts["warc/salvaged"], counts["pairs/written"]) == (1, 1, 2)
+
+
+def test_a_file_whose_only_member_is_clipped_but_salvaged_is_not_an_empty_input(tmp_path):
+    # As chatnoir-resiliparse's clipped.warc.gz: one member, cut short, a whole page inside.
+    (tmp_path / "in").mkdir()
+    filler = "".join(f"<p>paragraph {i}</p>" for i in range(3000))
+    member = gzip_member(page_record("http://c.example/p", img("c.jpg", "Clipped") + filler))
+    (tmp_path / "in" / "c.warc.gz").write_bytes(member[: len(member) // 2])
+    stats = run(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")])
+    assert (stats["in"], stats["kept"]) == (1, 1) and stats["counts"]["warc/salvaged"] == 1
+    assert "files/without_records" not in stats["counts"]
