@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from importlib import metadata, resources
 from pathlib import Path
 
-from filters.cli import exits_cleanly
+from filters.cli import UsageError, exits_cleanly
 from filters.extras import require
 from tools.progress import StageProgress, format_seconds
 from tools.webserver import serve
@@ -52,7 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
         "over several seeds and compare them.",
     )
     parser.add_argument(
-        "--run-dir", help="folder of this run, replaced (runs/demo, runs/experiment)"
+        "--run-dir",
+        help="folder of this run (runs/demo, runs/experiment); an earlier run there is replaced",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="replace --run-dir even if it is not an earlier run"
     )
     parser.add_argument("--pairs", type=int, default=6000, help="size of the synthetic web")
     parser.add_argument(
@@ -131,14 +135,29 @@ def run_stage(stage: Stage, logs: Path) -> dict:
         raise RuntimeError(f"stage '{stage.name}' failed (exit {completed.returncode}):\n{tail}")
     if stage.output and (stage.output / "stats.json").exists():
         stage.stats = json.loads((stage.output / "stats.json").read_text())
-        stage.summary = f"in {stage.stats['in']:>7,}  kept {stage.stats['kept']:>7,}"
+        unit = unit_of(stage.name)
+        stage.summary = f"in {stage.stats['in']:>7,} {unit:<7}  kept {stage.stats['kept']:>7,}"
     elif stage.describe:
         stage.summary = stage.describe(log_path)
     return {"summary": stage.summary or "done"}
 
 
 def log_path_of(logs: Path, stage: Stage) -> Path:
-    return logs / f"{stage.name.replace(' ', '_')}.log"
+    """A name a shell takes as it is: "train (filtered)" -> train_filtered.log."""
+    return logs / f"{re.sub(r'[^a-z0-9]+', '_', stage.name.lower()).strip('_')}.log"
+
+
+def unit_of(stage_name: str) -> str:
+    """What a Beam stage's in/kept count: WARC records for the crawl, pairs after it."""
+    return "records" if stage_name == "crawl" else "pairs"
+
+
+def not_downloaded(stats: dict) -> int:
+    """Records a filter run rejected because align-download got no image: counted once, at
+    the download stage, not again as rules' rejections."""
+    return sum(
+        n for reason, n in stats.get("rejected", {}).items() if reason.startswith("download_")
+    )
 
 
 def last_report_line(log_path: Path) -> str:
@@ -392,14 +411,19 @@ def read_metrics(arm: Path) -> dict:
 
 
 def summary_table(run: Path, stages: list[Stage], arms: list[str]) -> str:
-    lines = ["", "Counts per stage", f"  {'stage':<22}{'in':>10}{'kept':>10}{'rejected':>10}"]
+    header = f"  {'stage':<22}{'unit':<9}{'in':>9}{'kept':>9}{'rejected':>10}"
+    lines = ["", "Counts per stage", header]
     for stage in stages:
         if stage.stats:
-            rejected = sum(stage.stats.get("rejected", {}).values())
-            lines.append(
-                f"  {stage.name:<22}{stage.stats['in']:>10,}{stage.stats['kept']:>10,}"
-                f"{rejected:>10,}"
+            failed = not_downloaded(stage.stats)
+            rejected = sum(stage.stats.get("rejected", {}).values()) - failed
+            line = (
+                f"  {stage.name:<22}{unit_of(stage.name):<9}{stage.stats['in']:>9,}"
+                f"{stage.stats['kept']:>9,}{rejected:>10,}"
             )
+            if failed:
+                line += f"   (+{failed:,} not downloaded, counted at download)"
+            lines.append(line)
     lines += ["", "Held-out evaluation (chance level in brackets)"]
     columns = ("zero-shot top-1", "colour", "shape", "image->text R@1", "text->image R@1")
     lines.append(f"  {'model':<22}" + "".join(f"{name:>18}" for name in columns))
@@ -456,6 +480,23 @@ def make_web(web: Path, config, server) -> dict:
     return {"summary": f"{counts['pairs']:,} pairs on {counts['pages']:,} pages"}
 
 
+def clear_run_dir(run_dir: Path, force: bool) -> None:
+    """Replaces an earlier run (it has a manifest.json); refuses any other non-empty folder
+    unless ``force``: the demo must not delete a user's files by a mistyped --run-dir."""
+    if not run_dir.exists():
+        return
+    if run_dir.is_dir() and not any(run_dir.iterdir()):
+        return
+    earlier = (run_dir / "manifest.json").exists() or (run_dir / "logs").is_dir()
+    if not (earlier or force):
+        raise UsageError(
+            f"--run-dir {run_dir} exists and is not an earlier demo run: choose another folder, "
+            "or pass --force to replace it"
+        )
+    print(f"align-demo: replacing {run_dir}", file=sys.stderr, flush=True)
+    shutil.rmtree(run_dir)
+
+
 def run_with_progress(progress: StageProgress, stage: Stage, logs: Path) -> None:
     """Runs a stage under the progress line; a training stage shows its live step."""
     live = log_path_of(logs, stage) if stage.describe is training_step else None
@@ -480,8 +521,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
     args.run_dir = args.run_dir or "runs/demo"
     args.steps = args.steps or DEMO_STEPS
     run_dir = Path(args.run_dir).resolve()
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
+    clear_run_dir(run_dir, args.force)
     logs = run_dir / "logs"
     logs.mkdir(parents=True)
     web = run_dir / "web"

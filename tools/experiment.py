@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import statistics
 import time
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ import yaml
 
 from tools import demo
 from tools.progress import StageProgress, format_seconds
+from tools.webserver import serve
 
 # Every ALIGN rule switched off; only eval-set dedup (and failed downloads) removes pairs.
 EVAL_DEDUP_ONLY = {
@@ -212,13 +212,11 @@ def kept_pairs(stage_output: Path) -> int:
 
 def run_experiment(args) -> dict:
     """Builds the four arms' shards, trains every (arm, seed), prints and returns the table."""
-    from tools.synthweb import WebConfig
-    from tools.webserver import serve
+    from tools.synthweb import WebConfig  # noqa: PLC0415 - slow import, after parsing (demo.py)
 
     run = Path(args.run_dir).resolve()
     args.run_dir_path = run
-    if run.exists():
-        shutil.rmtree(run)
+    demo.clear_run_dir(run, args.force)
     logs = run / "logs"
     logs.mkdir(parents=True)
     (run / "eval_dedup_only.yaml").write_text(yaml.safe_dump(EVAL_DEDUP_ONLY, sort_keys=False))

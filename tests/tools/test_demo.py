@@ -2,11 +2,13 @@
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 from tensorboard import context
 from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
 
+from filters.cli import UsageError
 from tests.tools.browser import measure_layout
 from tests.tools.report_fixtures import section, table_row
 from tests.tools.test_report_layout import WIDTHS, browser_or_skip
@@ -152,3 +154,36 @@ def test_tensorboard_shows_each_models_training_scalars(finished_run):
         assert expected <= set(tags)
         for points in (tags[tag] for tag in expected):
             assert points and all(step > 0 and math.isfinite(value) for step, value in points)
+
+
+def test_log_names_are_shell_friendly():
+    stage = demo.Stage("train (filtered)", [])
+    assert demo.log_path_of(Path("logs"), stage) == Path("logs/train_filtered.log")
+    stage = demo.Stage("eval zero-shot (filtered)", [])
+    assert demo.log_path_of(Path("logs"), stage).name == "eval_zero_shot_filtered.log"
+
+
+def test_a_folder_that_is_not_an_earlier_run_is_refused_unless_forced(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(UsageError, match="--force"):
+        demo.clear_run_dir(tmp_path, force=False)
+    assert (tmp_path / "notes.txt").exists()
+    demo.clear_run_dir(tmp_path, force=True)
+    assert not tmp_path.exists()
+
+
+def test_an_earlier_run_is_replaced(tmp_path):
+    (tmp_path / "manifest.json").write_text("{}")
+    demo.clear_run_dir(tmp_path, force=False)
+    assert not tmp_path.exists()
+
+
+def test_counts_per_stage_do_not_count_failed_downloads_again_as_rejections(tmp_path):
+    stats = {"in": 10, "kept": 5, "rejected": {"download_timeout": 3, "image_too_small": 2}}
+    stage = demo.Stage("filter all", [], stats=stats)
+    row = next(
+        line
+        for line in demo.summary_table(tmp_path, [stage], []).splitlines()
+        if "filter all" in line
+    )
+    assert row.split()[2:6] == ["pairs", "10", "5", "2"] and "+3 not downloaded" in row
