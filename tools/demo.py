@@ -14,16 +14,14 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata, resources
 from pathlib import Path
 
-from filters.cli import UsageError, exits_cleanly
-from filters.extras import require
+from filters.cli import UsageError
 from tools.progress import StageProgress, format_seconds
 from tools.webserver import serve
-from training.config import load_config
 
 # The small config crosses from "colour only" to colour and shape near step 500 (probes: 60-64%
 # top-1 at 600 steps, two seeds); 1500 leaves margin and, at bench/train.py's 0.35 s/step on a
@@ -225,6 +223,9 @@ def train_stage(
     TensorBoard (the learning curves)."""
     sizes, evaluation = {}, {}
     if args.train_image_size:  # the crop, and the resize before it in small.yaml's ratio
+        # The trainer's package needs the train extra: imported here, after run_demo's check.
+        from training.config import load_config  # noqa: PLC0415
+
         small = load_config("small")
         ratio = small.resize_size / small.image_size
         sizes = dict(
@@ -508,16 +509,8 @@ def run_with_progress(progress: StageProgress, stage: Stage, logs: Path) -> None
     stage.seconds = outcome["seconds"]
 
 
-@exits_cleanly("align-demo")
-def run(argv: Sequence[str] | None = None) -> dict:
-    args = build_parser().parse_args(argv)
-    require("demo", "the demo (synthetic web, curation, report plots, training)")
-    if args.experiment:
-        from tools.experiment import run_experiment  # noqa: PLC0415 - it imports this module
-
-        args.run_dir = args.run_dir or "runs/experiment"
-        args.steps = args.steps or EXPERIMENT_STEPS
-        return run_experiment(args)
+def run_demo(args: argparse.Namespace) -> dict:
+    """The demo, its flags parsed (tools/demo_cli.py): every stage, then the summary."""
     args.run_dir = args.run_dir or "runs/demo"
     args.steps = args.steps or DEMO_STEPS
     run_dir = Path(args.run_dir).resolve()
@@ -563,17 +556,3 @@ def run(argv: Sequence[str] | None = None) -> dict:
     print(summary_table(run_dir, stages, arms))
     print(f"\nFinished in {format_seconds(manifest['total_seconds'])}.")
     return manifest
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """The align-demo console script: returns None on success (exit 0); a failed stage is
-    one message with its log's tail and exit 1."""
-    try:
-        run(argv)
-    except RuntimeError as error:
-        print(f"align-demo: error: {error}", file=sys.stderr)
-        raise SystemExit(1) from None
-
-
-if __name__ == "__main__":
-    main()

@@ -43,6 +43,7 @@ def make_dataset(
     the same shape (and the same number of negatives).
     """
     seed = config.seed if seed is None else seed
+    ordered = config.deterministic or not training  # evaluation keeps the file order
     files = list_shards(pattern)
     pipelines = input_context.num_input_pipelines if input_context else 1
     pipeline_id = input_context.input_pipeline_id if input_context else 0
@@ -56,7 +57,7 @@ def make_dataset(
         tf.data.TFRecordDataset,
         cycle_length=min(len(files), 16),
         num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=config.deterministic,
+        deterministic=ordered,
     )
     if pipelines > 1 and not by_file:
         dataset = dataset.shard(pipelines, pipeline_id)  # fewer files than hosts: split records
@@ -74,7 +75,7 @@ def make_dataset(
         }
 
     dataset = dataset.enumerate().map(
-        decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=config.deterministic
+        decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=ordered
     )
     dataset = dataset.batch(batch_size, drop_remainder=True)
 
@@ -82,10 +83,10 @@ def make_dataset(
         return {"images": batch["images"], **tokenizer(batch["text"])}
 
     dataset = dataset.map(
-        tokenize, num_parallel_calls=tf.data.AUTOTUNE, deterministic=config.deterministic
+        tokenize, num_parallel_calls=tf.data.AUTOTUNE, deterministic=ordered
     )
     options = tf.data.Options()
-    options.deterministic = config.deterministic
+    options.deterministic = ordered
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
 

@@ -12,7 +12,7 @@ from filters.cli import UsageError
 from tests.tools.browser import measure_layout
 from tests.tools.report_fixtures import section, table_row
 from tests.tools.test_report_layout import WIDTHS, browser_or_skip
-from tools import demo
+from tools import demo, demo_cli
 
 DATA_STAGES = ["crawl", "filter text", "download", "filter all"]
 BASELINE_STAGES = ["download unfiltered", "shards unfiltered"]
@@ -24,7 +24,7 @@ def finished_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("demo") / "run"
     argv = ["--run-dir", str(run_dir), "--pairs", "400", "--steps", "20", "--batch-size", "16"]
     argv += ["--eval-every", "10", "--with-unfiltered"]
-    manifest = demo.run([*argv, "--workers", "1", "--vocab-size", "300"])
+    manifest = demo_cli.run([*argv, "--workers", "1", "--vocab-size", "300"])
     return run_dir, manifest
 
 

@@ -6,11 +6,11 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from pipeline.filter import run as align_filter
+from pipeline.filter.cli import run as align_filter
 from pipeline.records import DOWNLOAD_SCHEMA
 from pipeline.shards import read_table, rows_to_table
-from tests.pipeline.test_filter_synthweb import downloaded_from_ground_truth
-from tools import demo, experiment
+from tests.pipeline.filter.test_synthweb import downloaded_from_ground_truth
+from tools import demo_cli, experiment
 
 
 def test_eval_dedup_only_config_removes_nothing_but_failed_downloads_and_eval_duplicates(
@@ -84,7 +84,7 @@ def test_the_experiment_runs_every_arm_end_to_end(tmp_path, capsys):
     it to a few minutes; the mean and spread over seeds are the table's test above."""
     argv = ["--experiment", "--run-dir", str(tmp_path / "run"), "--pairs", "300", "--scale", "2"]
     argv += ["--seeds", "1", "--steps", "2", "--batch-size", "8", "--eval-every", "0"]
-    manifest = demo.run([*argv, "--workers", "1", "--vocab-size", "300"])
+    manifest = demo_cli.run([*argv, "--workers", "1", "--vocab-size", "300"])
     printed = capsys.readouterr().out
     assert set(manifest["trials"]) == {arm.key for arm in experiment.arms_of(tmp_path, 2)}
     assert all(len(trials) == 1 for trials in manifest["trials"].values())

@@ -168,7 +168,7 @@ def test_an_undecodable_eval_image_is_a_one_line_error(model_dir, tmp_path, caps
 
 
 def test_attributes_add_each_words_top1_with_chance(model_dir, zero_shot_dir, capsys):
-    result = evaluate.main(
+    result = align_eval.run(
         ["--model-dir", model_dir, "--zero-shot", zero_shot_dir, "--attributes", "colour"]
     )
     assert result["attributes"] == {"colour": {"top1": 1.0, "chance": pytest.approx(1 / 3)}}
@@ -179,7 +179,7 @@ def test_attributes_that_do_not_fit_the_class_names_are_a_one_line_error(
     model_dir, zero_shot_dir, capsys
 ):
     with pytest.raises(SystemExit) as exit_info:
-        evaluate.main(
+        align_eval.run(
             ["--model-dir", model_dir, "--zero-shot", zero_shot_dir, "--attributes", "colour,shape"]
         )
     assert exit_info.value.code == 2
