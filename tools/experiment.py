@@ -166,8 +166,9 @@ def pick(result: dict, path: tuple[str, ...]) -> tuple[float, float]:
 def mean_spread(values: list[float]) -> str:
     if not values:
         return "n/a"
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{100 * statistics.mean(values):5.1f} ± {100 * spread:4.1f}"
+    if len(values) == 1:  # one seed has no spread: say so rather than print ± 0.0
+        return f"{100 * values[0]:5.1f} (1 seed)"
+    return f"{100 * statistics.mean(values):5.1f} ± {100 * statistics.stdev(values):4.1f}"
 
 
 def experiment_table(run: Path, arms: list[Arm], pairs: dict[str, int]) -> str:

@@ -72,7 +72,7 @@ def test_the_table_gives_each_arm_mean_and_spread_over_seeds_with_chance(tmp_pat
     assert "n/a" in missing
 
 
-@pytest.mark.parametrize("values, expected", [([0.5], " 50.0 ±  0.0"), ([], "n/a")])
+@pytest.mark.parametrize("values, expected", [([0.5], " 50.0 (1 seed)"), ([], "n/a")])
 def test_mean_spread_of_one_seed_or_none(values, expected):
     assert experiment.mean_spread(values) == expected
 
@@ -91,6 +91,6 @@ def test_the_experiment_runs_every_arm_end_to_end(tmp_path, capsys):
     assert all(count > 0 for count in manifest["pairs"].values())
     for label in ("(a) no rules", "(b) eval dedup only", "(c) all ALIGN rules", "(d) uncurated"):
         row = next(line for line in printed.splitlines() if label in line)
-        assert row.count("±") == len(experiment.METRICS) and "n/a" not in row
+        assert row.count("(1 seed)") == len(experiment.METRICS) and "n/a" not in row
     chance = next(line for line in printed.splitlines() if line.strip().startswith("chance"))
     assert chance.split()[1:4] == ["[4.0]", "[20.0]", "[20.0]"]
