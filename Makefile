@@ -31,8 +31,10 @@ experiment: $(STAMP)
 tensorboard: $(STAMP)
 	$(BIN)/tensorboard --logdir $(RUN) $(ARGS)
 
+# Whole files to each of two workers, in collection order (not xdist's most-tests-first):
+# tests/conftest.py puts the files with slow tests first, so no long file starts last.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile $(ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder $(ARGS)
 
 # Headless Chromium for the filter report's layout tests (they skip without it). Installed
 # with apt-get as root, or sudo without a password; says why not where it cannot.

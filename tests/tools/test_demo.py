@@ -14,6 +14,9 @@ from tests.tools.report_fixtures import section, table_row
 from tests.tools.test_report_layout import WIDTHS, browser_or_skip
 from tools import demo, demo_cli
 
+# Slow: the demo runs once for the module, every stage; started first (tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 DATA_STAGES = ["crawl", "filter text", "download", "filter all"]
 BASELINE_STAGES = ["download unfiltered", "shards unfiltered"]
 ARM_STAGES = ["vocab", "train", "eval zero-shot", "eval retrieval"]

@@ -30,6 +30,9 @@ from tools.report import run, write_report
 from tools.report_data import Frequent, Histogram, gather, read_thumbnails
 from tools.report_truth import QualityCounter
 
+# Slow: real filter runs over the synthetic web; started first (tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def records() -> list[dict]:

@@ -9,6 +9,9 @@ import pytest
 
 from training.distribute import choose_strategy, precision_policy
 
+# Slow: a two-replica run in a subprocess; started first (tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize(
     "setting, kind, policy",

@@ -12,6 +12,9 @@ from training.model import (
     build_text_encoder,
 )
 
+# Slow: builds ALIGN's EfficientNet-B7 tower; started first (tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 CONFIG = load_config("small", image_size=32, resize_size=36, max_tokens=8)
 
 

@@ -13,6 +13,9 @@ import tensorflow as tf
 from tests.training.train_helpers import synthetic_web_shards
 from training.cli import train, vocab
 
+# Slow: real training runs, one killed and resumed; started first (tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 BATCH = 32
 SMALL = [
     "--config",
