@@ -23,7 +23,7 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/align-demo $(ARGS)
 
-# ALIGN's curation claims over seeds: four arms of the synthetic web, 3 seeds each (~1 h on 2 cores).
+# ALIGN's curation claims over seeds: four arms of the synthetic web, 3 seeds each (~65 min alone on 2 cores).
 experiment: $(STAMP)
 	$(BIN)/align-demo --experiment $(ARGS)
 
