@@ -1,6 +1,6 @@
 """What a Dataflow worker installs, against the full stack: bytes on disk, packages, time.
 
-    .venv/bin/python bench/install.py [--workdir DIR] [--keep] [--no-smoke]
+    .venv/bin/python bench/install.py [--workdir DIR] [--keep] [--no-smoke] [--repeat N]
 
 Builds the sdist exactly as Beam's ``--setup_file`` staging does (Beam's own stager code),
 fills a local wheelhouse once (the only step that uses the network), then installs the sdist
@@ -38,6 +38,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -80,8 +81,16 @@ class Install:
     row: Row
     added: set[str]  # distributions the install added
     megabytes: float
-    wall: float
-    cpu: float
+    walls: list[float]  # one per repetition
+    cpus: list[float]
+
+    @property
+    def wall(self) -> float:
+        return statistics.median(self.walls)
+
+    @property
+    def cpu(self) -> float:
+        return statistics.median(self.cpus)
 
     def unpinned(self) -> list[str]:
         return sorted(self.added - pins() - {"align-recipe"})
@@ -176,7 +185,19 @@ def install(row: Row, sdist: Path, wheelhouse: Path, venv: Path, base: Path | No
     cpu = after.children_user - usage.children_user
     cpu += after.children_system - usage.children_system
     megabytes = (disk_bytes(site_packages(venv)) - bytes_before) / 1e6
-    return Install(row, distributions(venv) - before, megabytes, wall, cpu)
+    return Install(row, distributions(venv) - before, megabytes, [wall], [cpu])
+
+
+def measure(sdist: Path, wheelhouse: Path, venvs: dict, base: Path, repeat: int) -> list[Install]:
+    """Every row ``repeat`` times, a round of all rows at a time, so that a spell of load on
+    a shared machine falls on every row alike; times are the medians."""
+    installs = [install(row, sdist, wheelhouse, venvs[row.name], base) for row in ROWS]
+    for _ in range(repeat - 1):
+        for one in installs:
+            again = install(one.row, sdist, wheelhouse, venvs[one.row.name], base)
+            one.walls += again.walls
+            one.cpus += again.cpus
+    return installs
 
 
 def gpu_resolution(python: Path, sdist: Path) -> list[str]:
@@ -189,11 +210,19 @@ def gpu_resolution(python: Path, sdist: Path) -> list[str]:
     return sorted(names - pins() - {"align-recipe"})
 
 
+def spread(values: list[float]) -> str:
+    """The median, and the range when there is more than one."""
+    median = f"{statistics.median(values):.1f}"
+    return median if len(values) == 1 else f"{median} ({min(values):.0f}-{max(values):.0f})"
+
+
 def print_table(installs: list[Install], loads: tuple[float, float]) -> None:
     by_name = {one.row.name: one for one in installs}
+    repeat = len(installs[0].walls)
     print(
-        f"\nThe staged sdist installed offline from a local wheelhouse into fresh venvs; "
-        f"{os.cpu_count()} CPUs, load average {loads[0]:.1f} before, {loads[1]:.1f} after\n"
+        f"\nThe staged sdist installed offline from a local wheelhouse into fresh venvs, "
+        f"{repeat} time(s) each (times: median, and range); {os.cpu_count()} CPUs, load "
+        f"average {loads[0]:.1f} before, {loads[1]:.1f} after\n"
     )
     print("| install | packages | MB on disk | pip wall s | pip CPU s | bytes | wall | CPU |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
@@ -201,7 +230,7 @@ def print_table(installs: list[Install], loads: tuple[float, float]) -> None:
         peer = by_name[one.row.compare_to]
         print(
             f"| {one.row.name}: `{label(one.row)}` | {len(one.added)} | {one.megabytes:,.0f} "
-            f"| {one.wall:.1f} | {one.cpu:.1f} | {one.megabytes / peer.megabytes:.2f} "
+            f"| {spread(one.walls)} | {spread(one.cpus)} | {one.megabytes / peer.megabytes:.2f} "
             f"| {one.wall / peer.wall:.2f} | {one.cpu / peer.cpu:.2f} |"
         )
     print(
@@ -314,6 +343,7 @@ def main() -> None:
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "align-install"))
     parser.add_argument("--keep", action="store_true", help="keep the venvs (to look inside)")
     parser.add_argument("--no-smoke", action="store_true", help="measure only")
+    parser.add_argument("--repeat", type=int, default=1, help="installs of each row (median)")
     args = parser.parse_args()
     workdir = Path(args.workdir)
     sdist_dir, wheelhouse = workdir / "sdist", workdir / "wheelhouse"
@@ -329,7 +359,7 @@ def main() -> None:
     pip(python, "install", "-q", *offline(wheelhouse), BEAM_SDK_IMAGE)
     load_before = os.getloadavg()[0]
     venvs = {row.name: workdir / f"venv-{index}" for index, row in enumerate(ROWS)}
-    installs = [install(row, sdist, wheelhouse, venvs[row.name], base) for row in ROWS]
+    installs = measure(sdist, wheelhouse, venvs, base, args.repeat)
     print_table(installs, (load_before, os.getloadavg()[0]))
 
     problems = problems_of(installs)
