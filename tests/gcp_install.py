@@ -51,6 +51,10 @@ print(f"LAUNCHER {len(modules)} modules;", "; ".join(failed) or "all import")
 """
 
 
+# The project itself and what every venv has: never hidden.
+EVERY_VENV = {"align-recipe", "pip", "setuptools", "wheel"}
+
+
 def normalised(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
@@ -95,7 +99,7 @@ def import_prefix(path: str) -> str | None:
 
 def modules_outside(requirements: list[str]) -> set[str]:
     """Importable names that only distributions outside an install of ``requirements`` own."""
-    inside = installed_by(requirements)
+    inside = installed_by(requirements) | EVERY_VENV
     owners: dict[str, set[str]] = {}
     for distribution in metadata.distributions():
         name = normalised(distribution.metadata["Name"])
