@@ -35,7 +35,7 @@ def _importer():  # the file whose code asked for the import, past importlib's f
 
 class _Blocker(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in _BLOCKED:
+        if any(name == b or name.startswith(b + ".") for b in _BLOCKED):
             # A library probing for an optional backend (Beam's ML package tries torch) is
             # its own business; only what the project's code asks for is recorded.
             if "site-packages" not in _importer():
@@ -58,8 +58,9 @@ class Outcome:
 
 
 def blocker_source(blocked: Iterable[str], record: Path) -> str:
-    """Python source that, run first, makes ``blocked`` unimportable and writes the attempts
-    to ``record`` at exit."""
+    """Python source that, run first, makes ``blocked`` unimportable (each a module and its
+    submodules: ``tensorflow``, ``google.cloud.bigquery``) and writes the attempts to
+    ``record`` at exit."""
     return BLOCKER.format(blocked=sorted(blocked), record=str(record))
 
 
