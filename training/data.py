@@ -82,9 +82,7 @@ def make_dataset(
     def tokenize(batch):
         return {"images": batch["images"], **tokenizer(batch["text"])}
 
-    dataset = dataset.map(
-        tokenize, num_parallel_calls=tf.data.AUTOTUNE, deterministic=ordered
-    )
+    dataset = dataset.map(tokenize, num_parallel_calls=tf.data.AUTOTUNE, deterministic=ordered)
     options = tf.data.Options()
     options.deterministic = ordered
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
