@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -49,6 +48,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from tests.gcp_install import normalised  # noqa: E402 - PEP 503 names, one definition
 
 CONSTRAINTS = ROOT / "constraints.txt"
 BEAM_SDK_IMAGE = "apache-beam[gcp]"  # what Beam's worker image holds before a job's package
@@ -94,10 +95,6 @@ class Install:
 
     def unpinned(self) -> list[str]:
         return sorted(self.added - pins() - {"align-recipe"})
-
-
-def normalised(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def pins() -> set[str]:

@@ -12,6 +12,7 @@ blocker that hides every package the core and ``gcp`` do not install (tests/test
 from __future__ import annotations
 
 import re
+import sys
 from importlib import metadata
 
 from packaging.requirements import Requirement
@@ -98,7 +99,10 @@ def import_prefix(path: str) -> str | None:
 
 
 def modules_outside(requirements: list[str]) -> set[str]:
-    """Importable names that only distributions outside an install of ``requirements`` own."""
+    """Importable names that only distributions outside an install of ``requirements`` own.
+    A backport of a standard-library module (the ``dataclasses`` distribution that an old
+    package pulls in) is never one: Python's own module answers wherever the backport is
+    absent."""
     inside = installed_by(requirements) | EVERY_VENV
     owners: dict[str, set[str]] = {}
     for distribution in metadata.distributions():
@@ -107,4 +111,8 @@ def modules_outside(requirements: list[str]) -> set[str]:
             prefix = import_prefix(str(file))
             if prefix:
                 owners.setdefault(prefix, set()).add(name)
-    return {prefix for prefix, names in owners.items() if not names & inside}
+    return {
+        prefix
+        for prefix, names in owners.items()
+        if not names & inside and prefix not in sys.stdlib_module_names
+    }
