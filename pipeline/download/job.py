@@ -52,6 +52,7 @@ from pipeline.download.plan import (
     list_of,
     num_lists,
     politeness_floor,
+    shares_of,
     split_host,
 )
 from pipeline.download.policies import POLICIES_FOLDER, policy_table
@@ -241,6 +242,7 @@ class PlanHost(beam.DoFn):
         for part in parts:
             part.robots = seeds
         parts[0].records = records
+        self.fetcher.release({parts[0].unit}, politeness.unit_of)
 
 
 # --- fetching -------------------------------------------------------------------------------
@@ -311,7 +313,7 @@ class FetchList:
     def run(self) -> Counter:
         s = self.settings
         known = {origin: seed for part in self.parts for origin, seed in part.robots.items()}
-        shares = {part.unit: part.share for part in self.parts if part.share.parts > 1}
+        shares = shares_of(self.parts)
         politeness = self.fetcher.politeness(unit_function(s.unit), shares, s.max_seconds, known)
         for part in self.parts:
             self._defer(part.deferred, HOST_URL_BUDGET)
@@ -328,6 +330,7 @@ class FetchList:
         policies = [record for part in self.parts for record in part.records]
         self._write_policies(policies + politeness.robots.records, politeness.unit_of)
         publish(temporary, s.path(self.index))  # last: a published shard is a finished list
+        self.fetcher.release({part.unit for part in self.parts}, politeness.unit_of)
         return self.tally
 
     def _write_images(self, sink, order: list[dict], records: Iterator[dict], politeness) -> None:

@@ -59,9 +59,10 @@ def parts_of(num_urls: int, concurrency: int, rows_per_shard: int) -> int:
 
 
 def list_of(unit: str, part: int, lists: int) -> int:
-    """The fetch list that owns part ``part`` of ``unit``: a stable hash, never Python's."""
-    digest = hashlib.sha1(f"{unit}\0{part}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % lists
+    """The fetch list that owns part ``part`` of ``unit``: a stable hash of the host (never
+    Python's), its parts in consecutive lists so they share one only when lists are few."""
+    digest = hashlib.sha1(unit.encode()).digest()
+    return (int.from_bytes(digest[:8], "big") + part) % lists
 
 
 def split_host(
@@ -76,7 +77,7 @@ def split_host(
     ordered = sorted(rows, key=lambda row: row["uid"])
     kept, deferred = (ordered[:max_urls], ordered[max_urls:]) if max_urls else (ordered, [])
     parts = 1 if unit == NO_HOST else parts_of(len(kept), concurrency, rows_per_shard)
-    split = [Part(unit, Share(index, parts), kept[index::parts]) for index in range(parts)]
+    split = [Part(unit, Share((index,), parts), kept[index::parts]) for index in range(parts)]
     split[0].deferred = deferred
     return split
 
@@ -94,11 +95,32 @@ def fetch_order(parts: Sequence[Part]) -> list[tuple[Part, dict]]:
     ]
 
 
+def shares_of(parts: Sequence[Part]) -> dict[str, Share]:
+    """Each split host's share in one list: the parts of it that the list holds, together."""
+    shares: dict[str, Share] = {}
+    for part in parts:
+        if part.share.parts > 1:
+            held = shares.get(part.unit)
+            shares[part.unit] = held.joined(part.share) if held else part.share
+    return shares
+
+
 def politeness_floor(parts: Sequence[Part], rate: float) -> float:
-    """Seconds the list needs at least: its slowest part's URLs at that part's rate."""
+    """Seconds the list needs at least: its slowest host's URLs at its share of the rate."""
     if rate <= 0:
         return 0.0
-    return max((len(p.rows) * p.share.parts / rate for p in parts if p.unit), default=0.0)
+    urls: dict[str, int] = {}
+    for part in parts:
+        if part.unit:
+            urls[part.unit] = urls.get(part.unit, 0) + len(part.rows)
+    shares = shares_of(parts)
+    return max(
+        (
+            count * (shares[u].parts / len(shares[u].indices) if u in shares else 1) / rate
+            for u, count in urls.items()
+        ),
+        default=0.0,
+    )
 
 
 def fingerprint(parts: Sequence[Part]) -> str:

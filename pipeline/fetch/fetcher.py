@@ -265,6 +265,17 @@ class Fetcher:
                 yield done.pop(next_index)
                 next_index += 1
 
+    def release(self, units: set[str], unit_of: UnitOf) -> None:
+        """Closes this worker's connections to ``units``: a finished fetch list leaves no idle
+        connection open on a host that another worker may be fetching now."""
+        for key in list(self._pools.keys()):
+            scheme, host, port, _ = key
+            if unit_of(f"{scheme}://{host}:{port}/") in units:
+                try:
+                    del self._pools[key]  # disposes: closes the pool's idle connections
+                except KeyError:
+                    pass
+
     def close(self) -> None:
         self._executor.shutdown(wait=True)
         self._pools.clear()

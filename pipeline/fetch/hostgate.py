@@ -5,8 +5,9 @@ list at a time), so its caps hold for the whole job, not per worker. A host too 
 list is split into ``parts`` lists that share its budget: each gets ``concurrency // parts``
 connections and every ``parts``-th tick of the host's rate, on a grid of wall-clock ticks
 ``n / rate`` that every machine of the job reads the same way (part ``i`` takes the ticks
-with ``n % parts == i``). The parts' starts never share a tick, so together they start at
-most ``rate`` requests in any second, however their lists were spread over workers.
+with ``n % parts == i``; a list holding two parts of a host takes both their ticks). The
+parts' starts never share a tick, so together they start at most ``rate`` requests in any
+second, however their lists were spread over workers.
 
 A ``429``/``503`` with ``Retry-After`` pauses the host in this list (every part of a split
 host meets the server's answer itself on its next request). With ``budget_seconds``, a host
@@ -26,10 +27,18 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Share:
-    """Part ``index`` of ``parts`` of one host's budget."""
+    """Parts ``indices`` of the ``parts`` a host's budget is split into (one list may hold
+    several parts of a host when there are fewer lists than parts)."""
 
-    index: int = 0
+    indices: tuple[int, ...] = (0,)
     parts: int = 1
+
+    @property
+    def index(self) -> int:
+        return self.indices[0]
+
+    def joined(self, other: Share) -> Share:
+        return Share(tuple(sorted({*self.indices, *other.indices})), self.parts)
 
 
 WHOLE = Share()
@@ -80,7 +89,8 @@ class HostGates:
 
     def concurrency_of(self, host: str | None) -> int:
         """This list's connections to ``host``: its share of the host's concurrency."""
-        return max(1, self.concurrency // self.share(host).parts)
+        share = self.share(host)
+        return max(1, self.concurrency * len(share.indices) // share.parts)
 
     @contextmanager
     def slot(self, host: str) -> Iterator[None]:
@@ -144,9 +154,10 @@ class HostGates:
 
 
 def next_tick(earliest: float, interval: float, share: Share, last: int | None) -> int:
-    """The first tick ``n`` with ``n * interval >= earliest``, ``n % parts == index`` and
-    ``n > last``: the grid that keeps a split host's parts from ever starting together."""
+    """The first tick ``n`` with ``n * interval >= earliest``, ``n % parts`` one of the
+    share's indices and ``n > last``: the grid that keeps a split host's parts from ever
+    starting together."""
     tick = math.ceil(earliest / interval - 1e-9)
     if last is not None:
         tick = max(tick, last + 1)
-    return tick + (share.index - tick) % share.parts
+    return min(tick + (index - tick) % share.parts for index in share.indices)

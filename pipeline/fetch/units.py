@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import itertools
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 UNITS = ("host", "domain")
 DEFAULT_UNIT = "host"
@@ -61,3 +62,25 @@ def unit_function(unit: str) -> UnitOf:
     if unit not in UNITS:
         raise ValueError(f"politeness unit must be one of {', '.join(UNITS)}, got {unit!r}")
     return unit_of_domain if unit == "domain" else unit_of_host
+
+
+def batches_by_unit(urls: Sequence[str], size: int, unit_of: UnitOf) -> list[list[str]]:
+    """URLs in batches of about ``size`` that never share a unit: each host's URLs go to one
+    batch (a host larger than ``size`` to a batch of its own), so the batch's gates and
+    robots.txt cache are the only ones that reach it, for the whole job. Inside a batch the
+    hosts take turns, so the fetcher's window always spans many of them."""
+    by_unit: dict[str, list[str]] = {}
+    for url in urls:
+        by_unit.setdefault(unit_of(url) or "", []).append(url)
+    batches: list[list[list[str]]] = [[]]
+    for unit in sorted(by_unit):
+        group = by_unit[unit]
+        if batches[-1] and sum(map(len, batches[-1])) + len(group) > size:
+            batches.append([])
+        batches[-1].append(group)
+    return [_interleave(groups) for groups in batches if groups]
+
+
+def _interleave(groups: list[list[str]]) -> list[str]:
+    turns = itertools.zip_longest(*groups)
+    return [url for turn in turns for url in turn if url is not None]
