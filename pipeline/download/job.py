@@ -73,6 +73,7 @@ from pipeline.shards import (
     check_input,
     match_files,
     match_shards,
+    parquet_rows,
     publish,
     rows_to_table,
     shard_name,
@@ -293,7 +294,7 @@ class FetchLists(beam.DoFn):
 
     def _run_list(self, index: int, parts: list[Part], counts: queue.SimpleQueue) -> Counter:
         expected = fingerprint(parts)
-        done = finished_tally(self.settings.path(index), expected)
+        done = finished_tally(self.settings, index, expected)
         if done is not None:
             counts.put(done)
             return done
@@ -392,9 +393,10 @@ def _write_table(table: pa.Table, path: str) -> None:
     publish(path + ".tmp", path)
 
 
-def finished_tally(path: str, expected: str) -> Counter | None:
-    """What a finished list counted (from its shard's footer), or None when ``path`` is
-    missing, damaged, or holds another plan's list."""
+def finished_tally(settings: Settings, index: int, expected: str) -> Counter | None:
+    """What a finished list counted (from its shard's footer), or None when its shard is
+    missing, damaged, or holds another plan's list (or its companions were lost since)."""
+    path = settings.path(index)
     if not FileSystems.exists(path):
         return None
     try:
@@ -404,7 +406,13 @@ def finished_tally(path: str, expected: str) -> Counter | None:
         return None
     if metadata.get(FINGERPRINT_KEY) != expected.encode() or TALLY_KEY not in metadata:
         return None
-    return Counter({**json.loads(metadata[TALLY_KEY]), "shards_resumed": 1})
+    tally = Counter(json.loads(metadata[TALLY_KEY]))
+    companions = [(DEFERRED_FOLDER, sum(v for k, v in tally.items() if k.startswith("deferred/")))]
+    companions.append((POLICIES_FOLDER, tally["robots_fetched"]))
+    for folder, rows in companions:  # published before the shard; lost or damaged since?
+        if rows and parquet_rows(settings.path(index, folder)) is None:
+            return None
+    return tally + Counter({"shards_resumed": 1})
 
 
 class Download(beam.PTransform):
