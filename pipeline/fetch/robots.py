@@ -168,7 +168,8 @@ def origin_of(url: str) -> str:
 
 
 class RobotsCache:
-    """robots.txt per scheme://host:port, fetched once per worker and kept (bounded LRU).
+    """robots.txt per scheme://host:port, fetched once per fetch list (so once per host and
+    run, pipeline/download/plan.py) and kept (bounded LRU).
 
     Per RFC 9309: 2xx is parsed, 4xx means no restrictions, 5xx, 429 or no answer means
     the whole site is disallowed (we cannot tell what the owner wants, so we stay away).
