@@ -1,4 +1,4 @@
-"""align-download: pair shards -> image shards (every pair, ``ok`` with its image or a failure).
+"""align-download: pair shards -> image shards, fetched politely by host (caps for the whole job).
 
 The command line: flags, their checks, and ``run``. Beam and the pipeline (job.py) are
 imported only once the flags are parsed, so ``--help`` and a usage error are instant.
