@@ -209,18 +209,20 @@ def summary(
       output: runs/x/crawl: 4 shards pairs-*.parquet, stats.json
     """
     records, kept = stats.get(IN, 0), stats.get(KEPT, 0)
-    rejected = stats.get("rejected", {})
+    rejected, deferred = stats.get("rejected", {}), stats.get("deferred", {})
     rate = f" ({records / seconds:,.0f}/s)" if seconds > 0 and records else ""
+    later = f", {sum(deferred.values()):,} deferred" if deferred else ""
     lines = [
         f"{job}: {records:,} {unit} in {duration(seconds)}{rate}: "
-        f"{kept:,} kept ({share(kept, records)}), {sum(rejected.values()):,} rejected"
+        f"{kept:,} kept ({share(kept, records)}), {sum(rejected.values()):,} rejected{later}"
     ]
-    ranked = sorted(rejected.items(), key=lambda item: (-item[1], item[0]))
-    if ranked:
-        shown = [f"{reason} {count:,} ({share(count, records)})" for reason, count in ranked]
-        more = len(shown) - reasons_shown
-        tail = f", and {more} more (stats.json)" if more > 0 else ""
-        lines.append("  rejected: " + ", ".join(shown[:reasons_shown]) + tail)
+    for what, counts in (("rejected", rejected), ("deferred", deferred)):
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        if ranked:
+            shown = [f"{reason} {count:,} ({share(count, records)})" for reason, count in ranked]
+            more = len(shown) - reasons_shown
+            tail = f", and {more} more (stats.json)" if more > 0 else ""
+            lines.append(f"  {what}: " + ", ".join(shown[:reasons_shown]) + tail)
     lines += [f"  output: {output}" for output in outputs]
     lines += [f"{job}: warning: {warning}" for warning in warnings]
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Per-job accounting: every record that enters a job leaves it kept or rejected by name.
+"""Per-job accounting: every record that enters a job leaves it kept, rejected or deferred by name.
 
 DoFns emit *tallies* (plain dicts of counts) beside their records; the job sums them
 with a combiner and writes ``stats.json``. Keys of a tally:
@@ -6,6 +6,7 @@ with a combiner and writes ``stats.json``. Keys of a tally:
 - ``"in"``: records read by the job (counted where they are read, not derived);
 - ``"kept"``: records written to the job's main output;
 - ``"rejected/<reason>"``: records rejected, by the first reason that rejected them;
+- ``"deferred/<reason>"``: records left for a later run (the download's host budgets);
 - anything else: extra counts reported under ``"counts"`` (e.g. ``"warc/response"``).
 
 The same counts are mirrored to Beam metrics counters so they show in the runner's UI.
@@ -26,12 +27,18 @@ from pipeline.shards import publish
 IN = "in"
 KEPT = "kept"
 REJECTED_PREFIX = "rejected/"
+DEFERRED_PREFIX = "deferred/"
 STATS_FILE = "stats.json"
 
 
 def rejected(reason: str) -> str:
     """The tally key of a rejection reason."""
     return REJECTED_PREFIX + reason
+
+
+def deferred(reason: str) -> str:
+    """The tally key of a record left for a later run (e.g. a host's budget was spent)."""
+    return DEFERRED_PREFIX + reason
 
 
 def mirror_to_metrics(namespace: str, tally: Mapping[str, int]) -> None:
@@ -66,15 +73,12 @@ class SumTallies(beam.CombineFn):
 
 def stats_document(tally: Mapping[str, int], extra: Mapping | None = None) -> dict:
     """Shapes summed counts as stats.json: in, kept, rejected by reason, other counts."""
-    rejected_counts = {
-        key[len(REJECTED_PREFIX) :]: value
-        for key, value in sorted(tally.items())
-        if key.startswith(REJECTED_PREFIX)
-    }
+    rejected_counts = _with_prefix(tally, REJECTED_PREFIX)
+    deferred_counts = _with_prefix(tally, DEFERRED_PREFIX)
     others = {
         key: value
         for key, value in sorted(tally.items())
-        if key not in (IN, KEPT) and not key.startswith(REJECTED_PREFIX)
+        if key not in (IN, KEPT) and not key.startswith((REJECTED_PREFIX, DEFERRED_PREFIX))
     }
     document = {
         IN: int(tally.get(IN, 0)),
@@ -82,10 +86,19 @@ def stats_document(tally: Mapping[str, int], extra: Mapping | None = None) -> di
         "rejected": rejected_counts,
         "counts": others,
     }
-    document["balanced"] = document[IN] == document[KEPT] + sum(rejected_counts.values())
+    if deferred_counts:  # only jobs that defer work (align-download) say so
+        document["deferred"] = deferred_counts
+    left = sum(rejected_counts.values()) + sum(deferred_counts.values())
+    document["balanced"] = document[IN] == document[KEPT] + left
     if extra:
         document.update(extra)
     return document
+
+
+def _with_prefix(tally: Mapping[str, int], prefix: str) -> dict[str, int]:
+    return {
+        key[len(prefix) :]: value for key, value in sorted(tally.items()) if key.startswith(prefix)
+    }
 
 
 def write_bytes(path: str, data: bytes) -> str:

@@ -4,18 +4,23 @@ the web's routes.json; without one it serves any directory as it is (a benchmark
 
 A thread per connection with keep-alive sustains hundreds of concurrent clients; closing the
 server ends every connection, hung ones included, so it never blocks a test session's end.
+
+It also measures how polite its clients were (``politeness()``): per host, the most
+connections open at once, the most requests in progress at once, the most request starts in
+any one-second window, and how often robots.txt was fetched.
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import mimetypes
 import os
 import socket
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,6 +39,60 @@ CONTENT_TYPES = {
     ".txt": "text/plain",
     ".json": "application/json",
 }
+
+
+def most_in_window(times: Sequence[float], seconds: float = 1.0) -> int:
+    """The most of ``times`` that fall in any half-open window ``[t, t + seconds)``."""
+    ordered = sorted(times)
+    return max(
+        (bisect.bisect_left(ordered, start + seconds) - i for i, start in enumerate(ordered)),
+        default=0,
+    )
+
+
+class HostMeter:
+    """What each host saw of its clients, counted by the server threads as it happens."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.open: Counter[str] = Counter()
+            self.peak_open: Counter[str] = Counter()
+            self.active: Counter[str] = Counter()
+            self.peak_active: Counter[str] = Counter()
+            self.starts: defaultdict[str, list[float]] = defaultdict(list)
+            self.robots: Counter[str] = Counter()
+
+    def connection(self, host: str, change: int) -> None:
+        with self._lock:
+            self.open[host] += change
+            self.peak_open[host] = max(self.peak_open[host], self.open[host])
+
+    def request(self, host: str, path: str, change: int) -> None:
+        with self._lock:
+            self.active[host] += change
+            self.peak_active[host] = max(self.peak_active[host], self.active[host])
+            if change > 0:
+                self.starts[host].append(time.monotonic())
+                self.robots[host] += path == "/robots.txt"
+
+    def report(self) -> dict[str, dict[str, int]]:
+        """Per host: ``connections`` and ``requests`` (peak at once), ``starts_per_second``
+        (the most in any one-second window), ``robots_txt`` fetches and ``total`` requests."""
+        with self._lock:
+            return {
+                host: {
+                    "connections": self.peak_open[host],
+                    "requests": self.peak_active[host],
+                    "starts_per_second": most_in_window(starts),
+                    "robots_txt": self.robots[host],
+                    "total": len(starts),
+                }
+                for host, starts in sorted(self.starts.items())
+            }
 
 
 class WebServer:
@@ -55,6 +114,7 @@ class WebServer:
         self.faults = faults
         self.closing = threading.Event()
         self.hits: Counter[tuple[str, str]] = Counter()
+        self.meter = HostMeter()
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         self.routes: dict[str, dict[str, dict]] = {}
@@ -111,7 +171,18 @@ class WebServer:
 
     def track(self, connection: socket.socket, alive: bool) -> None:
         with self._lock:
+            known = connection in self._connections
             (self._connections.add if alive else self._connections.discard)(connection)
+        if alive != known:
+            try:
+                host = connection.getsockname()[0]
+            except OSError:
+                return
+            self.meter.connection(host, 1 if alive else -1)
+
+    def politeness(self) -> dict[str, dict[str, int]]:
+        """What each host saw since the start or ``meter.reset()`` (see HostMeter.report)."""
+        return self.meter.report()
 
     def count(self, host: str, path: str) -> int:
         """Counts a request; returns how many came before it for this URL."""
@@ -172,10 +243,19 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
-        self._respond(body=True)
+        self._measured(body=True)
 
     def do_HEAD(self) -> None:
-        self._respond(body=False)
+        self._measured(body=False)
+
+    def _measured(self, body: bool) -> None:
+        meter, host = self.server.web.meter, self.connection.getsockname()[0]
+        path = unquote(urlsplit(self.path).path)
+        meter.request(host, path, 1)
+        try:
+            self._respond(body)
+        finally:
+            meter.request(host, path, -1)
 
     # --- dispatch ------------------------------------------------------------------------
 

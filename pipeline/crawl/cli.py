@@ -46,7 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--include-empty-alt", action="store_true", help="also emit images with no alt-text"
     )
-    parser.add_argument("--fetch-batch-size", type=int, default=32, help="pages per fetch call")
+    parser.add_argument(
+        "--fetch-batch-size",
+        type=int,
+        default=32,
+        help="pages per fetch call (a host's pages always share one call)",
+    )
     add_fetch_flags(parser)
     add_output_flags(parser)
     return parser

@@ -46,6 +46,7 @@ from pipeline.crawl.harvest import (
 from pipeline.crawl.warc_source import Damage, iter_records
 from pipeline.fetch.fetcher import FetchConfig, Fetcher, FetchResult
 from pipeline.fetch.settings import fetch_config
+from pipeline.fetch.units import batches_by_unit, unit_function
 from pipeline.options import MAX_DEDUP_BUCKETS, MIN_DEDUP_BUCKETS, MIN_SHARDS
 from pipeline.pairs import keep_first_per_uid
 from pipeline.progress import LiveTally, Meter, run_job, summary
@@ -197,9 +198,10 @@ def _size_of(stream, position: int) -> int:
 class FetchPages(_Harvest):
     """Fetches a batch of page URLs with the project's safe fetcher and extracts their pairs."""
 
-    def __init__(self, options: HarvestOptions, fetch_config):
+    def __init__(self, options: HarvestOptions, fetch_config, politeness_unit: str = "host"):
         super().__init__(options)
         self.fetch_config = fetch_config
+        self.politeness_unit = politeness_unit
         self.fetcher = None
 
     def setup(self) -> None:
@@ -210,7 +212,12 @@ class FetchPages(_Harvest):
             self.fetcher.close()
 
     def process(self, urls: list[str]) -> Iterator:
-        results = self.fetcher.fetch_many(list(urls))
+        """A batch owns its hosts for the whole job (batches_by_unit), so it brings its own
+        gates and robots.txt cache: the per-host caps are the job's, not the worker's."""
+        unit_of = unit_function(self.politeness_unit)
+        politeness = self.fetcher.politeness(unit_of)
+        results = list(self.fetcher.map(list(urls), politeness=politeness))
+        self.fetcher.release({unit_of(url) for url in urls} - {None}, unit_of)
         yield from self.emit(self.outcome(result) for result in results)
 
     def outcome(self, result: FetchResult) -> Outcome:
@@ -384,9 +391,9 @@ def inputs_and_harvest(pipeline, args, options: HarvestOptions, files, urls):
     if urls is None:
         paths = [path for path, _ in files]
         return pipeline | "InputFiles" >> beam.Create(paths), HarvestFile(args.format, options)
-    size = args.fetch_batch_size
-    batches = [urls[start : start + size] for start in range(0, len(urls), size)]
-    harvest = FetchPages(options, page_fetch_config(args))
+    unit_of = unit_function(args.politeness_unit)
+    batches = batches_by_unit(urls, args.fetch_batch_size, unit_of)
+    harvest = FetchPages(options, page_fetch_config(args), args.politeness_unit)
     return pipeline | "PageUrlBatches" >> beam.Create(batches), harvest
 
 

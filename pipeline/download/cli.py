@@ -1,4 +1,4 @@
-"""align-download: pair shards -> image shards (every pair, ``ok`` with its image or a failure).
+"""align-download: pair shards -> image shards, fetched politely by host (caps for the whole job).
 
 The command line: flags, their checks, and ``run``. Beam and the pipeline (job.py) are
 imported only once the flags are parsed, so ``--help`` and a usage error are instant.
@@ -10,7 +10,12 @@ import argparse
 from collections.abc import Sequence
 
 from filters.cli import add_output_flags, exits_cleanly
-from pipeline.download.settings import add_image_flags, check_image_flags
+from pipeline.download.settings import (
+    add_image_flags,
+    add_plan_flags,
+    check_image_flags,
+    check_plan_flags,
+)
 from pipeline.fetch.settings import add_fetch_flags, check_fetch_flags
 from pipeline.options import parse_job_args
 
@@ -26,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--output", required=True, help="directory for images-*.parquet")
     add_image_flags(parser)
+    add_plan_flags(parser)
     add_fetch_flags(parser)
     add_output_flags(parser)
     return parser
@@ -33,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_args(args: argparse.Namespace) -> None:
     check_image_flags(args)
+    check_plan_flags(args)
     check_fetch_flags(args)
 
 

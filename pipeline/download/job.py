@@ -1,42 +1,65 @@
-"""align-download: pair shards -> image shards (every pair, ``ok`` with its image or a failure).
+"""align-download: pair shards -> image shards (every pair ``ok`` with its image, a named
+failure, or deferred to a later run).
 
-One output shard per input shard, named after it (``pairs-00003-of-00008.parquet`` ->
-``images-00003-of-00008.parquet``), written to a temporary name and renamed when complete.
-A rerun skips every output shard that is complete (its row count equals its input's) and
-redoes the rest, so an interrupted job resumes where it stopped and ends byte-identical to an
-uninterrupted one. Rows keep their input order; row groups have a fixed size.
+The work is planned by host (pipeline/download/plan.py): pairs are grouped by host, each
+host is kept to its first ``--max-urls-per-host`` URLs and given to exactly one fetch list
+(a large host: to at most ``--per-host-concurrency`` lists that share its budget). A list is
+fetched by one worker with its own gates and robots.txt cache, so ``--per-host-concurrency``
+and ``--per-host-rate`` hold for the whole job, on one machine or a hundred. A worker runs
+many lists at once, the slowest (by politeness floor) first.
 
-Inside a shard the work is streamed: a worker's Fetcher keeps ``--threads`` requests in
-flight (at most ``--per-host-concurrency`` per host, ``--per-host-rate`` starts per second),
-and decoding runs on the same threads (Pillow releases the GIL). Politeness caps are per
-worker: a host sees at most workers x per-host-concurrency connections.
+Each list writes ``images-<i>-of-<n>.parquet`` (its rows in fetch order), and before it the
+pairs it deferred (``deferred/pairs-<i>-of-<n>.parquet``, the input of a later run) and the
+robots.txt files it applied (``policies/policies-<i>-of-<n>.parquet``). A rerun skips every
+list whose image shard is complete (its fingerprint matches) and redoes the rest, so an
+interrupted job resumes where it stopped and ends byte-identical to an uninterrupted one.
 
 Columns beyond the pair contract (a URL list's ``similarity``...) are carried through as they are.
 The input is checked at the door (pipeline/records.py) before anything is fetched.
 
-stats.json: ``in`` = pairs read, ``kept`` = status ok, ``rejected`` by failure status;
-``counts`` holds ``bytes_downloaded``, ``shards_written`` and ``shards_resumed``; ``input``
-names the pairs read, so the filter's report can follow the curation back to the text filter.
+stats.json: ``in`` = pairs read, ``kept`` = status ok, ``rejected`` by failure status,
+``deferred`` by budget; ``counts`` holds ``bytes_downloaded``, ``robots_fetched``,
+``shards_written`` and ``shards_resumed``; ``input`` names the pairs read, so the filter's
+report can follow the curation back to the text filter.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
+import json
 import os
+import queue
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.transforms.window import GlobalWindows
 
 from filters.cli import UsageError
 from pipeline.download.imaging import process_image
-from pipeline.fetch.fetcher import FetchConfig, Fetcher, FetchResult
+from pipeline.download.plan import (
+    HOST_TIME_BUDGET,
+    HOST_URL_BUDGET,
+    NO_HOST,
+    Part,
+    fetch_order,
+    fingerprint,
+    list_of,
+    num_lists,
+    politeness_floor,
+    shares_of,
+    split_host,
+)
+from pipeline.download.policies import POLICIES_FOLDER, policy_table
+from pipeline.fetch.fetcher import DEFERRED_HOST_TIME, FetchConfig, Fetcher, FetchResult
+from pipeline.fetch.robots import origin_of, policy_record
 from pipeline.fetch.settings import fetch_config
+from pipeline.fetch.units import unit_function
 from pipeline.progress import LiveTally, Meter, run_job, summary
 from pipeline.records import (
     DOWNLOAD_SCHEMA,
@@ -53,24 +76,21 @@ from pipeline.shards import (
     parquet_rows,
     publish,
     rows_to_table,
+    shard_name,
     total_rows,
 )
-from pipeline.stats import IN, KEPT, WriteStats, read_stats, rejected
+from pipeline.stats import IN, KEPT, WriteStats, deferred, read_stats, rejected
 
 JOB = "align-download"  # the command, and the namespace of the job's Beam counters
 
 ROW_GROUP = 256  # rows per Parquet row group: ~10 MB of 346-px JPEGs
 INPUT_PREFIX = "pairs-"
-OUTPUT_PREFIX = "images-"
+OUTPUT_PREFIX = "images"
+DEFERRED_FOLDER = "deferred"
 IMAGE_ACCEPT = "image/avif,image/webp,image/apng,image/*,*/*;q=0.8"
-
-
-def output_name(input_path: str) -> str:
-    """images-<rest>.parquet for pairs-<rest>.parquet; images-<name>.parquet otherwise."""
-    base = input_path.rstrip("/").rsplit("/", 1)[-1]
-    stem = base[: -len(".parquet")] if base.endswith(".parquet") else base
-    stem = stem[len(INPUT_PREFIX) :] if stem.startswith(INPUT_PREFIX) else stem
-    return f"{OUTPUT_PREFIX}{stem}.parquet"
+LISTS_IN_FLIGHT = 8  # fetch lists a worker runs at once (they share its fetch threads)
+TALLY_KEY = b"align.tally"  # an image shard's footer: what its list counted
+FINGERPRINT_KEY = b"align.fetch_list"  # and which list it holds (plan.fingerprint)
 
 
 def input_paths(spec: str) -> list[str]:
@@ -78,7 +98,7 @@ def input_paths(spec: str) -> list[str]:
     try:
         return match_shards(spec, [INPUT_PREFIX.rstrip("-")], "pair shards")[1]
     except FileNotFoundError:
-        if match_files(FileSystems.join(spec, f"{OUTPUT_PREFIX}*.parquet")):
+        if match_files(FileSystems.join(spec, f"{OUTPUT_PREFIX}-*.parquet")):
             raise UsageError(
                 f"--input {spec} holds downloaded images already: give them to align-filter"
             ) from None
@@ -90,45 +110,48 @@ def compression(schema: pa.Schema) -> dict[str, str]:
     return {name: "none" if name == "image" else "zstd" for name in schema.names}
 
 
-def plan_shards(paths: Sequence[str], output_dir: str) -> list[tuple[str, str]]:
-    """(input, output) per shard; two inputs may not share an output name."""
-    plan, seen = [], {}
-    for path in paths:
-        name = output_name(path)
-        if name in seen:
-            raise UsageError(f"inputs {seen[name]} and {path} would both write {name}")
-        seen[name] = path
-        plan.append((path, FileSystems.join(output_dir, name)))
-    return plan
+class Settings:
+    """What the workers need besides the fetcher's config; a plain object so DoFns pickle small."""
+
+    def __init__(self, args: argparse.Namespace, output: str, lists: int, schema: pa.Schema):
+        self.image_size = args.image_size
+        self.upscale = args.upscale
+        self.quality = args.jpeg_quality
+        self.max_pixels = args.max_pixels
+        self.unit = args.politeness_unit
+        self.max_urls = args.max_urls_per_host
+        self.max_seconds = args.max_seconds_per_host
+        self.rows_per_shard = args.rows_per_shard
+        self.output = output
+        self.lists = lists
+        self.schema = schema  # DOWNLOAD_SCHEMA and the input's extras
+
+    @property
+    def pair_columns(self) -> list[str]:
+        return PAIR_SCHEMA.names + [field.name for field in extra_fields(self.schema)]
+
+    def path(self, index: int, folder: str | None = None) -> str:
+        """The list's image shard, or its file in a subfolder (deferred/, policies/)."""
+        if folder is None:
+            return FileSystems.join(
+                self.output, shard_name(OUTPUT_PREFIX, index, self.lists, ".parquet")
+            )
+        prefix = "pairs" if folder == DEFERRED_FOLDER else folder
+        name = shard_name(prefix, index, self.lists, ".parquet")
+        return FileSystems.join(self.output, folder, name)
 
 
-def tally_of_output(path: str) -> Counter:
-    """What a finished shard holds, counted the way a fresh run would have counted it."""
-    with FileSystems.open(path) as handle:
-        statuses = pq.read_table(handle, columns=["status"]).column("status").to_pylist()
-    tally = Counter({IN: len(statuses), "shards_resumed": 1})
-    for status in statuses:
-        tally[KEPT if status == STATUS_OK else rejected(status)] += 1
-    return tally
-
-
-class ImageOptions:
-    """What becomes of downloaded bytes; a plain object so DoFns pickle small."""
-
-    def __init__(self, image_size: int, upscale: bool, quality: int, max_pixels: int):
-        self.image_size = image_size
-        self.upscale = upscale
-        self.quality = quality
-        self.max_pixels = max_pixels
-
-
-def image_record(result: FetchResult, options: ImageOptions, slots: threading.Semaphore) -> dict:
+def image_record(result: FetchResult, settings: Settings, slots: threading.Semaphore) -> dict:
     """The download columns of one pair from its fetch (runs on a fetch thread)."""
     if result.status != STATUS_OK:
         return {"status": result.status, "error": result.error}
     with slots:  # bounds how many full-size images are decoded at once (memory)
         image = process_image(
-            result.body, options.image_size, options.upscale, options.quality, options.max_pixels
+            result.body,
+            settings.image_size,
+            settings.upscale,
+            settings.quality,
+            settings.max_pixels,
         )
     record = {
         "status": image.status,
@@ -154,11 +177,10 @@ _WORKER_FETCHERS: dict[str, tuple[Fetcher, threading.Semaphore]] = {}
 
 
 def _worker_fetcher(config: FetchConfig) -> tuple[Fetcher, threading.Semaphore]:
-    """One Fetcher (threads, DNS cache, robots cache, host gates) per worker process.
+    """One Fetcher (threads, connection pools, DNS cache) per worker process, for its life.
 
-    A runner may run several bundles of this DoFn at once in one process (Dataflow runs
-    one per core); sharing the fetcher keeps the per-host caps per worker, not per bundle.
-    It lives as long as the process.
+    Politeness is not the fetcher's here: each fetch list brings its own gates and robots
+    cache (Fetcher.politeness), so sharing the threads never shares a host's budget.
     """
     key = repr(config)
     with _WORKER_LOCK:
@@ -168,84 +190,250 @@ def _worker_fetcher(config: FetchConfig) -> tuple[Fetcher, threading.Semaphore]:
         return _WORKER_FETCHERS[key]
 
 
-class DownloadShard(beam.DoFn):
-    """One input shard in, one complete output shard written; yields the shard's tally."""
+# --- planning -------------------------------------------------------------------------------
 
-    def __init__(self, fetch_config: FetchConfig, options: ImageOptions, schema: pa.Schema):
+
+class KeyByHost(beam.DoFn):
+    """One pair shard in, (host, pair) out for every row."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def process(self, path: str) -> Iterator[tuple[str, dict]]:
+        unit_of = unit_function(self.settings.unit)
+        with FileSystems.open(path) as handle:
+            parquet = pq.ParquetFile(handle)
+            for batch in parquet.iter_batches(ROW_GROUP, columns=self.settings.pair_columns):
+                for row in batch.to_pylist():
+                    yield unit_of(row["url"] or "") or NO_HOST, row
+
+
+class PlanHost(beam.DoFn):
+    """A host's pairs in, its parts out, each keyed by the fetch list that owns it.
+
+    A host split over several lists has its robots.txt fetched here, once, before any of its
+    parts starts: every part then applies the same answer.
+    """
+
+    def __init__(self, fetch_config: FetchConfig, settings: Settings):
         self.fetch_config = fetch_config
-        self.options = options
+        self.settings = settings
+
+    def setup(self):
+        self.fetcher, _ = _worker_fetcher(self.fetch_config)
+
+    def process(self, element: tuple[str, Sequence[dict]]) -> Iterator[tuple[int, Part]]:
+        unit, rows = element
+        s = self.settings
+        parts = split_host(
+            unit, rows, s.max_urls, self.fetch_config.per_host_concurrency, s.rows_per_shard
+        )
+        if len(parts) > 1 and self.fetch_config.respect_robots:
+            self._fetch_robots(parts)
+        for part in parts:
+            yield list_of(unit, part.share.index, s.lists), part
+
+    def _fetch_robots(self, parts: list[Part]) -> None:
+        politeness = self.fetcher.politeness(unit_function(self.settings.unit))
+        origins = sorted({origin_of(row["url"]) for part in parts for row in part.rows})
+        seeds, records = {}, []
+        for origin in origins:
+            seeds[origin] = politeness.robots.fetch(origin + "/robots.txt")
+            records.append(policy_record(origin, "robots.txt", *seeds[origin]))
+        for part in parts:
+            part.robots = seeds
+        parts[0].records = records
+        self.fetcher.release({parts[0].unit}, politeness.unit_of)
+
+
+# --- fetching -------------------------------------------------------------------------------
+
+
+class FetchLists(beam.DoFn):
+    """Fetch lists in, one tally per list out.
+
+    A bundle's lists are gathered, then run ``LISTS_IN_FLIGHT`` at a time on the worker's
+    shared fetch threads, the one with the longest politeness floor first (the dominant
+    host's list must not wait behind quick ones). Their counts reach the progress line from
+    this thread, the only one whose Beam counters count.
+    """
+
+    def __init__(self, fetch_config: FetchConfig, settings: Settings):
+        self.fetch_config = fetch_config
+        self.settings = settings
         self.live = LiveTally(JOB)
-        self.schema = schema  # DOWNLOAD_SCHEMA and the input's extras
 
     def setup(self):
         self.fetcher, self.decode_slots = _worker_fetcher(self.fetch_config)
 
-    def process(self, shard: tuple[str, str]) -> Iterator[dict]:
-        input_path, output_path = shard
-        expected = parquet_rows(input_path)
-        if expected is not None and parquet_rows(output_path) == expected:
-            tally = tally_of_output(output_path)
-            self.live.add(tally)
-        else:
-            tally = self._download(input_path, output_path)
+    def start_bundle(self):
+        self.pending: list[tuple[int, list[Part]]] = []
+
+    def process(self, element: tuple[int, Sequence[Part]]):
+        index, parts = element
+        self.pending.append((index, sorted(parts, key=lambda part: part.key)))
+
+    def finish_bundle(self):
+        rate = self.fetch_config.per_host_rate
+        lists = sorted(self.pending, key=lambda item: (-politeness_floor(item[1], rate), item[0]))
+        counts: queue.SimpleQueue = queue.SimpleQueue()
+        with ThreadPoolExecutor(LISTS_IN_FLIGHT, thread_name_prefix="fetch-list") as pool:
+            running = {pool.submit(self._run_list, index, parts, counts) for index, parts in lists}
+            while running:
+                finished, running = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
+                self._drain(counts)
+                for future in finished:
+                    yield GlobalWindows.windowed_value(dict(future.result()))
+        self._drain(counts)
         self.live.flush()
-        yield dict(tally)
 
-    def _download(self, input_path: str, output_path: str) -> Counter:
-        tally = Counter({"shards_written": 1})
-        self.live.add(tally)
-        temporary = output_path + ".tmp"
-        with FileSystems.open(input_path) as source, FileSystems.create(temporary) as sink:
-            columns = PAIR_SCHEMA.names + [field.name for field in extra_fields(self.schema)]
-            pairs = _rows(pq.ParquetFile(source), columns)
-            pairs_for_urls, pairs_for_output = itertools.tee(pairs)
-            records = self.fetcher.map(
-                (pair["url"] or "" for pair in pairs_for_urls),
-                lambda result: image_record(result, self.options, self.decode_slots),
-            )
-            schema = self.schema
-            with pq.ParquetWriter(sink, schema, compression=compression(schema)) as writer:
-                batch = []
-                for pair, record in zip(pairs_for_output, records, strict=True):
-                    status = record["status"]
-                    counts = {IN: 1, KEPT if status == STATUS_OK else rejected(status): 1}
-                    counts["bytes_downloaded"] = record.pop("bytes", 0)
-                    tally.update(counts)
-                    self.live.add(counts)
-                    batch.append({**pair, **record})
-                    if len(batch) == ROW_GROUP:
-                        writer.write_table(rows_to_table(batch, schema))
-                        batch = []
-                if batch or tally[IN] == 0:
+    def _drain(self, counts: queue.SimpleQueue) -> None:
+        while not counts.empty():
+            self.live.add(counts.get())
+        self.live.tick()
+
+    def _run_list(self, index: int, parts: list[Part], counts: queue.SimpleQueue) -> Counter:
+        expected = fingerprint(parts)
+        done = finished_tally(self.settings, index, expected)
+        if done is not None:
+            counts.put(done)
+            return done
+        return FetchList(self, index, parts, expected, counts).run()
+
+
+class FetchList:
+    """One list fetched and written: its image shard, deferred pairs and policy record."""
+
+    def __init__(self, owner: FetchLists, index: int, parts, expected: str, counts):
+        self.fetcher, self.slots = owner.fetcher, owner.decode_slots
+        self.settings = owner.settings
+        self.index, self.parts, self.fingerprint, self.counts = index, parts, expected, counts
+        self.tally = Counter({"shards_written": 1})
+        self.deferred: list[dict] = []
+
+    def run(self) -> Counter:
+        s = self.settings
+        known = {origin: seed for part in self.parts for origin, seed in part.robots.items()}
+        shares = shares_of(self.parts)
+        politeness = self.fetcher.politeness(unit_function(s.unit), shares, s.max_seconds, known)
+        for part in self.parts:
+            self._defer(part.deferred, HOST_URL_BUDGET)
+        order = [row for _, row in fetch_order(self.parts)]
+        records = self.fetcher.map(
+            (row["url"] or "" for row in order),
+            lambda result: image_record(result, s, self.slots),
+            politeness=politeness,
+        )
+        temporary = s.path(self.index) + ".tmp"
+        with FileSystems.create(temporary) as sink:
+            self._write_images(sink, order, records, politeness)
+        self._write_deferred()
+        policies = [record for part in self.parts for record in part.records]
+        self._write_policies(policies + politeness.robots.records, politeness.unit_of)
+        publish(temporary, s.path(self.index))  # last: a published shard is a finished list
+        self.fetcher.release({part.unit for part in self.parts}, politeness.unit_of)
+        return self.tally
+
+    def _write_images(self, sink, order: list[dict], records: Iterator[dict], politeness) -> None:
+        metadata = {FINGERPRINT_KEY: self.fingerprint.encode()}
+        schema = self.settings.schema
+        batch: list[dict] = []
+        # The tally goes into the footer, so it is computed before the writer closes.
+        with pq.ParquetWriter(sink, schema, compression=compression(schema)) as writer:
+            for pair, record in zip(order, records, strict=True):
+                status = record["status"]
+                if status == DEFERRED_HOST_TIME:
+                    self._defer([pair], HOST_TIME_BUDGET)
+                    continue
+                counts = {IN: 1, KEPT if status == STATUS_OK else rejected(status): 1}
+                counts["bytes_downloaded"] = record.pop("bytes", 0)
+                self._count(counts)
+                batch.append({**pair, **record})
+                if len(batch) == ROW_GROUP:
                     writer.write_table(rows_to_table(batch, schema))
-        publish(temporary, output_path)
-        return tally
+                    batch = []
+            writer.write_table(rows_to_table(batch, schema))
+            fetched = len(politeness.robots.records) + sum(len(p.records) for p in self.parts)
+            self._count({"robots_fetched": fetched})
+            footer = Counter(self.tally)
+            footer.pop("shards_written")
+            metadata[TALLY_KEY] = json.dumps(dict(footer), sort_keys=True).encode()
+            writer.add_key_value_metadata(metadata)
+
+    def _defer(self, rows: list[dict], reason: str) -> None:
+        if rows:
+            self.deferred.extend(rows)
+            self._count({IN: len(rows), deferred(reason): len(rows)})
+
+    def _count(self, counts: dict) -> None:
+        self.tally.update(counts)
+        self.counts.put(counts)
+
+    def _write_deferred(self) -> None:
+        path = self.settings.path(self.index, DEFERRED_FOLDER)
+        if self.deferred:
+            schema = with_extras(PAIR_SCHEMA, self.settings.schema)
+            rows = sorted(self.deferred, key=lambda row: row["uid"])
+            _write_table(rows_to_table(rows, schema), path)
+        elif FileSystems.exists(path):
+            FileSystems.delete([path])  # an earlier, different plan's leftovers
+
+    def _write_policies(self, records, unit_of) -> None:
+        if records:
+            path = self.settings.path(self.index, POLICIES_FOLDER)
+            _write_table(policy_table(records, unit_of), path)
 
 
-def _rows(parquet: pq.ParquetFile, columns: list[str]) -> Iterator[dict]:
-    for batch in parquet.iter_batches(batch_size=ROW_GROUP, columns=columns):
-        yield from batch.to_pylist()
+def _write_table(table: pa.Table, path: str) -> None:
+    folder = path.rsplit("/", 1)[0]
+    if not FileSystems.exists(folder):
+        FileSystems.mkdirs(folder)
+    with FileSystems.create(path + ".tmp") as handle:
+        pq.write_table(table, handle, compression="zstd")
+    publish(path + ".tmp", path)
+
+
+def finished_tally(settings: Settings, index: int, expected: str) -> Counter | None:
+    """What a finished list counted (from its shard's footer), or None when its shard is
+    missing, damaged, or holds another plan's list (or its companions were lost since)."""
+    path = settings.path(index)
+    if not FileSystems.exists(path):
+        return None
+    try:
+        with FileSystems.open(path) as handle:
+            metadata = pq.ParquetFile(handle).metadata.metadata or {}
+    except (OSError, pa.ArrowException):
+        return None
+    if metadata.get(FINGERPRINT_KEY) != expected.encode() or TALLY_KEY not in metadata:
+        return None
+    tally = Counter(json.loads(metadata[TALLY_KEY]))
+    companions = [(DEFERRED_FOLDER, sum(v for k, v in tally.items() if k.startswith("deferred/")))]
+    companions.append((POLICIES_FOLDER, tally["robots_fetched"]))
+    for folder, rows in companions:  # published before the shard; lost or damaged since?
+        if rows and parquet_rows(settings.path(index, folder)) is None:
+            return None
+    return tally + Counter({"shards_resumed": 1})
 
 
 class Download(beam.PTransform):
-    """Downloads every planned shard; outputs the per-shard tallies."""
+    """Plans the fetch lists by host, fetches them; outputs one tally per list."""
 
-    def __init__(
-        self, plan: list[tuple[str, str]], fetch_config: FetchConfig, options, schema: pa.Schema
-    ):
+    def __init__(self, paths: list[str], fetch_config: FetchConfig, settings: Settings):
         super().__init__()
-        self.plan = plan
+        self.paths = paths
         self.fetch_config = fetch_config
-        self.options = options
-        self.schema = schema
+        self.settings = settings
 
     def expand(self, pipeline):
         return (
             pipeline
-            | "Shards" >> beam.Create(self.plan)
-            | "Spread" >> beam.Reshuffle()  # one shard per element, spread over workers
-            | "DownloadShard"
-            >> beam.ParDo(DownloadShard(self.fetch_config, self.options, self.schema))
+            | "Shards" >> beam.Create(self.paths)
+            | "Spread" >> beam.Reshuffle()
+            | "KeyByHost" >> beam.ParDo(KeyByHost(self.settings))
+            | "GroupByHost" >> beam.GroupByKey()
+            | "PlanHost" >> beam.ParDo(PlanHost(self.fetch_config, self.settings))
+            | "GroupByList" >> beam.GroupByKey()
+            | "FetchLists" >> beam.ParDo(FetchLists(self.fetch_config, self.settings))
         )
 
 
@@ -255,28 +443,52 @@ def execute(args: argparse.Namespace, pipeline_options) -> dict:
     config = fetch_config(args, accept=IMAGE_ACCEPT)
     paths = input_paths(args.input)
     schema = with_extras(DOWNLOAD_SCHEMA, check_input(paths, PAIRS))
-    plan = plan_shards(paths, args.output)
+    rows = total_rows(paths)
+    lists = num_lists(len(paths), rows or 0, args.rows_per_shard)
+    settings = Settings(args, args.output, lists, schema)
     if not FileSystems.exists(args.output):
         FileSystems.mkdirs(args.output)
-    options = ImageOptions(args.image_size, args.upscale, args.jpeg_quality, args.max_pixels)
     # The input lets a later report follow the curation back to the text filter's run.
     extra = {"job": JOB, "input": args.input}
     extra.update(image_size=args.image_size, jpeg_quality=args.jpeg_quality)
+    extra["politeness"] = politeness_of(args)
     pipeline = beam.Pipeline(options=pipeline_options)
     _ = (
         pipeline
-        | "Download" >> Download(plan, config, options, schema)
+        | "Download" >> Download(paths, config, settings)
         | "WriteStats" >> WriteStats(args.output, extra)
     )
-    meter = Meter(JOB, total_rows([source for source, _ in plan]), " pairs")
+    meter = Meter(JOB, rows, " pairs")
     seconds = run_job(pipeline, meter, pipeline_options, args.progress_every)
     if seconds is None:
         return {}
     stats = read_stats(args.output)
+    print(summary(JOB, stats, seconds, outputs_of(args.output, lists, stats), unit="pairs"))
+    return stats
+
+
+def politeness_of(args: argparse.Namespace) -> dict:
+    """The caps the job held, for stats.json: each host's, for the whole job."""
+    return {
+        "unit": args.politeness_unit,
+        "per_host_concurrency": args.per_host_concurrency,
+        "per_host_rate": args.per_host_rate,
+        "max_urls_per_host": args.max_urls_per_host,
+        "max_seconds_per_host": args.max_seconds_per_host,
+    }
+
+
+def outputs_of(output: str, lists: int, stats: dict) -> list[str]:
     counts = stats["counts"]
     written, resumed = counts.get("shards_written", 0), counts.get("shards_resumed", 0)
     fetched = counts.get("bytes_downloaded", 0) / 1e6
-    output = f"{args.output}: {len(plan)} shards images-*.parquet"
-    output += f" ({written} written, {resumed} already complete; {fetched:,.1f} MB fetched)"
-    print(summary(JOB, stats, seconds, [output], unit="pairs"), flush=True)
-    return stats
+    lines = [
+        f"{output}: {written + resumed} shards {OUTPUT_PREFIX}-*-of-{lists:05d}.parquet"
+        f" ({written} written, {resumed} already complete; {fetched:,.1f} MB fetched)",
+        f"{FileSystems.join(output, POLICIES_FOLDER)}: robots.txt applied "
+        f"({counts.get('robots_fetched', 0):,} fetched)",
+    ]
+    if stats.get("deferred"):
+        folder = FileSystems.join(output, DEFERRED_FOLDER)
+        lines.append(f"{folder}: the deferred pairs; download them later with --input {folder}")
+    return lines

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from filters.cli import UsageError
+from pipeline.download.plan import DEFAULT_MAX_URLS_PER_HOST, DEFAULT_ROWS_PER_SHARD
 
 DEFAULT_IMAGE_SIZE = 346  # ALIGN: shorter side 346, then a 289 crop in training
 DEFAULT_JPEG_QUALITY = 95
@@ -22,6 +23,39 @@ def add_image_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="decompression-bomb cap"
     )
+
+
+def add_plan_flags(parser: argparse.ArgumentParser) -> None:
+    """How the download plans its fetch lists: each host's budget in this run, shard size."""
+    group = parser.add_argument_group("planning (each host's share of this run)")
+    group.add_argument(
+        "--max-urls-per-host",
+        type=int,
+        default=DEFAULT_MAX_URLS_PER_HOST,
+        help="a host's first N URLs (by uid) are fetched in this run; the rest are deferred "
+        "to <output>/deferred/ for a later run (0: no limit)",
+    )
+    group.add_argument(
+        "--max-seconds-per-host",
+        type=float,
+        default=0.0,
+        help="a host fetched this long starts no more requests in this run; its other URLs "
+        "are deferred (0: no limit; a run that hits it is not byte-reproducible)",
+    )
+    group.add_argument(
+        "--rows-per-shard",
+        type=int,
+        default=DEFAULT_ROWS_PER_SHARD,
+        help="pairs per fetch list and image shard (a host with more is split over up to "
+        "--per-host-concurrency lists that share its caps)",
+    )
+
+
+def check_plan_flags(args: argparse.Namespace) -> None:
+    if args.max_urls_per_host < 0 or args.max_seconds_per_host < 0:
+        raise UsageError("--max-urls-per-host and --max-seconds-per-host must not be negative")
+    if args.rows_per_shard <= 0:
+        raise UsageError("--rows-per-shard must be positive")
 
 
 def check_image_flags(args: argparse.Namespace) -> None:

@@ -17,6 +17,7 @@ import urllib.parse
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -24,9 +25,10 @@ import urllib3
 from urllib3 import exceptions as u3
 from urllib3._collections import RecentlyUsedContainer
 
-from pipeline.fetch.hostgate import HostGates
+from pipeline.fetch.hostgate import BudgetSpent, HostGates, Share
 from pipeline.fetch.netguard import AddressGuard, BlockedAddress, InvalidHost, Resolve
-from pipeline.fetch.robots import RobotsCache, opts_out
+from pipeline.fetch.robots import RobotsCache, RobotsSeed, opts_out
+from pipeline.fetch.units import UnitOf, unit_of_host
 
 T = TypeVar("T")
 
@@ -34,6 +36,7 @@ USER_AGENT = "align-recipe/0.1 (+https://github.com/align-recipe/align-recipe)"
 AGENT_TOKEN = "align-recipe"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+DEFERRED_HOST_TIME = "deferred_host_time"  # a FetchResult status: not fetched, try later
 _OBJECT_REPR = re.compile(r"<[^<>]* object at 0x[0-9a-f]+>")
 _DRAIN_BYTES = 64 * 1024  # read and discard at most this much to keep a connection alive
 _READ_CHUNK = 256 * 1024  # read1: at most one socket read, so the deadline is checked often
@@ -54,9 +57,9 @@ class FetchConfig:
     allow_private_networks: bool = False
     respect_robots: bool = True
     respect_x_robots_tag: bool = True
-    per_host_concurrency: int = 4
-    per_host_rate: float = 8.0  # request starts per second per host and worker; 0 = no cap
-    threads: int = 64  # requests in flight per Fetcher
+    per_host_concurrency: int = 4  # connections per host, for the whole job
+    per_host_rate: float = 8.0  # request starts per second per host, whole job; 0 = no cap
+    threads: int = 64  # requests in flight per Fetcher (per worker process)
     retries: int = 2  # extra attempts after a transient failure (429, 5xx, reset)
     backoff: float = 1.0  # seconds before the first retry, doubling after
     max_retry_after: float = 30.0  # a longer Retry-After gives up instead of waiting
@@ -146,20 +149,26 @@ class _PinnedHTTPSPool(urllib3.HTTPSConnectionPool):
     ConnectionCls = _PinnedHTTPSConnection
 
 
-def host_key(url: str) -> str | None:
-    """scheme://host:port of a URL, the unit of politeness; None when it has no host."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        host, port = parts.hostname, parts.port
-    except (ValueError, TypeError, AttributeError):
-        return None
-    if not host:
-        return None
-    return f"{parts.scheme.lower()}://{host}:{port or (443 if parts.scheme == 'https' else 80)}"
+@dataclass
+class Politeness:
+    """One fetch list's politeness: its hosts' gates, their robots.txt, and what a host is.
+
+    A list owns its hosts for the whole job (pipeline/download/plan.py), so these caps and
+    this robots.txt cache are the job's, not a worker's. ``robots.records`` is what was
+    applied, for the job's policy record.
+    """
+
+    gates: HostGates
+    robots: RobotsCache
+    unit_of: UnitOf = unit_of_host
 
 
 class Fetcher:
-    """Fetches URLs concurrently with a thread pool; one per worker, reused across bundles."""
+    """Fetches URLs concurrently with a thread pool; one per worker, reused across bundles.
+
+    Its own ``politeness`` serves callers that fetch without a fetch list (tests, a batch of
+    pages); ``politeness(...)`` makes a fresh one for each list.
+    """
 
     def __init__(
         self,
@@ -169,8 +178,7 @@ class Fetcher:
     ):
         self.config = config or FetchConfig()
         self.guard = guard or AddressGuard(self.config.allow_private_networks, resolver)
-        self.gates = HostGates(self.config.per_host_concurrency, self.config.per_host_rate)
-        self.robots = RobotsCache(self._fetch_robots, self.config.agent_token)
+        self.default_politeness = self.politeness()
         self._pools = RecentlyUsedContainer(1000, dispose_func=lambda pool: pool.close())
         self._executor = ThreadPoolExecutor(self.config.threads, thread_name_prefix="fetch")
         self._timeout = urllib3.Timeout(
@@ -179,10 +187,32 @@ class Fetcher:
 
     # -- public API ------------------------------------------------------------------------
 
-    def fetch(self, url: str) -> FetchResult:
+    def politeness(
+        self,
+        unit_of: UnitOf = unit_of_host,
+        shares: dict[str, Share] | None = None,
+        budget_seconds: float = 0.0,
+        known_robots: dict[str, RobotsSeed] | None = None,
+    ) -> Politeness:
+        """Fresh gates and robots.txt cache for one fetch list (see Politeness)."""
+        gates = HostGates(
+            self.config.per_host_concurrency, self.config.per_host_rate, shares, budget_seconds
+        )
+
+        def fetch_robots(url: str) -> tuple[int | None, bytes | None]:
+            return self._fetch_robots(url, gates, unit_of)
+
+        robots = RobotsCache(fetch_robots, self.config.agent_token, known=known_robots)
+        return Politeness(gates, robots, unit_of)
+
+    @property
+    def robots(self) -> RobotsCache:
+        return self.default_politeness.robots
+
+    def fetch(self, url: str, politeness: Politeness | None = None) -> FetchResult:
         """One URL, following redirects, as a FetchResult; never raises for network trouble."""
         try:
-            answer, final_url = self._follow(url)
+            answer, final_url = self._follow(url, politeness or self.default_politeness)
         except FetchFailure as failure:
             return FetchResult(
                 url, failure.url or url, failure.status, failure.http_status, error=failure.error
@@ -202,15 +232,17 @@ class Fetcher:
         urls: Iterable[str],
         process: Callable[[FetchResult], T] | None = None,
         window: int | None = None,
+        politeness: Politeness | None = None,
     ) -> Iterator[T]:
         """Yields ``process(fetch(url))`` in input order, computed on the pool's threads.
 
         At most ``window`` URLs are taken from ``urls`` ahead of the last one yielded (bounded
-        memory), and at most ``per_host_concurrency`` of them per host are in flight, so a host
+        memory), and at most the host's concurrency of them per host are in flight, so a host
         with many URLs never occupies every thread.
         """
         window = window or max(1024, 8 * self.config.threads)
-        work = _Schedule(enumerate(urls), window, self.config.per_host_concurrency)
+        politeness = politeness or self.default_politeness
+        work = _Schedule(enumerate(urls), window, politeness)
         completed: queue.SimpleQueue[Future] = queue.SimpleQueue()
         in_flight: dict[Future, str | None] = {}
         done: dict[int, T] = {}
@@ -218,7 +250,9 @@ class Fetcher:
         while True:
             work.pull(next_index)
             for index, url, key in work.ready(self.config.threads - len(in_flight)):
-                future = self._executor.submit(self._fetch_and_process, index, url, process)
+                future = self._executor.submit(
+                    self._fetch_and_process, index, url, process, politeness
+                )
                 in_flight[future] = key
                 future.add_done_callback(completed.put)
             if not in_flight:
@@ -230,6 +264,17 @@ class Fetcher:
             while next_index in done:
                 yield done.pop(next_index)
                 next_index += 1
+
+    def release(self, units: set[str], unit_of: UnitOf) -> None:
+        """Closes this worker's connections to ``units``: a finished fetch list leaves no idle
+        connection open on a host that another worker may be fetching now."""
+        for key in list(self._pools.keys()):
+            scheme, host, port, _ = key
+            if unit_of(f"{scheme}://{host}:{port}/") in units:
+                try:
+                    del self._pools[key]  # disposes: closes the pool's idle connections
+                except KeyError:
+                    pass
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
@@ -243,17 +288,17 @@ class Fetcher:
 
     # -- one URL ---------------------------------------------------------------------------
 
-    def _fetch_and_process(self, index: int, url: str, process):
-        result = self.fetch(url)
+    def _fetch_and_process(self, index: int, url: str, process, politeness: Politeness):
+        result = self.fetch(url, politeness)
         return index, (process(result) if process is not None else result)
 
-    def _follow(self, url: str) -> tuple[_Answer, str]:
+    def _follow(self, url: str, politeness: Politeness) -> tuple[_Answer, str]:
         """Follows redirects, checking every hop; returns the final answer and URL."""
         current, seen = url, set()
         try:
             for _ in range(self.config.max_redirects + 1):
                 seen.add(current)
-                answer = self._hop(current)
+                answer = self._hop(current, politeness)
                 if answer.location is None:
                     return answer, current
                 current = urllib.parse.urljoin(current, answer.location)
@@ -265,17 +310,17 @@ class Fetcher:
             failure.url = current
             raise
 
-    def _hop(self, url: str) -> _Answer:
+    def _hop(self, url: str, politeness: Politeness) -> _Answer:
         scheme, host, port, target = _split(url)
         address = self._checked_address(host)
-        refusal = self.robots.refusal(url) if self.config.respect_robots else None
+        refusal = politeness.robots.refusal(url) if self.config.respect_robots else None
         if refusal is not None:
             raise FetchFailure(*refusal)
-        key = f"{scheme}://{host}:{port}"
+        key = politeness.unit_of(url) or host
         for attempt in range(self.config.retries + 1):
             last = attempt == self.config.retries
             try:
-                with self.gates.slot(key):
+                with _gated(politeness.gates, key):
                     answer = self._request(scheme, host, port, address, target)
             except FetchFailure as failure:
                 if failure.status != "connection_error" or last:
@@ -284,7 +329,7 @@ class Fetcher:
                 continue
             if answer.http_status not in _RETRY_STATUSES or last:
                 break
-            self._wait_before_retry(key, answer, attempt)
+            self._wait_before_retry(politeness.gates, key, answer, attempt)
         return self._judge(answer)
 
     def _checked_address(self, host: str) -> str:
@@ -297,7 +342,7 @@ class Fetcher:
         except OSError as error:
             raise FetchFailure("dns_error", f"{host}: {describe(error)}") from None
 
-    def _wait_before_retry(self, key: str, answer: _Answer, attempt: int) -> None:
+    def _wait_before_retry(self, gates: HostGates, key: str, answer: _Answer, attempt: int):
         delay = retry_after_seconds(answer.headers.get("retry-after"))
         if delay is None:
             delay = self.config.backoff * 2**attempt
@@ -307,7 +352,7 @@ class Fetcher:
                 f"HTTP {answer.http_status}, Retry-After {delay:.0f}s is too long",
                 answer.http_status,
             )
-        self.gates.pause(key, delay)  # the whole host waits, not only this request
+        gates.pause(key, delay)  # the whole host waits, not only this request
         time.sleep(delay)
 
     def _judge(self, answer: _Answer) -> _Answer:
@@ -404,14 +449,17 @@ class Fetcher:
             self._pools[key] = pool
         return pool
 
-    def _fetch_robots(self, url: str) -> tuple[int | None, bytes | None]:
-        """robots.txt through the same guard, gates and caps (robots checks switched off)."""
+    def _fetch_robots(
+        self, url: str, gates: HostGates, unit_of: UnitOf
+    ) -> tuple[int | None, bytes | None]:
+        """robots.txt through the same guard, gates and caps (robots checks switched off):
+        a policy file is a request to the host like any other."""
         current = url
         try:
             for _ in range(5):  # RFC 9309: follow at least five redirects
                 scheme, host, port, target = _split(current)
                 address = self._checked_address(host)
-                with self.gates.slot(f"{scheme}://{host}:{port}"):
+                with _gated(gates, unit_of(current) or host):
                     answer = self._request(scheme, host, port, address, target)
                 if answer.location is None:
                     return answer.http_status, answer.body
@@ -423,13 +471,23 @@ class Fetcher:
         return None, None
 
 
+@contextmanager
+def _gated(gates: HostGates, key: str) -> Iterator[None]:
+    """The host's slot, or the named deferral when its time budget in this list is spent."""
+    try:
+        with gates.slot(key):
+            yield
+    except BudgetSpent as spent:
+        raise FetchFailure(DEFERRED_HOST_TIME, f"{key}: {spent}") from None
+
+
 class _Schedule:
     """The URLs taken from the input but not yet handed to a thread, queued by host."""
 
-    def __init__(self, source: Iterator[tuple[int, str]], window: int, per_host: int):
+    def __init__(self, source: Iterator[tuple[int, str]], window: int, politeness: Politeness):
         self.source = source
         self.window = window
-        self.per_host = per_host
+        self.politeness = politeness
         self.pulled = 0
         self.exhausted = False
         self.waiting: dict[str | None, deque[tuple[int, str]]] = {}
@@ -442,7 +500,7 @@ class _Schedule:
             if item is None:
                 self.exhausted = True
                 break
-            self.waiting.setdefault(host_key(item[1]), deque()).append(item)
+            self.waiting.setdefault(self.politeness.unit_of(item[1]), deque()).append(item)
             self.pulled += 1
 
     def ready(self, capacity: int) -> Iterator[tuple[int, str, str | None]]:
@@ -452,7 +510,8 @@ class _Schedule:
             for key in list(self.waiting):
                 if capacity == 0:
                     break
-                if key is not None and self.active[key] >= self.per_host:
+                cap = self.politeness.gates.concurrency_of(key)
+                if key is not None and self.active[key] >= cap:
                     continue
                 queue = self.waiting[key]
                 index, url = queue.popleft()

@@ -6,11 +6,13 @@ robots.txt goes through the same SSRF guard, politeness and byte cap as every ot
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
+import time
 import urllib.parse
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 ROBOTS_MAX_BYTES = 500 * 1024  # RFC 9309: parse at least 500 KiB
@@ -21,6 +23,41 @@ _VALUED_DIRECTIVES = frozenset(
 )
 
 RobotsFetch = Callable[[str], tuple[int | None, bytes | None]]
+RobotsSeed = tuple[int | None, bytes | None]  # (HTTP status, body) fetched earlier this run
+
+
+@dataclass(frozen=True)
+class PolicyRecord:
+    """A policy file that was applied: which, from where, what came back, and when.
+
+    ``outcome``: ``rules`` (parsed), ``missing`` (4xx: no restrictions) or ``unreachable``
+    (5xx, 429 or no answer: RFC 9309's complete disallow).
+    """
+
+    origin: str
+    file: str
+    http_status: int | None
+    outcome: str
+    sha256: str | None
+    size: int | None
+    fetched_at: str  # ISO 8601, UTC
+
+
+def policy_record(origin: str, file: str, status: int | None, body: bytes | None) -> PolicyRecord:
+    outcome = robots_outcome(status)
+    digest = hashlib.sha256(body).hexdigest() if body is not None else None
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    size = len(body) if body is not None else None
+    return PolicyRecord(origin, file, status, outcome, digest, size, when)
+
+
+def robots_outcome(status: int | None) -> str:
+    """What a robots.txt answer means (RFC 9309, section 2.3.1)."""
+    if status is not None and 200 <= status < 300:
+        return "rules"
+    if status is not None and 400 <= status < 500 and status != 429:
+        return "missing"
+    return "unreachable"
 
 
 def x_robots_directives(values: Iterable[str], agent_token: str) -> set[str]:
@@ -112,8 +149,27 @@ def parse_robots(text: str, agent_token: str) -> RobotsRules:
     return RobotsRules(rules=rules)
 
 
+def rules_of_answer(status: int | None, body: bytes | None, agent_token: str) -> RobotsRules:
+    """The rules one robots.txt answer gives our agent (RFC 9309)."""
+    outcome = robots_outcome(status)
+    if outcome == "rules":
+        text = (body or b"")[:ROBOTS_MAX_BYTES].decode("utf-8", "replace")
+        return parse_robots(text, agent_token)
+    if outcome == "missing":
+        return RobotsRules(allow_all=True)  # no robots.txt: no restrictions
+    why = f"HTTP {status}" if status is not None else "no answer"
+    return RobotsRules(disallow_all=True, unreachable=why)
+
+
+def origin_of(url: str) -> str:
+    """scheme://host[:port] of a URL: robots.txt's scope (RFC 9309)."""
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2].lower()}"
+
+
 class RobotsCache:
-    """robots.txt per scheme://host:port, fetched once per worker and kept (bounded LRU).
+    """robots.txt per scheme://host:port, fetched once per fetch list (so once per host and
+    run, pipeline/download/plan.py) and kept (bounded LRU).
 
     Per RFC 9309: 2xx is parsed, 4xx means no restrictions, 5xx, 429 or no answer means
     the whole site is disallowed (we cannot tell what the owner wants, so we stay away).
@@ -121,10 +177,18 @@ class RobotsCache:
     ``robots_disallowed``: a host that is down is not a site that said no.
     """
 
-    def __init__(self, fetch: RobotsFetch, agent_token: str, max_entries: int = 50_000):
+    def __init__(
+        self,
+        fetch: RobotsFetch,
+        agent_token: str,
+        max_entries: int = 50_000,
+        known: Mapping[str, RobotsSeed] | None = None,
+    ):
         self.fetch = fetch
         self.agent_token = agent_token
         self.max_entries = max_entries
+        self.known = dict(known or {})  # origin -> answer fetched earlier in this run
+        self.records: list[PolicyRecord] = []  # every robots.txt this cache fetched
         self._rules: OrderedDict[str, RobotsRules] = OrderedDict()
         self._lock = threading.Lock()
         self._origin_locks: dict[str, threading.Lock] = {}
@@ -137,7 +201,7 @@ class RobotsCache:
         (the site's rules say no) or ``robots_unreachable`` (its robots.txt could not be
         had, which RFC 9309 treats as a complete disallow)."""
         parts = urllib.parse.urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2].lower()}"
+        origin = origin_of(url)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         rules = self.rules_for(origin)
         if rules.allowed(path):
@@ -161,14 +225,13 @@ class RobotsCache:
         return rules
 
     def _load(self, origin: str) -> RobotsRules:
-        status, body = self.fetch(origin + "/robots.txt")
-        if status is not None and 200 <= status < 300:
-            text = (body or b"")[:ROBOTS_MAX_BYTES].decode("utf-8", "replace")
-            return parse_robots(text, self.agent_token)
-        if status is not None and 400 <= status < 500 and status != 429:
-            return RobotsRules(allow_all=True)  # no robots.txt: no restrictions
-        why = f"HTTP {status}" if status is not None else "no answer"
-        return RobotsRules(disallow_all=True, unreachable=why)
+        if origin in self.known:
+            status, body = self.known[origin]
+        else:
+            status, body = self.fetch(origin + "/robots.txt")
+            with self._lock:
+                self.records.append(policy_record(origin, "robots.txt", status, body))
+        return rules_of_answer(status, body, self.agent_token)
 
     def _get(self, origin: str) -> RobotsRules | None:
         with self._lock:

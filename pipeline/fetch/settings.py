@@ -11,13 +11,14 @@ import dataclasses
 
 from filters.cli import UsageError
 from pipeline.fetch.fetcher import FetchConfig
+from pipeline.fetch.units import DEFAULT_UNIT, UNITS
 
 # FetchConfig field -> help. Politeness (robots.txt, X-Robots-Tag) and TLS checks are not
 # offered as flags: they are not the user's to turn off.
 FLAGS = {
     "threads": "requests in flight per worker",
-    "per_host_concurrency": "connections per host and worker",
-    "per_host_rate": "request starts/s per host and worker, 0: no cap",
+    "per_host_concurrency": "connections per host, for the whole job (every worker together)",
+    "per_host_rate": "request starts/s per host, for the whole job; 0: no cap",
     "connect_timeout": "seconds",
     "read_timeout": "seconds per socket read",
     "total_timeout": "seconds for a whole body",
@@ -40,6 +41,13 @@ def add_fetch_flags(parser: argparse.ArgumentParser) -> None:
         "--allow-private-networks",
         action="store_true",
         help="allow loopback/private addresses (local demo and tests only)",
+    )
+    group.add_argument(
+        "--politeness-unit",
+        choices=UNITS,
+        default=DEFAULT_UNIT,
+        help="what the per-host caps count as one host: its name, or its registrable domain "
+        "(img1.cdn.example.com and img2.cdn.example.com are example.com)",
     )
     defaults = FetchConfig()
     for name, text in FLAGS.items():

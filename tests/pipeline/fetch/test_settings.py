@@ -28,7 +28,7 @@ def fetch_flags(parser) -> dict[str, object]:
 def test_crawl_and_download_offer_the_same_fetch_flags_with_the_same_defaults():
     crawl, download = (fetch_flags(make()) for make, _ in JOB_ARGS.values())
     assert crawl == download
-    assert len(crawl) == len(FLAGS) + 1  # and --allow-private-networks
+    assert len(crawl) == len(FLAGS) + 2  # and --allow-private-networks, --politeness-unit
 
 
 @pytest.mark.parametrize("job", JOB_ARGS)

@@ -1,0 +1,134 @@
+"""Host-partitioned fetch lists: every host is owned by one list at a time, for the whole job.
+
+The download groups its pairs by host (``--politeness-unit``), keeps each host's first
+``--max-urls-per-host`` URLs by uid (the rest are deferred to a later run, by name) and puts
+the host in exactly one fetch list, chosen by a hash of the host: the list's gates are then
+the only ones that ever reach that host, so the per-host caps hold for the whole job whatever
+the runner, the workers or the threads (the design of Nutch's generator and Heritrix).
+
+A host with more URLs than one list should hold (``--rows-per-shard``) is split into at most
+``--per-host-concurrency`` parts in different lists; the parts share the host's budget
+(pipeline/fetch/hostgate.py: a part's share of the connections, every ``parts``-th tick of
+its rate), so a large host is fetched in parallel without ever exceeding its caps.
+
+Everything here is a pure function of the input and the flags, never of the worker count:
+the same pairs give the same lists, the same order and the same files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from pipeline.fetch.hostgate import Share
+from pipeline.fetch.robots import PolicyRecord, RobotsSeed
+
+DEFAULT_ROWS_PER_SHARD = 10_000  # img2dataset's shard size: ~300 MB of 346-px JPEGs
+DEFAULT_MAX_URLS_PER_HOST = 100_000  # ~3.5 h at 8 requests/s; the rest waits for a later run
+HOST_URL_BUDGET = "host_url_budget"  # deferred: beyond --max-urls-per-host
+HOST_TIME_BUDGET = "host_time_budget"  # deferred: beyond --max-seconds-per-host
+NO_HOST = ""  # the key of URLs without a host: they fail fast, never reach the network
+
+
+@dataclass
+class Part:
+    """One fetch list's part of one host: the URLs it fetches, and its share of the budget."""
+
+    unit: str
+    share: Share
+    rows: list[dict]  # fetched by this part, in uid order
+    deferred: list[dict] = field(default_factory=list)  # over the URL budget (part 0 only)
+    robots: dict[str, RobotsSeed] = field(default_factory=dict)  # fetched by the planner
+    records: list[PolicyRecord] = field(default_factory=list)  # the planner's, part 0 only
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.unit, self.share.index
+
+
+def num_lists(num_inputs: int, total_rows: int, rows_per_shard: int) -> int:
+    """How many fetch lists (and image shards): at least one per input shard."""
+    return max(1, num_inputs, math.ceil(total_rows / rows_per_shard))
+
+
+def parts_of(num_urls: int, concurrency: int, rows_per_shard: int) -> int:
+    """How many parts a host of ``num_urls`` URLs is split into (at most its concurrency)."""
+    return max(1, min(concurrency, math.ceil(num_urls / rows_per_shard)))
+
+
+def list_of(unit: str, part: int, lists: int) -> int:
+    """The fetch list that owns part ``part`` of ``unit``: a stable hash of the host (never
+    Python's), its parts in consecutive lists so they share one only when lists are few."""
+    digest = hashlib.sha1(unit.encode()).digest()
+    return (int.from_bytes(digest[:8], "big") + part) % lists
+
+
+def split_host(
+    unit: str,
+    rows: Iterable[dict],
+    max_urls: int,
+    concurrency: int,
+    rows_per_shard: int,
+) -> list[Part]:
+    """A host's parts: its first ``max_urls`` rows by uid (0: all), dealt round-robin into
+    ``parts_of`` parts; the rest deferred, carried by part 0."""
+    ordered = sorted(rows, key=lambda row: row["uid"])
+    kept, deferred = (ordered[:max_urls], ordered[max_urls:]) if max_urls else (ordered, [])
+    parts = 1 if unit == NO_HOST else parts_of(len(kept), concurrency, rows_per_shard)
+    split = [Part(unit, Share((index,), parts), kept[index::parts]) for index in range(parts)]
+    split[0].deferred = deferred
+    return split
+
+
+def fetch_order(parts: Sequence[Part]) -> list[tuple[Part, dict]]:
+    """A list's rows in the order it fetches and writes them: one URL of each host in turn
+    (its hosts in a fixed order), so the fetcher's window always spans many hosts."""
+    parts = sorted(parts, key=lambda part: part.key)
+    longest = max((len(part.rows) for part in parts), default=0)
+    return [
+        (part, part.rows[rank])
+        for rank in range(longest)
+        for part in parts
+        if rank < len(part.rows)
+    ]
+
+
+def shares_of(parts: Sequence[Part]) -> dict[str, Share]:
+    """Each split host's share in one list: the parts of it that the list holds, together."""
+    shares: dict[str, Share] = {}
+    for part in parts:
+        if part.share.parts > 1:
+            held = shares.get(part.unit)
+            shares[part.unit] = held.joined(part.share) if held else part.share
+    return shares
+
+
+def politeness_floor(parts: Sequence[Part], rate: float) -> float:
+    """Seconds the list needs at least: its slowest host's URLs at its share of the rate."""
+    if rate <= 0:
+        return 0.0
+    urls: dict[str, int] = {}
+    for part in parts:
+        if part.unit:
+            urls[part.unit] = urls.get(part.unit, 0) + len(part.rows)
+    shares = shares_of(parts)
+    return max(
+        (
+            count * (shares[u].parts / len(shares[u].indices) if u in shares else 1) / rate
+            for u, count in urls.items()
+        ),
+        default=0.0,
+    )
+
+
+def fingerprint(parts: Sequence[Part]) -> str:
+    """What a list fetches and defers, so a rerun knows a finished shard is this list's."""
+    digest = hashlib.sha256()
+    for part, row in fetch_order(parts):
+        digest.update(f"{part.unit}\0{row['uid']}\n".encode())
+    for part in sorted(parts, key=lambda part: part.key):
+        for row in part.deferred:
+            digest.update(f"deferred\0{row['uid']}\n".encode())
+    return digest.hexdigest()
