@@ -161,8 +161,9 @@ class Encoders:
     """Image and text embedding in batches, with the export's preprocessing built in.
 
     ``Encoders(image_tower, text_tower, tokenizer, spec)`` wraps live towers (the trainer's
-    evaluation); ``Encoders.load(path)`` reads an export. Images are paths or encoded bytes;
-    live towers also take float32 [N, S, S, 3] pixels already cropped by ``preprocess``.
+    evaluation); ``Encoders.load(path)`` reads an export. Images are paths or encoded bytes,
+    or float32 [N, S, S, 3] pixels already cropped by ``preprocess`` (the eval callback's
+    cache), which go straight to the image tower.
     """
 
     def __init__(
@@ -183,7 +184,16 @@ class Encoders:
         self.embed_strings: EmbedFn = embed_texts
         self.spec = spec
         self.batch_size = batch_size
-        self.pixel_model = pixel_model
+        self._pixel_model = pixel_model
+        self._pixel_model_path: str | None = None
+
+    @property
+    def pixel_model(self) -> keras.Model:
+        """The image tower alone, for pixels cropped by ``preprocess``; an export's is read
+        from image_encoder.keras on first use (align-eval never needs it)."""
+        if self._pixel_model is None:
+            self._pixel_model = keras.saving.load_model(self._pixel_model_path)
+        return self._pixel_model
 
     @classmethod
     def load(cls, path: str, batch_size: int = DEFAULT_BATCH_SIZE) -> Encoders:
@@ -214,6 +224,7 @@ class Encoders:
             None,
         )
         encoders._saved_model = model  # keeps the functions' variables alive
+        encoders._pixel_model_path = os.path.join(folder, "image_encoder.keras")
         return encoders
 
     @classmethod
@@ -300,7 +311,7 @@ class Encoders:
             yield embeddings
 
     def embed_images(self, images) -> np.ndarray:
-        """A list of paths / encoded bytes, or (live towers) [N, S, S, 3] cropped pixels."""
+        """A list of paths / encoded bytes, or [N, S, S, 3] pixels cropped by ``preprocess``."""
         return _concat(self.iter_image_embeddings(images), self.embed_dim)
 
     def embed_texts(self, texts: Iterable[str]) -> np.ndarray:
@@ -312,8 +323,6 @@ class Encoders:
         return _concat(out, self.embed_dim)
 
     def _check_preprocessed(self, images: np.ndarray) -> None:
-        if self.pixel_model is None:
-            raise ValueError("an export embeds image files or bytes, not preprocessed pixels")
         expected = (self.image_size, self.image_size, 3)
         if images.ndim != 4 or images.shape[1:] != expected:
             raise ValueError(
