@@ -1,14 +1,11 @@
-"""The one image preprocessing of training and evaluation: decode, resize, crop.
+"""The one image preprocessing of training, the export and evaluation: decode, resize, crop.
 
-Training (tf.data over the shards) and evaluation (``training.encoders``, reading any image
-file) both call ``resize_and_crop``, so a model is evaluated on exactly the pixels it was
-trained on: the same resize, the same central crop. The parameters travel with the model in
+Training (tf.data over the shards) calls ``decode_image`` and ``resize_and_crop``; the export's
+``serving_image`` signature, which align-eval and align-embed run, traces the same two through
+``crop_encoded_images``. A model is therefore evaluated and served on exactly the pixels it
+was trained on: the same decoder (JPEGs with libjpeg's accurate integer IDCT, the one Pillow
+uses), the same resize, the same central crop. The parameters travel with the model in
 ``encoders.json`` (``image_size``, ``resize_size``).
-
-Decoding differs only in who reads the bytes: tf.data decodes the shards' JPEGs with libjpeg's
-accurate integer IDCT, the one Pillow uses, so a JPEG decodes to the same pixels in both;
-evaluation reads files with Pillow, which also opens formats TensorFlow refuses (paletted PNGs
-with transparency, some GIFs) and guards against decompression bombs.
 """
 
 from __future__ import annotations
