@@ -111,6 +111,7 @@ def test_export_has_the_contract_layout(trained):
     assert spec["image_size"] == 32 and spec["resize_size"] == 38 and spec["max_tokens"] == 16
     assert spec["lowercase"] is True and spec["embed_dim"] > 0 and spec["temperature"] > 0
     assert (export / "vocab.txt").read_text() == Path(trained["export"], "vocab.txt").read_text()
+    assert spec["format"] == 2 and (export / "saved_model" / "saved_model.pb").is_file()
 
 
 LOAD_WITHOUT_PROJECT = """
