@@ -90,10 +90,11 @@ def _put(local: str, remote: str) -> None:
 def _put_tree(local: str, remote: str) -> None:
     """Copies a folder (the SavedModel) file by file; works for gs:// targets too."""
     for folder, _, names in tf.io.gfile.walk(local):
-        target = os.path.join(remote, os.path.relpath(folder, local))
+        relative = os.path.relpath(folder, local)
+        target = remote if relative == "." else f"{remote}/{relative}"
         tf.io.gfile.makedirs(target)
         for name in names:
-            _put(os.path.join(folder, name), os.path.join(target, name))
+            _put(os.path.join(folder, name), f"{target}/{name}")
 
 
 def write_export(

@@ -56,9 +56,10 @@ SPEC = {
 }
 
 
-def write_export(model_dir: Path) -> Path:
-    """Writes model_dir/export with the trainer's exporter and returns model_dir."""
-    write_export_files(_image_tower(), _text_tower(), VOCAB, SPEC, str(model_dir / "export"))
+def write_export(model_dir: Path | str) -> Path | str:
+    """Writes model_dir/export (any tf.io.gfile path) with the trainer's exporter; returns
+    model_dir."""
+    write_export_files(_image_tower(), _text_tower(), VOCAB, SPEC, f"{model_dir}/export")
     return model_dir
 
 
