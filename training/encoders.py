@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, fields
 import keras
 import numpy as np
 import tensorflow as tf
+import tensorflow_text  # noqa: F401 - registers the ops of the SavedModel's tokeniser
 from PIL import Image
 
 from training.export import SAVED_MODEL, serving_functions
@@ -212,8 +213,6 @@ class Encoders:
         saved = os.path.join(folder, SAVED_MODEL)
         if not tf.io.gfile.exists(os.path.join(saved, "saved_model.pb")):
             return cls._from_towers(folder, spec, batch_size)
-        import tensorflow_text  # noqa: F401, PLC0415 - registers the tokeniser's ops
-
         model = tf.saved_model.load(saved)
         encoders = cls.__new__(cls)
         encoders._setup(
