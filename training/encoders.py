@@ -1,9 +1,10 @@
 """Images and texts -> unit embeddings, through the export's own preprocessing.
 
-``Encoders.load`` runs an export's SavedModel (strings and image bytes in); the trainer's live
-evaluation wraps its towers in the very functions that SavedModel was traced from
-(training.export.serving_functions). Either way an image is decoded, resized and cropped, and
-a text tokenised, by the same graph ops as the trainer's input.
+``Encoders.load`` runs an export's SavedModel (strings and image bytes in). The trainer's live
+evaluation runs the functions that SavedModel was traced from (AlignTokenizer and
+training.preprocess.crop_encoded_images), then Keras's predict on its towers, which follows
+the training strategy's devices. Either way an image is decoded, resized and cropped, and a
+text tokenised, by the same ops as the trainer's input.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 import keras
 import numpy as np
@@ -22,13 +23,13 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401 - registers the ops of the SavedModel's tokeniser
 from PIL import Image
 
-from training.export import SAVED_MODEL, serving_functions
+from training.export import SAVED_MODEL
 from training.preprocess import crop_encoded_images
 from training.tokenize import AlignTokenizer
 
 ImageItem = str | bytes
 DEFAULT_BATCH_SIZE = 64
-EmbedFn = Callable[[tf.Tensor], tf.Tensor]  # string [B] -> float32 [B, D]
+EmbedFn = Callable[[tf.Tensor], np.ndarray]  # string [B] -> float32 [B, D]
 
 
 class ExportError(ValueError):
@@ -154,8 +155,8 @@ def _read_item(item: ImageItem) -> tuple[bytes | None, str | None]:
 
 
 def _structured(function) -> EmbedFn:
-    """A SavedModel endpoint returns {"embeddings": ...}; evaluation wants the tensor."""
-    return lambda inputs: function(inputs)["embeddings"]
+    """A SavedModel endpoint returns {"embeddings": ...}; evaluation wants the array."""
+    return lambda inputs: function(inputs)["embeddings"].numpy()
 
 
 class Encoders:
@@ -175,10 +176,14 @@ class Encoders:
         spec: EncoderSpec,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ):
-        embed_image_bytes, embed_texts = serving_functions(
-            image_model, text_model, tokenizer, asdict(spec)
+        crop = [spec.image_size, spec.resize_size]
+        self._setup(
+            lambda images: _run_padded(image_model, _crop(images, *crop).numpy(), batch_size),
+            lambda texts: _run_padded(text_model, tokenizer(texts), batch_size),
+            spec,
+            batch_size,
+            image_model,
         )
-        self._setup(embed_image_bytes, embed_texts, spec, batch_size, image_model)
 
     def _setup(self, embed_image_bytes, embed_texts, spec, batch_size, pixel_model) -> None:
         self.embed_image_bytes: EmbedFn = embed_image_bytes
@@ -293,7 +298,7 @@ class Encoders:
         return out, errors
 
     def _run_bytes(self, datas: list[bytes]) -> np.ndarray:
-        return normalise(self.embed_image_bytes(tf.constant(datas, tf.string)).numpy())
+        return normalise(self.embed_image_bytes(tf.constant(datas, tf.string)))
 
     def iter_image_embeddings(self, items) -> Iterator[np.ndarray]:
         """Yields [batch, D] embeddings in order; an image that fails is an ImageDecodeError."""
@@ -316,7 +321,7 @@ class Encoders:
     def embed_texts(self, texts: Iterable[str]) -> np.ndarray:
         texts = list(texts)
         out = [
-            normalise(self.embed_strings(tf.constant(batch, tf.string)).numpy())
+            normalise(self.embed_strings(tf.constant(batch, tf.string)))
             for batch in _chunks(texts, self.batch_size)
         ]
         return _concat(out, self.embed_dim)
@@ -330,13 +335,23 @@ class Encoders:
             )
 
 
-def _run_padded(model: keras.Model, pixels: np.ndarray, batch_size: int) -> np.ndarray:
-    """Runs a batch padded to ``batch_size`` so the predict function is traced once."""
-    count, pixels = len(pixels), np.asarray(pixels)
-    if count < batch_size:
-        padding = np.zeros((batch_size - count, *pixels.shape[1:]), pixels.dtype)
-        pixels = np.concatenate([pixels, padding])
-    return normalise(np.asarray(model.predict_on_batch(pixels))[:count])
+def _run_padded(model: keras.Model, inputs, batch_size: int) -> np.ndarray:
+    """Runs a batch (an array or a dict of them) padded to ``batch_size``, so the predict
+    function is traced once."""
+
+    def padded(array):
+        array = np.asarray(array)
+        if len(array) >= batch_size:
+            return array
+        return np.concatenate(
+            [array, np.zeros((batch_size - len(array), *array.shape[1:]), array.dtype)]
+        )
+
+    count = len(next(iter(inputs.values())) if isinstance(inputs, dict) else inputs)
+    inputs = (
+        {k: padded(v) for k, v in inputs.items()} if isinstance(inputs, dict) else padded(inputs)
+    )
+    return normalise(np.asarray(model.predict_on_batch(inputs))[:count])
 
 
 def _name(item: ImageItem) -> str:

@@ -1,8 +1,10 @@
 """Writes M/export: a SavedModel that takes strings and image bytes, the towers, the vocabulary.
 
 The SavedModel carries the preprocessing (tokeniser, decode, resize, crop) as graph ops, so a
-reader needs TensorFlow and tensorflow-text, never this project. Its two functions are built
-here once, by ``serving_functions``, and are also what align-eval runs over live towers.
+reader needs TensorFlow and tensorflow-text, never this project; align-eval and align-embed
+run it too (training.encoders). The .keras files are the towers alone: Keras 3 rebuilds a
+model's graph before it reads a tokeniser's vocabulary asset, and has no layer that decodes
+images, so preprocessing inside them would need this project to load.
 """
 
 from __future__ import annotations
