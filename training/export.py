@@ -2,9 +2,9 @@
 
 The SavedModel carries the preprocessing (tokeniser, decode, resize, crop) as graph ops, so a
 reader needs TensorFlow and tensorflow-text, never this project; align-eval and align-embed
-run it too (training.encoders). The .keras files are the towers alone: Keras 3 rebuilds a
-model's graph before it reads a tokeniser's vocabulary asset, and has no layer that decodes
-images, so preprocessing inside them would need this project to load.
+run it too (training.encoders). text_encoder.keras takes strings too, built from stock
+keras-hub layers only; image_encoder.keras takes cropped pixels, as Keras has no layer that
+decodes images.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 
 import keras
 import tensorflow as tf
@@ -19,7 +20,7 @@ import tensorflow as tf
 from training.config import TrainConfig
 from training.model import DualEncoder, build_image_encoder, build_text_encoder
 from training.preprocess import crop_encoded_images
-from training.tokenize import AlignTokenizer
+from training.tokenize import AlignTokenizer, text_preprocessor
 
 SAVED_MODEL = "saved_model"
 FORMAT = 2  # encoders.json "format": 2 = saved_model/ carries the preprocessing; absent = 1
@@ -55,7 +56,7 @@ def write_saved_model(
     embed_image_bytes, embed_texts = serving_functions(image_tower, text_tower, tokenizer, spec)
     tokenizer(tf.constant([""]))  # builds its layers: an export tracks built layers only
     archive = keras.export.ExportArchive()
-    for trackable in (image_tower, text_tower, tokenizer.tokenizer, tokenizer.packer):
+    for trackable in (image_tower, text_tower, tokenizer.preprocessor):
         archive.track(trackable)
     text_spec = [tf.TensorSpec([None], tf.string, name="text")]
     image_spec = [tf.TensorSpec([None], tf.string, name="image_bytes")]
@@ -66,6 +67,34 @@ def write_saved_model(
         image_spec,
     )
     archive.write_out(path, verbose=False)
+
+
+def string_text_encoder(text_tower: keras.Model, vocabulary: list[str], spec: dict) -> keras.Model:
+    """Strings [B] -> the tower's embeddings: keras-hub's BERT preprocessor, then the tower.
+
+    Left unbuilt on purpose: Keras rebuilds a built model's graph on loading before it reads
+    the tokeniser's vocabulary asset, and the tokeniser cannot run without it; an unbuilt
+    Sequential builds on its first call, after loading. The preprocessor's boolean mask and
+    segment ids are adapted to the tower's int32 inputs by stock ops.
+    """
+    length = spec["max_tokens"]
+    token_ids = keras.Input((length,), dtype="int32", name="token_ids")
+    padding_mask = keras.Input((length,), dtype="bool", name="padding_mask")
+    segment_ids = keras.Input((length,), dtype="int32", name="segment_ids")
+    tokens = {"token_ids": token_ids, "padding_mask": keras.ops.cast(padding_mask, "int32")}
+    adapted = keras.Model(
+        {"token_ids": token_ids, "padding_mask": padding_mask, "segment_ids": segment_ids},
+        text_tower(tokens),
+        name="text_tower",
+    )
+    preprocessor = text_preprocessor(vocabulary, spec["lowercase"], length)
+    return keras.Sequential([preprocessor, adapted], name="text_encoder")
+
+
+def _save_unbuilt(model: keras.Model, path: str) -> None:
+    with warnings.catch_warnings():  # "not yet been built": intended, see string_text_encoder
+        warnings.filterwarnings("ignore", message=".*has not yet been built.*")
+        model.save(path)
 
 
 def _float32_copy(model: keras.Model, build) -> keras.Model:
@@ -109,15 +138,17 @@ def write_export(
     """Writes the export layout (see docs/training.md) under ``target``, local or gs://.
 
     saved_model/: ``serving_text(text)`` and ``serving_image(image_bytes)``, preprocessing
-    inside. image_encoder.keras (float32 [B, S, S, 3] cropped pixels 0..255) and
-    text_encoder.keras ({"token_ids", "padding_mask"} int32 [B, L]): the towers alone, for
-    fine-tuning in Keras. vocab.txt, and encoders.json (``spec`` plus ``format``), written last.
+    inside. text_encoder.keras: strings [B] in. image_encoder.keras: float32 [B, S, S, 3]
+    cropped pixels 0..255 in. vocab.txt, and encoders.json (``spec`` plus ``format``), last.
     """
     spec = {**spec, "format": FORMAT}
     tf.io.gfile.makedirs(target)
     with tempfile.TemporaryDirectory() as scratch:
         image_tower.save(os.path.join(scratch, "image_encoder.keras"))
-        text_tower.save(os.path.join(scratch, "text_encoder.keras"))
+        _save_unbuilt(
+            string_text_encoder(text_tower, vocabulary, spec),
+            os.path.join(scratch, "text_encoder.keras"),
+        )
         with open(os.path.join(scratch, "vocab.txt"), "w") as handle:
             handle.write("".join(f"{piece}\n" for piece in vocabulary))
         with open(os.path.join(scratch, "encoders.json"), "w") as handle:
