@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
@@ -22,13 +21,7 @@ import pyarrow.parquet as pq
 import tensorflow as tf
 
 from training.config import UsageError
-from training.encoders import (
-    DEFAULT_BATCH_SIZE,
-    Encoders,
-    ExportError,
-    ImageDecodeError,
-    preprocess_image,
-)
+from training.encoders import DEFAULT_BATCH_SIZE, Encoders, ExportError, ImageDecodeError
 from training.evaluate import IMAGE_EXTENSIONS
 
 CHUNK = 1024  # rows per Parquet row group and per embedding call
@@ -82,29 +75,18 @@ def _embedding_column(embeddings: np.ndarray | None, valid: np.ndarray, dim: int
 
 def image_batches(encoders: Encoders, paths: list[str]) -> Iterator[pa.RecordBatch]:
     """Embeds images chunk by chunk; a file that does not decode keeps its row, with the error."""
-    size = [encoders.image_size, encoders.resize_size]
-
-    def decode(path: str):
-        try:
-            return preprocess_image(path, *size), None
-        except ImageDecodeError as error:
-            return None, str(error)
-
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        for start in range(0, len(paths), CHUNK):
-            chunk = paths[start : start + CHUNK]
-            decoded = list(pool.map(decode, chunk))
-            valid = np.array([pixels is not None for pixels, _ in decoded])
-            pixels = [p for p, _ in decoded if p is not None]
-            embeddings = encoders.embed_images(np.stack(pixels)) if pixels else None
-            yield pa.record_batch(
-                [
-                    pa.array(chunk),
-                    _embedding_column(embeddings, valid, encoders.embed_dim),
-                    pa.array([error for _, error in decoded], pa.string()),
-                ],
-                names=["path", "embedding", "error"],
-            )
+    for start in range(0, len(paths), CHUNK):
+        chunk = paths[start : start + CHUNK]
+        embeddings, errors = encoders.try_embed_images(chunk)
+        valid = np.array([error is None for error in errors])
+        yield pa.record_batch(
+            [
+                pa.array(chunk),
+                _embedding_column(embeddings[valid], valid, encoders.embed_dim),
+                pa.array(errors, pa.string()),
+            ],
+            names=["path", "embedding", "error"],
+        )
 
 
 def text_batches(encoders: Encoders, texts: list[str]) -> Iterator[pa.RecordBatch]:

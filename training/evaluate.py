@@ -1,10 +1,11 @@
-"""align-eval: zero-shot classification and image-text retrieval from the exported towers alone.
+"""align-eval: zero-shot classification and image-text retrieval from an export alone.
 
-Texts (class prompts, captions) are embedded first; images then stream through the image
-tower in chunks, so memory holds N x D embeddings at most, never an N x M similarity matrix
-(scores are computed in blocks by ``training.metrics``). Both tasks print a table with the
-chance level beside each figure and can write the metrics as JSON. The command line is
-training/cli/evaluate.py.
+The export's SavedModel takes the texts and the image files' bytes (training.encoders), so
+evaluation preprocesses exactly as the trainer and every other user of the export. Texts
+(class prompts, captions) are embedded first; images then stream through in chunks, so memory
+holds N x D embeddings at most, never an N x M similarity matrix (scores are computed in
+blocks by ``training.metrics``). Both tasks print a table with the chance level beside each
+figure and can write the metrics as JSON. The command line is training/cli/evaluate.py.
 """
 
 from __future__ import annotations

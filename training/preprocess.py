@@ -1,14 +1,11 @@
-"""The one image preprocessing of training and evaluation: decode, resize, crop.
+"""The one image preprocessing of training, the export and evaluation: decode, resize, crop.
 
-Training (tf.data over the shards) and evaluation (``training.encoders``, reading any image
-file) both call ``resize_and_crop``, so a model is evaluated on exactly the pixels it was
-trained on: the same resize, the same central crop. The parameters travel with the model in
+Training (tf.data over the shards) calls ``decode_image`` and ``resize_and_crop``; the export's
+``serving_image`` signature, which align-eval and align-embed run, traces the same two through
+``crop_encoded_images``. A model is therefore evaluated and served on exactly the pixels it
+was trained on: the same decoder (JPEGs with libjpeg's accurate integer IDCT, the one Pillow
+uses), the same resize, the same central crop. The parameters travel with the model in
 ``encoders.json`` (``image_size``, ``resize_size``).
-
-Decoding differs only in who reads the bytes: tf.data decodes the shards' JPEGs with libjpeg's
-accurate integer IDCT, the one Pillow uses, so a JPEG decodes to the same pixels in both;
-evaluation reads files with Pillow, which also opens formats TensorFlow refuses (paletted PNGs
-with transparency, some GIFs) and guards against decompression bombs.
 """
 
 from __future__ import annotations
@@ -17,13 +14,35 @@ import tensorflow as tf
 
 
 def decode_image(encoded: tf.Tensor) -> tf.Tensor:
-    """Encoded bytes -> uint8 [H, W, 3]; JPEGs with the accurate IDCT (Pillow's pixels)."""
+    """Encoded bytes -> uint8 [H, W, 3]; JPEGs with the accurate IDCT (Pillow's pixels).
+
+    Other formats decode with their own channels, then drop alpha or repeat grey: TensorFlow
+    refuses to turn a WebP with alpha into three channels itself, and the web has many.
+    """
     return tf.cond(
         tf.io.is_jpeg(encoded),
         lambda: tf.io.decode_jpeg(encoded, channels=3, dct_method="INTEGER_ACCURATE"),
-        lambda: tf.ensure_shape(
-            tf.io.decode_image(encoded, channels=3, expand_animations=False), [None, None, 3]
-        ),
+        lambda: _to_rgb(tf.io.decode_image(encoded, expand_animations=False)),
+    )
+
+
+def _to_rgb(image: tf.Tensor) -> tf.Tensor:
+    """uint8 [H, W, 1|2|3|4] -> [H, W, 3]: grey repeated, alpha dropped (not composited)."""
+    colour = tf.cond(
+        tf.shape(image)[-1] >= 3,
+        lambda: image[..., :3],
+        lambda: tf.tile(image[..., :1], [1, 1, 3]),
+    )
+    return tf.ensure_shape(colour, [None, None, 3])
+
+
+def crop_encoded_images(encoded: tf.Tensor, image_size: int, resize_size: int) -> tf.Tensor:
+    """The evaluation transform over a batch of encoded images: string [B] -> float32
+    [B, S, S, 3], each decoded, resized and centre-cropped exactly as ``make_dataset`` does."""
+    return tf.map_fn(
+        lambda one: resize_and_crop(decode_image(one), image_size, resize_size),
+        encoded,
+        fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.float32),
     )
 
 

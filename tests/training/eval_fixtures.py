@@ -1,8 +1,8 @@
 """Tiny exported towers with known behaviour, and solid-colour eval sets, for the eval tests.
 
-The towers follow the export contract (built-in Keras layers only, encoders.json, vocab.txt)
-and are wired by hand so the right answers are known: an image embeds as its mean RGB colour,
-a text as the mean of its colour words' directions. "red" things therefore match red images.
+The towers are wired by hand so the right answers are known, and written by the trainer's own
+exporter (training.export): an image embeds as its mean RGB colour, a text as the mean of its
+colour words' directions. "red" things therefore match red images.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from pathlib import Path
 import keras
 import numpy as np
 from PIL import Image
+
+from training.export import write_export as write_export_files
 
 COLOURS = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255)}
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "photo", "of", "the", ".", *COLOURS]
@@ -44,22 +46,31 @@ def _text_tower() -> keras.Model:
     return keras.Model({"token_ids": token_ids, "padding_mask": padding_mask}, x)
 
 
-def write_export(model_dir: Path) -> Path:
-    """Writes model_dir/export in the trainer's layout and returns model_dir."""
+SPEC = {
+    "image_size": IMAGE_SIZE,
+    "resize_size": RESIZE_SIZE,
+    "max_tokens": MAX_TOKENS,
+    "lowercase": True,
+    "embed_dim": 3,
+    "temperature": 0.05,
+}
+
+
+def write_export(model_dir: Path | str) -> Path | str:
+    """Writes model_dir/export (any tf.io.gfile path) with the trainer's exporter; returns
+    model_dir."""
+    write_export_files(_image_tower(), _text_tower(), VOCAB, SPEC, f"{model_dir}/export")
+    return model_dir
+
+
+def write_towers_only_export(model_dir: Path) -> Path:
+    """An export from before the SavedModel: the towers, vocab.txt and encoders.json."""
     export = model_dir / "export"
     export.mkdir(parents=True, exist_ok=True)
     _image_tower().save(export / "image_encoder.keras")
     _text_tower().save(export / "text_encoder.keras")
     (export / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
-    spec = {
-        "image_size": IMAGE_SIZE,
-        "resize_size": RESIZE_SIZE,
-        "max_tokens": MAX_TOKENS,
-        "lowercase": True,
-        "embed_dim": 3,
-        "temperature": 0.05,
-    }
-    (export / "encoders.json").write_text(json.dumps(spec))
+    (export / "encoders.json").write_text(json.dumps(SPEC))
     return model_dir
 
 

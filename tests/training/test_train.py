@@ -111,6 +111,7 @@ def test_export_has_the_contract_layout(trained):
     assert spec["image_size"] == 32 and spec["resize_size"] == 38 and spec["max_tokens"] == 16
     assert spec["lowercase"] is True and spec["embed_dim"] > 0 and spec["temperature"] > 0
     assert (export / "vocab.txt").read_text() == Path(trained["export"], "vocab.txt").read_text()
+    assert spec["format"] == 2 and (export / "saved_model" / "saved_model.pb").is_file()
 
 
 LOAD_WITHOUT_PROJECT = """
@@ -121,9 +122,7 @@ export = sys.argv[1]
 image = keras.saving.load_model(export + "/image_encoder.keras")
 text = keras.saving.load_model(export + "/text_encoder.keras")
 pixels = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
-tokens = {"token_ids": np.array([[1, 7, 2] + [0] * 13] * 2, "int32"),
-          "padding_mask": np.array([[1, 1, 1] + [0] * 13] * 2, "int32")}
-a, b = np.asarray(image(pixels)), np.asarray(text(tokens))
+a, b = np.asarray(image(pixels)), np.asarray(text(np.array(["a red circle", "blue"])))
 print(json.dumps({"image": a.tolist(), "text": b.tolist(), "dtype": str(a.dtype)}))
 """
 
