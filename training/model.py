@@ -172,6 +172,8 @@ class DualEncoder(keras.Model):
             dtype="float32",
             name="log_temperature",
         )
+        # Set by ``compile_towers_with_xla``: XLA-compiled tower calls (not saved with the model).
+        self.xla_towers: dict | None = None
         self.trackers = {
             name: keras.metrics.Mean(name=name)
             for name in ("loss", "image_to_text_accuracy", "text_to_image_accuracy")
@@ -181,9 +183,28 @@ class DualEncoder(keras.Model):
     def temperature(self) -> tf.Tensor:
         return tf.exp(tf.convert_to_tensor(self.log_temperature))
 
+    def compile_towers_with_xla(self) -> None:
+        """Runs each tower's forward pass (and so its gradient) as one XLA-compiled function.
+
+        ``--jit-compile`` under a multi-replica ``tf.distribute`` strategy: Keras's own
+        ``jit_compile=True`` compiles the whole step, ``strategy.run`` included, into one XLA
+        cluster, which cannot reach variables mirrored on other devices ("Trying to access
+        resource ... located in device CPU:1 from device CPU:0"). Compiling per replica,
+        tower by tower, leaves the gather, the loss and the optimizer to TensorFlow.
+        """
+
+        def compiled(encoder):
+            return tf.function(lambda x, training: encoder(x, training=training), jit_compile=True)
+
+        self.xla_towers = {
+            "image": compiled(self.image_encoder),
+            "text": compiled(self.text_encoder),
+        }
+
     def call(self, inputs: dict, training: bool = False):
-        images = self.image_encoder(inputs["images"], training=training)
-        texts = self.text_encoder(
+        towers = self.xla_towers or {"image": self.image_encoder, "text": self.text_encoder}
+        images = towers["image"](inputs["images"], training=training)
+        texts = towers["text"](
             {"token_ids": inputs["token_ids"], "padding_mask": inputs["padding_mask"]},
             training=training,
         )
