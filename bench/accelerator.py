@@ -7,7 +7,8 @@ update; bf16 mixed precision) on synthetic inputs with Keras 3's JAX backend, on
 device JAX finds (a GPU or TPU, else the CPU), for two configs: ``align`` (EfficientNet-B7 +
 BERT-Large at 289 px and 64 tokens, training/configs/align.yaml) and ``mid`` (EfficientNet-B3
 + BERT-Base at 224 px). ``--smoke`` runs the small CPU towers at 32 px for a few steps (what
-the test suite checks). Writes, per config: examples_per_second, step_seconds, the device's
+the test suite checks; also what a bare run does on a machine without an accelerator).
+Writes, per config: examples_per_second, step_seconds, the device's
 bf16 dense peak from PEAK_TFLOPS, the model FLOPs per step and mfu.
 
 Model FLOPs are counted by XLA: the cost analysis of the compiled *forward* pass of both towers
@@ -230,6 +231,10 @@ def main(argv=None) -> dict:
     device = jax.devices()[0]
     peak = args.peak_tflops or peak_tflops(device.device_kind)
     configs = SMOKE if args.smoke else CONFIGS
+    if device.platform == "cpu" and not (args.smoke or args.configs):
+        # `make bench` runs every script bare: B7 + BERT-Large would take hours on a CPU.
+        print("no accelerator found: running the smoke configs (--configs align,mid to insist)")
+        configs = SMOKE
     if args.configs:
         configs = {name: CONFIGS[name] for name in args.configs.split(",")}
     steps = args.steps or (3 if args.smoke else 20)
