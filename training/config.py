@@ -48,7 +48,9 @@ class TrainConfig:
     warmup_steps: int = 10_000
     weight_decay: float = 1e-5
     # Operations.
-    mixed_precision: str = "auto"  # auto (bf16 on TPU/CPU, fp16 on GPU), bfloat16, float16, float32
+    # auto: bf16 on TPU, CPU and GPUs with bf16 units (compute capability 8.0+), else fp16.
+    mixed_precision: str = "auto"
+    jit_compile: bool = False  # XLA-compile the train step (TPUs compile it whatever this says)
     checkpoint_every: int = 1_000
     keep_checkpoints: int = 3
     log_every: int = 100
@@ -90,9 +92,20 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig
     return _validate(cli.load_config(TrainConfig, path, overrides, shipped=CONFIG_DIR))
 
 
+# What --help says of the keys whose values are not self-explanatory.
+FLAG_HELPS = {
+    "mixed_precision": (
+        "auto, bfloat16, float16 or float32; auto is bfloat16 on TPU, CPU and GPUs with bf16"
+        " units (Ampere and later), float16 with loss scaling on older GPUs; the loss, the"
+        " L2 normalisation and the temperature stay float32"
+    ),
+    "jit_compile": "true: compile the train step with XLA (per tower under several replicas)",
+}
+
+
 def add_override_flags(parser) -> None:
     """Adds ``--<key>`` for every config key, so any value can be overridden on the command line."""
-    cli.add_config_flags(parser, TrainConfig)
+    cli.add_config_flags(parser, TrainConfig, FLAG_HELPS)
 
 
 def overrides_from(args) -> dict[str, Any]:

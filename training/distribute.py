@@ -50,18 +50,30 @@ def choose_strategy(tpu: str | None = None, cpu_replicas: int = 0) -> tf.distrib
     return tf.distribute.get_strategy()
 
 
+# NVIDIA GPUs with bfloat16 tensor cores: Ampere (compute capability 8.0) and later.
+BF16_COMPUTE_CAPABILITY = (8, 0)
+
+
 def device_kind(strategy: tf.distribute.Strategy) -> str:
-    """ "tpu", "gpu" or "cpu": what the strategy's replicas run on."""
+    """ "tpu", "gpu", "gpu-bf16" (a GPU with bf16 units) or "cpu": where the replicas run."""
     if isinstance(strategy, tf.distribute.TPUStrategy):
         return "tpu"
-    return "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "cpu"
+    details = [tf.config.experimental.get_device_details(gpu) for gpu in gpus]
+    capabilities = [tuple(d.get("compute_capability") or (0, 0)) for d in details]
+    return "gpu-bf16" if min(capabilities) >= BF16_COMPUTE_CAPABILITY else "gpu"
 
 
 def precision_policy(setting: str, kind: str) -> str:
     """The Keras dtype policy for a config's ``mixed_precision`` on a device kind.
 
-    "auto" follows ALIGN's hardware habits: bfloat16 on TPU (and CPU, whose recent cores have
-    bf16 units), float16 on GPU, where Keras wraps the optimizer in a LossScaleOptimizer.
+    "auto" prefers bfloat16 wherever the hardware has it: TPUs (ALIGN's), GPUs from Ampere on
+    (A100, H100) and CPUs (recent cores have bf16 units). bfloat16 keeps float32's exponent
+    range, so gradients neither underflow nor need loss scaling. Only older GPUs get float16,
+    where Keras wraps the optimizer in a LossScaleOptimizer. Under either policy variables,
+    the L2 normalisation, the temperature and the loss stay float32 (training.model).
     """
     if setting == "auto":
         setting = "float16" if kind == "gpu" else "bfloat16"
@@ -73,3 +85,18 @@ def set_precision(setting: str, strategy: tf.distribute.Strategy) -> str:
     policy = precision_policy(setting, device_kind(strategy))
     keras.mixed_precision.set_dtype_policy(policy)
     return policy
+
+
+def jit_compile_plan(jit_compile: bool, strategy: tf.distribute.Strategy) -> tuple[bool, bool]:
+    """(Keras's whole-step ``jit_compile``, XLA per tower) for ``--jit-compile``.
+
+    One replica: Keras compiles the whole step (towers, loss, optimizer) with XLA. Several
+    replicas (MirroredStrategy, multi-worker): Keras's whole-step XLA fails on variables
+    mirrored on other devices, so each tower is compiled instead (DualEncoder.
+    compile_towers_with_xla). TPUStrategy compiles everything with XLA by itself.
+    """
+    if not jit_compile or isinstance(strategy, tf.distribute.TPUStrategy):
+        return False, False
+    if strategy.num_replicas_in_sync == 1:
+        return True, False
+    return False, True

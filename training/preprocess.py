@@ -46,6 +46,14 @@ def crop_encoded_images(encoded: tf.Tensor, image_size: int, resize_size: int) -
     )
 
 
+def resize_shorter_side(image: tf.Tensor, resize_size: int) -> tf.Tensor:
+    """Shorter side to ``resize_size``, aspect kept, antialiased bilinear: float32 pixels."""
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    scale = resize_size / tf.reduce_min(shape)
+    new_size = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), resize_size)
+    return tf.image.resize(image, new_size, method="bilinear", antialias=True)
+
+
 def resize_and_crop(
     image: tf.Tensor, image_size: int, resize_size: int, training: bool = False, seed=None
 ) -> tf.Tensor:
@@ -54,11 +62,19 @@ def resize_and_crop(
     ALIGN: "resize to 346, random crop 289 for training, central crop 289 for eval". Training
     also flips left-right at random. Randomness is stateless, keyed by ``seed`` (int64 [2]),
     so a deterministic run is repeatable bit for bit. Returns float32 pixels in 0..255.
+
+    An image whose shorter side is already ``resize_size`` (the download stage stores every
+    larger one so: pipeline/download) skips the resize, which is then the identity:
+    antialiased bilinear at scale 1 weighs each pixel by 1 and its neighbours by 0. Skipping
+    it leaves the pixels as they were and the input pipeline 3x faster per core
+    (bench/input_pipeline.py, docs/training.md).
     """
-    shape = tf.cast(tf.shape(image)[:2], tf.float32)
-    scale = resize_size / tf.reduce_min(shape)
-    new_size = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), resize_size)
-    image = tf.image.resize(image, new_size, method="bilinear", antialias=True)
+    image = tf.cond(
+        tf.reduce_min(tf.shape(image)[:2]) == resize_size,
+        lambda: tf.cast(image, tf.float32),  # what the resize would return, at a third the cost
+        lambda: resize_shorter_side(image, resize_size),
+    )
+    new_size = tf.shape(image)[:2]
     if training:
         image = tf.image.stateless_random_crop(image, [image_size, image_size, 3], seed=seed)
         image = tf.image.stateless_random_flip_left_right(image, seed=seed + 1)

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from training.config import TrainConfig, UsageError
 from training.data import distributed_dataset, list_shards
-from training.distribute import choose_strategy, set_precision, split_cpu
+from training.distribute import choose_strategy, jit_compile_plan, set_precision, split_cpu
 from training.encoders import Encoders, EncoderSpec
 from training.eval_callback import EvalCallback
 from training.evaluate import split_attributes
@@ -128,8 +128,13 @@ def train(args: argparse.Namespace, config: TrainConfig) -> dict:
     # --- Model, optimizer, checkpoint (restored if one exists: automatic resume). ------------
     with strategy.scope():
         model = build_dual_encoder(config, len(vocabulary))
+        whole_step_xla, tower_xla = jit_compile_plan(config.jit_compile, strategy)
+        if tower_xla:
+            model.compile_towers_with_xla()
         model.compile(
-            optimizer=make_optimizer(config), steps_per_execution=config.steps_per_execution
+            optimizer=make_optimizer(config),
+            steps_per_execution=config.steps_per_execution,
+            jit_compile=whole_step_xla,
         )
         model.optimizer.build(model.trainable_variables)
         step = model.optimizer.iterations
@@ -139,7 +144,8 @@ def train(args: argparse.Namespace, config: TrainConfig) -> dict:
         )
         checkpoint.restore(manager.latest_checkpoint).expect_partial()
     start = int(step.numpy())
-    print(f"align-train: {strategy.num_replicas_in_sync} replica(s), {policy}, step {start}")
+    xla = ", XLA" if config.jit_compile else ""
+    print(f"align-train: {strategy.num_replicas_in_sync} replica(s), {policy}{xla}, step {start}")
 
     # --- Input: reseeded by the start step, so a resumed run does not replay old batches. ----
     dataset = distributed_dataset(

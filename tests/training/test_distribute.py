@@ -19,6 +19,7 @@ pytestmark = pytest.mark.slow
         ("auto", "tpu", "mixed_bfloat16"),
         ("auto", "cpu", "mixed_bfloat16"),
         ("auto", "gpu", "mixed_float16"),
+        ("auto", "gpu-bf16", "mixed_bfloat16"),
         ("float32", "gpu", "float32"),
         ("bfloat16", "gpu", "mixed_bfloat16"),
         ("float16", "cpu", "mixed_float16"),

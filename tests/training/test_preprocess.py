@@ -12,7 +12,7 @@ from tests.training.synthetic import write_shards
 from training.config import load_config
 from training.data import make_dataset
 from training.encoders import preprocess_image
-from training.preprocess import resize_and_crop
+from training.preprocess import resize_and_crop, resize_shorter_side
 from training.tokenize import AlignTokenizer
 
 PIECES = ["[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]", "a", "picture"]
@@ -73,3 +73,16 @@ def test_random_crop_and_flip_vary_with_the_seed():
         for s in range(6)
     }
     assert len(crops) > 1
+
+
+@pytest.mark.parametrize("shape", [(29, 40), (52, 29), (29, 29)])
+@pytest.mark.parametrize("training", [True, False])
+def test_an_image_stored_at_the_resize_size_gets_the_pixels_the_resize_would_give(shape, training):
+    """The skipped resize (the download stage's images) changes no pixel, crops nor flips."""
+    pixels = tf.image.decode_jpeg(textured(shape[1], shape[0], "JPEG", 3))
+    for index in range(8):
+        seed = tf.constant([5, index], tf.int64)
+        resized = resize_shorter_side(pixels, 29)  # the general path, forced
+        expected = resize_and_crop(resized, 24, 29, training=training, seed=seed)
+        actual = resize_and_crop(pixels, 24, 29, training=training, seed=seed)
+        np.testing.assert_array_equal(actual.numpy(), expected.numpy())

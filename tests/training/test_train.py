@@ -212,3 +212,19 @@ def test_missing_shards_is_a_one_line_error(data, tmp_path, capsys):
             ]
         )
     assert capsys.readouterr().err.strip().startswith("align-train: error: no training shards")
+
+
+def test_bf16_xla_run_trains_with_xla_and_bf16_towers(data, tmp_path, capsys):
+    import keras
+
+    args = ["--shards", data["shards"], "--vocab", data["vocab"], "--model-dir", str(tmp_path)]
+    args += ["--steps", "4", "--checkpoint-every", "2", "--mixed-precision", "bfloat16"]
+    try:
+        done = train.run([*args, "--jit-compile", "true", *SMALL])
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")  # the run set it for this process
+    assert "mixed_bfloat16, XLA" in capsys.readouterr().out
+    model = done["model"]
+    assert model.jit_compile is True  # one replica: Keras compiles the whole step
+    assert model.text_encoder.get_layer("bert").compute_dtype == "bfloat16"
+    assert all(np.isfinite(done["history"]["loss"]))
