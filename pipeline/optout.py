@@ -224,3 +224,23 @@ def add_entry(found: OptOutList, kind: str, value: str) -> None:
     else:
         {"uid": found.uids, "url": found.urls, "page": found.pages, "domain": found.domains,
          "sha256": found.sha256s}[kind].add(value)  # fmt: skip
+
+
+def add_opt_out_flag(parser) -> None:
+    """``--opt-out FILE``, the same flag on every job that can leave a record out early."""
+    parser.add_argument(
+        "--opt-out",
+        metavar="FILE",
+        help="list of records to leave out, one 'kind:value' a line (url:, page:, prefix:, "
+        "domain:, uid:, sha256:, phash:HEX[/distance]); local or gs://",
+    )
+
+
+def read_list(path: str, read_text, flag: str = "--opt-out") -> OptOutList:
+    """A list file through ``read_text`` (the job's reader: local or gs://), parsed; a file
+    that cannot be read is a UsageError naming it."""
+    try:
+        text = read_text(path)
+    except Exception as error:  # noqa: BLE001 - Beam raises its own errors for a missing file
+        raise UsageError(f"{flag} {path}: cannot be read ({type(error).__name__})") from None
+    return parse_list(text, f"{flag} {path}")

@@ -19,6 +19,7 @@ from pipeline.options import (
     add_sharding_flags,
     parse_job_args,
 )
+from pipeline.optout import add_opt_out_flag
 
 FORMATS = ("auto", "warc", "wat")
 
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--include-empty-alt", action="store_true", help="also emit images with no alt-text"
     )
     parser.add_argument("--fetch-batch-size", type=int, default=32, help="pages per fetch call")
+    add_opt_out_flag(parser)
     add_fetch_flags(parser)
     add_output_flags(parser)
     return parser
