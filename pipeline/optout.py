@@ -21,9 +21,12 @@ matches. Pure Python, no Beam: the jobs, the download and align-purge share it.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+import pyarrow as pa
 
 from filters.cli import UsageError
 from pipeline.pairs import resolve_url
@@ -155,6 +158,18 @@ class OptOutList:
                 kind = self.image_kind(digests[row], phashes[row])
             out.append(kind)
         return out
+
+
+def leave_out(table: pa.Table, listed: OptOutList | None) -> tuple[pa.Table, Counter]:
+    """The rows of ``table`` no entry matches, and how many each kind left out (by reason
+    name, ``opt_out_<kind>``); the table itself when nothing matches."""
+    if not listed or table.num_rows == 0:
+        return table, Counter()
+    kinds = listed.kinds(table)
+    dropped = Counter(reason_of(kind) for kind in kinds if kind is not None)
+    if not dropped:
+        return table, dropped
+    return table.filter(pa.array([kind is None for kind in kinds])), dropped
 
 
 def parse_entry(line: str) -> tuple[str, str]:
