@@ -57,14 +57,16 @@ def from_scan(source: str, page_url: str, scan: ImageScan) -> Outcome:
 
 # Where withheld pairs are counted, by reason: pairs/withheld/meta_robots, ...
 WITHHELD = "pairs/withheld/"
+WITHHELD_IMAGES = "images/withheld/"  # every <img> of a reserved page, with an alt or not
 
 
 def consented(
     source: str, page_url: str, scan: ImageScan, headers: Mapping[str, str], agent_token: str
 ) -> Outcome:
     """The page's pairs, or none when its headers or ``<meta>`` reserve it (consent.py): the
-    page is rejected under the signal's name and its pairs counted under ``pairs/withheld/``
-    (its images under ``img/withheld``), so every ``<img>`` still ends in one ``img/`` key."""
+    page is rejected under the signal's name, its pairs counted under ``pairs/withheld/`` and
+    its ``<img>`` tags under ``images/withheld/``; the pairs' ``img/pair`` becomes
+    ``img/withheld``, so every ``<img>`` still ends in one ``img/`` key."""
     outcome = from_scan(source, page_url, scan)
     reservation = page_reservation(headers, scan.metas, agent_token)
     if reservation is None:
@@ -72,6 +74,7 @@ def consented(
     withheld = outcome.counts.pop("img/pair", 0)
     outcome.counts["img/withheld"] += withheld
     outcome.counts[WITHHELD + reservation.reason] += len(outcome.pairs)
+    outcome.counts[WITHHELD_IMAGES + reservation.reason] += outcome.counts["img/seen"]
     outcome.pairs, outcome.reason = [], reservation.reason
     return outcome
 

@@ -6,7 +6,8 @@ A removed row is taken off the count it was under: ``kept`` (a row of the job's 
 ``rejected/purged``, so ``in = kept + rejected`` still holds. align-crawl counts pages, not
 pairs, so there a removed pair moves from ``pairs/written`` to ``pairs/purged`` and the
 pages stay as they were. Every stats.json also counts ``purged/<reason>`` (rows, by the
-list entry's kind) and names its purge records under ``purges``.
+list entry's kind), ``purged/kept`` the rows taken from its output (so the next job's ``in``
+is still ``kept + purged/kept``), and names its purge records under ``purges``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 PURGED = "purged"
+PURGED_KEPT = "purged/kept"  # rows removed from the job's output (kept), in counts
 CRAWL = "align-crawl"
 
 
@@ -52,6 +54,8 @@ def updated_stats(stats: dict, removed: list[tuple[str, str | None]], record_nam
                     del rejected[reason]
         if total:
             rejected[PURGED] = rejected.get(PURGED, 0) + total
+        if buckets["kept"]:  # what the next job read, less this: the report's chain check
+            counts[PURGED_KEPT] = counts.get(PURGED_KEPT, 0) + buckets["kept"]
     for reason, n in reasons.items():
         counts[f"purged/{reason}"] = counts.get(f"purged/{reason}", 0) + n
     stats["rejected"] = dict(sorted(rejected.items()))

@@ -81,7 +81,7 @@ def test_stats_move_removed_rows_to_purged_and_still_balance():
     out = updated_stats(stats, removed, "purge-x.json")
     assert (out["in"], out["kept"], out["rejected"]) == (10, 6, {"http_404": 2, "purged": 2})
     assert out["balanced"] and out["purges"] == ["purge-x.json"]
-    assert out["counts"] == {"purged/opt_out_domain": 2}
+    assert out["counts"] == {"purged/opt_out_domain": 2, "purged/kept": 1}
 
 
 def test_a_crawl_moves_pairs_not_pages():
