@@ -77,8 +77,8 @@ def test_reserved_pages_are_withheld_under_their_signal(crawl):
     assert {signal: stats["rejected"].get(signal) for signal in pages} == {
         signal: len(urls) for signal, urls in pages.items()
     }
-    counts = stats["counts"]
-    withheld = {k.rsplit("/", 1)[1]: v for k, v in counts.items() if k.startswith("pairs/withheld/")}
+    prefix = "pairs/withheld/"
+    withheld = {k[len(prefix) :]: v for k, v in stats["counts"].items() if k.startswith(prefix)}
     pairs = {}
     for row in reserved:
         pairs[row["consent"]] = pairs.get(row["consent"], 0) + 1
