@@ -51,6 +51,9 @@ def chain(local_chain, synthetic_web, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("purge")
     for stage in ("crawl", "text", "download"):
         shutil.copytree(local_chain[stage], root / stage)
+        stats = root / stage / "stats.json"  # inputs named in the copy: the copy's folders
+        origin = str(Path(local_chain[stage]).parent)
+        stats.write_text(stats.read_text().replace(origin, str(root)))
     filter_cli.run(
         ["--input", str(root / "download"), "--output", str(root / "final"), "--rules", "all"]
         + ["--config", str(small_config_path()), "--output-format", "tfrecord,webdataset"]
@@ -120,6 +123,24 @@ def test_a_purge_removes_listed_records_from_every_stage_and_nothing_else(chain,
 
     purge(["--list", str(tmp_path / "list.txt")] + [str(chain / s) for s in STAGES])
     assert snapshot(chain) == after, "a second purge changed something"
+
+
+def test_the_report_after_a_purge_shows_it_and_every_signal_and_still_balances(
+    chain, synthetic_web, tmp_path
+):
+    (tmp_path / "list.txt").write_text(f"page:{synthetic_web.page_urls.read_text().split()[0]}\n")
+    purge(["--list", str(tmp_path / "list.txt")] + [str(chain / s) for s in STAGES])
+    filter_cli.run(
+        ["--stats", str(chain / "final"), "--ground-truth", str(synthetic_web.ground_truth)]
+    )
+    report = (chain / "final" / "report" / "report.md").read_text()
+    consent = report.split("## Consent")[1].split("\n## ")[0]
+    for signal in ("x_robots_tag", "meta_robots", "tdm_reservation", "tdm_reservation_meta"):
+        assert f"| {signal} | crawl/ (align-crawl) |" in consent
+    assert str(tmp_path / "list.txt") in consent
+    assert "| crawl/ |" in consent and "| text/ |" in consent  # every run's purge record
+    assert "do not balance" not in report and "measurements hold" not in report
+    assert "before it kept" not in report
 
 
 def _record_path(records: dict, chain: Path, stage: str) -> str:
