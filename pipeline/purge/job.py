@@ -45,7 +45,7 @@ def folder_files(folder: str) -> list[str]:
             inner = path[len(folder.rstrip("/")) + 1 :]
             if not inner.startswith(("_", "report/")) and format_of(path):
                 found.append(path)
-    return sorted(found)
+    return sorted(set(found))  # on gs:// a "*" also matches "/": patterns overlap
 
 
 def matches(path: str, listed: OptOutList) -> Iterator[tuple[str, str]]:
@@ -159,10 +159,12 @@ def execute(args: argparse.Namespace, options) -> dict:
         raise UsageError(f"--list {args.list}: no such file")
     listed = parse_list(text, f"--list {args.list}")
     folders = [folder.rstrip("/") for folder in args.dirs]
+    items = []
     for folder in folders:
-        if not FileSystems.exists(folder):
-            raise UsageError(f"{folder}: no such folder")
-    items = [(folder, path) for folder in folders for path in folder_files(folder)]
+        files = folder_files(folder)  # (a gs:// "folder" is only a prefix: look for files)
+        if not files and not FileSystems.exists(FileSystems.join(folder, STATS_FILE)):
+            raise UsageError(f"{folder}: no shards and no stats.json, not a job's output")
+        items += [(folder, path) for path in files]
     purge = Purge(args.list, text, listed)
     pipeline = beam.Pipeline(options=options)
     build(pipeline, purge, items)
