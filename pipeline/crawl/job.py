@@ -4,7 +4,10 @@ Accounting (``stats.json``): ``in`` counts records, the unit a crawl reads: ever
 WAT record, every damaged part of a file (a truncated or corrupt gzip member, a malformed
 record), or every listed page URL. A record is ``kept`` when it yields at least one pair and
 otherwise rejected under one reason (``not_response_record``, ``not_html``,
-``no_image_pairs``, ``truncated_gzip_member``, ``fetch_http_404``, ...). Pair-level counts
+``no_image_pairs``, ``truncated_gzip_member``, ``fetch_http_404``, ...); a page its owner
+reserved (pipeline/fetch/consent.py) under its signal (``x_robots_tag``, ``meta_robots``,
+``tdm_reservation``, ``tdm_reservation_meta``), its pairs counted in ``pairs/withheld/<signal>``;
+one whose every pair ``--opt-out`` lists under ``opt_out_<kind>``. Pair-level counts
 sit in ``counts``: ``pairs/extracted`` = ``pairs/duplicates`` + ``pairs/written``, and each
 ``<img>`` seen ends in ``img/pair`` or ``img/<why not>``; ``warc/<type>`` (``arc/<type>``) counts
 records by type, ``warc/damaged`` damaged parts, ``warc/salvaged`` the damaged parts kept for
