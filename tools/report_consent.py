@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
@@ -76,19 +76,28 @@ def consent_rows(curation: Curation, truth: pa.Table | None = None) -> list[Cons
     rows = []
     for run in curation.runs:
         found = _crawl_rows(run) if run.job == CRAWL else _record_rows(run)
-        rows += [
-            ConsentRow(**{**row.__dict__, "labelled": labelled.get(row.signal)}) for row in found
-        ]
+        stage = "page" if run.job == CRAWL else "image"
+        rows += [replace(row, labelled=labelled.get((stage, row.signal))) for row in found]
     return rows
 
 
-def labelled_pairs(truth: pa.Table) -> dict[str, int]:
-    """Distinct (url, alt, page) pairs per ``consent`` label of the synthetic web."""
+def labelled_pairs(truth: pa.Table) -> dict[tuple[str, str], int]:
+    """Distinct (url, alt, page) pairs per ``consent`` label of the synthetic web, keyed by
+    where the label is seen: ``page`` (a reserved page's pairs, which the crawl never emits)
+    or ``image`` (an emitted pair whose image host reserves it)."""
     if "consent" not in truth.column_names:
         return {}
     keys = [name for name in ("url", "alt", "page_url") if name in truth.column_names]
-    rows = truth.select([*keys, "consent"]).to_pylist()
-    unique = {tuple(row[key] for key in keys): row["consent"] for row in rows if row["consent"]}
+    emitted = ["emitted_by_crawl"] if "emitted_by_crawl" in truth.column_names else []
+    rows = truth.select([*keys, "consent", *emitted]).to_pylist()
+    unique = {
+        tuple(row[key] for key in keys): (
+            "image" if row.get("emitted_by_crawl") else "page",
+            row["consent"],
+        )
+        for row in rows
+        if row["consent"]
+    }
     return dict(Counter(unique.values()))
 
 

@@ -23,6 +23,9 @@ from pipeline.purge.cli import run as purge
 from pipeline.purge.formats import example_strings
 from pipeline.shards import read_table
 from pipeline.stats import read_stats
+from tools.report_chain import curation_of
+from tools.report_consent import consent_rows
+from tools.report_truth import read_ground_truth
 
 STAGES = ("crawl", "text", "download", "final")
 
@@ -141,6 +144,16 @@ def test_the_report_after_a_purge_shows_it_and_every_signal_and_still_balances(
     assert "| crawl/ |" in consent and "| text/ |" in consent  # every run's purge record
     assert "do not balance" not in report and "measurements hold" not in report
     assert "before it kept" not in report
+    truth = read_ground_truth(str(synthetic_web.ground_truth))
+    rows = consent_rows(curation_of(str(chain / "final")), truth)
+    crawled = {row.signal: row for row in rows if row.job == "align-crawl"}
+    assert set(crawled) == {
+        "x_robots_tag",
+        "meta_robots",
+        "tdm_reservation",
+        "tdm_reservation_meta",
+    }
+    assert all(row.pairs == row.labelled for row in crawled.values())
 
 
 def _record_path(records: dict, chain: Path, stage: str) -> str:
