@@ -197,3 +197,41 @@ def ai_txt_reservation(rules: RobotsRules, url: str) -> Reservation | None:
     if rules.allowed(path):
         return None
     return Reservation(AI_TXT, f"ai.txt disallows {path}")
+
+
+# --- at download time: an image response and its host's policy files ------------------------
+
+
+def image_reservation(headers: Mapping[str, str]) -> Reservation | None:
+    """What an image response's own headers (lower-case names) reserve: TDMRep's header.
+    (X-Robots-Tag on images is the fetcher's, which refuses before the body is read.)"""
+    if tdm_reserves(header_values(headers, "tdm-reservation")):
+        return Reservation(TDM_RESERVATION, "tdm-reservation: 1")
+    return None
+
+
+def policy_body(status: int | None, body: bytes | None) -> bytes:
+    """The body of a policy file (tdmrep.json, ai.txt) as fetched: a 2xx answer's bytes; any
+    other answer (404, 5xx, no answer) gives b"", which reserves nothing. Whether a host that
+    does not answer should rather be skipped is the caller's decision (robots.txt's RFC 9309
+    closes it; these files have no such rule)."""
+    return (body or b"") if status is not None and 200 <= status < 300 else b""
+
+
+@dataclass(frozen=True)
+class HostPolicy:
+    """A host's tdmrep.json rules and ai.txt rules, parsed once per host."""
+
+    tdmrep: tuple[TdmRule, ...] = ()
+    ai_txt: RobotsRules | None = None
+
+    @classmethod
+    def parse(cls, tdmrep_body: bytes, ai_txt_body: bytes, agent_token: str) -> HostPolicy:
+        return cls(tuple(parse_tdmrep(tdmrep_body)), parse_ai_txt(ai_txt_body, agent_token))
+
+    def reservation(self, url: str) -> Reservation | None:
+        """tdmrep.json's first matching rule, then ai.txt (None: neither reserves ``url``)."""
+        found = tdmrep_reservation(self.tdmrep, url)
+        if found is None and self.ai_txt is not None:
+            found = ai_txt_reservation(self.ai_txt, url)
+        return found

@@ -11,11 +11,14 @@ from pipeline.fetch.consent import (
     TDM_RESERVATION_META,
     TDMREP_JSON,
     X_ROBOTS_TAG,
+    HostPolicy,
     ai_txt_reservation,
+    image_reservation,
     meta_robots_opt_out,
     page_reservation,
     parse_ai_txt,
     parse_tdmrep,
+    policy_body,
     tdmrep_reservation,
 )
 
@@ -143,3 +146,24 @@ def test_ai_txt_of_another_agent_only_applies_to_it():
 
 def test_an_empty_ai_txt_reserves_nothing():
     assert ai_txt_reservation(parse_ai_txt(b"", AGENT), "http://h/a.jpg") is None
+
+
+def test_an_image_response_is_reserved_by_its_tdm_header_only():
+    assert image_reservation({"tdm-reservation": "1"}).reason == TDM_RESERVATION
+    assert image_reservation({"tdm-reservation": "0", "tdm-policy": "x"}) is None
+    assert image_reservation({}) is None
+
+
+@pytest.mark.parametrize(
+    ("status", "reserves"), [(200, True), (404, False), (503, False), (None, False)]
+)
+def test_only_a_policy_file_that_was_served_reserves(status, reserves):
+    policy = HostPolicy.parse(policy_body(status, TDMREP), b"", AGENT)
+    assert (policy.reservation("http://h/img/a.jpg") is not None) == reserves
+
+
+def test_a_host_policy_asks_tdmrep_json_first_then_ai_txt():
+    policy = HostPolicy.parse(TDMREP, AI_TXT_BODY, AGENT)
+    assert policy.reservation("http://h/img/a.jpg").reason == TDMREP_JSON
+    assert policy.reservation("http://h/other.jpg").reason == AI_TXT  # *.jpg in ai.txt
+    assert policy.reservation("http://h/public/x.png") is None
