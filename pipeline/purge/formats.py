@@ -100,9 +100,15 @@ def parquet_write_options(metadata: pq.FileMetaData) -> dict:
     return options
 
 
-def purge_parquet(path: str, verdict: Verdict) -> Rewrite:
+def purge_parquet(path: str, verdict: Verdict, uids: set | None = None) -> Rewrite:
+    """``uids``, when given, are all the uids a verdict can name in this file: a file holding
+    none of them is judged from its uid column alone (most files of a purge)."""
     with open_raw(path) as handle:
         parquet = pq.ParquetFile(handle)
+        if uids is not None and "uid" in parquet.schema_arrow.names:
+            column = parquet.read(columns=["uid"]).column("uid")
+            if not any(uid in uids for uid in column.to_pylist()):
+                return Rewrite(path, column.length())
         table = parquet.read()
         options = parquet_write_options(parquet.metadata)
     result = Rewrite(path, table.num_rows)
@@ -242,6 +248,10 @@ def purge_tar(path: str, verdict: Verdict) -> Rewrite:
 PURGERS = {"parquet": purge_parquet, "tfrecord": purge_tfrecord, "tar": purge_tar}
 
 
-def purge_file(path: str, verdict: Verdict) -> Rewrite:
-    """Removes the records ``verdict`` names from one shard, rewriting it only if any go."""
-    return PURGERS[format_of(path)](path, verdict)
+def purge_file(path: str, verdict: Verdict, uids: set | None = None) -> Rewrite:
+    """Removes the records ``verdict`` names from one shard, rewriting it only if any go
+    (``uids``: see purge_parquet)."""
+    kind = format_of(path)
+    if kind == "parquet":
+        return purge_parquet(path, verdict, uids)
+    return PURGERS[kind](path, verdict)

@@ -96,12 +96,22 @@ def verdict_of(listed: OptOutList, resolved: dict):
     return verdict
 
 
-def purge_one(item: tuple[str, str], listed: OptOutList, resolved: dict) -> tuple[str, dict]:
-    folder, path = item
-    result = purge_file(path, verdict_of(listed, resolved))
-    Metrics.counter(JOB, FILES).inc()
-    relative = path[len(folder.rstrip("/")) + 1 :]
-    return folder, {"file": relative, "rows": result.rows, "removed": result.removed}
+class PurgeFiles(beam.DoFn):
+    """One shard in, its purge out, ``(folder, what left which file)``."""
+
+    def __init__(self, listed: OptOutList):
+        self.listed = listed
+        self._uids: tuple[int, set] | None = None  # the resolved uids as a set, made once
+
+    def process(self, item: tuple[str, str], resolved: dict):
+        if self._uids is None or self._uids[0] != id(resolved):
+            self._uids = (id(resolved), set(resolved))
+        folder, path = item
+        # The first pass matched every Parquet row against the list: its uids are all there is.
+        result = purge_file(path, verdict_of(self.listed, resolved), self._uids[1])
+        Metrics.counter(JOB, FILES).inc()
+        relative = path[len(folder.rstrip("/")) + 1 :]
+        yield folder, {"file": relative, "rows": result.rows, "removed": result.removed}
 
 
 class Purge:
@@ -146,7 +156,7 @@ def build(pipeline, purge: Purge, items: list[tuple[str, str]]) -> None:
     _ = (
         files
         | "Reshuffle" >> beam.Reshuffle()
-        | "PurgeFile" >> beam.Map(purge_one, purge.listed, beam.pvalue.AsSingleton(resolved))
+        | "PurgeFile" >> beam.ParDo(PurgeFiles(purge.listed), beam.pvalue.AsSingleton(resolved))
         | "ByFolder" >> beam.GroupByKey()
         | "Record" >> beam.MapTuple(purge.record_folder)
     )
