@@ -201,7 +201,11 @@ def _read_record(folder: str, name: str) -> dict:
 
 def summary_lines(records: dict, files: int, seconds: float) -> list[str]:
     removed = sum(sum(record.get("removed", {}).values()) for record in records.values())
-    lines = [f"{JOB}: {files:,} files in {seconds:.1f} s: {removed:,} records removed"]
+    rewritten = sum(len(record.get("files", [])) for record in records.values())
+    lines = [
+        f"{JOB}: {files:,} files read in {seconds:.1f} s: {removed:,} rows removed from "
+        f"{rewritten:,} files (a record counts in every file that held a copy of it)"
+    ]
     for folder, record in records.items():
         if not record:
             lines.append(f"  {folder}: nothing listed, unchanged")
