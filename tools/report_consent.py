@@ -82,22 +82,22 @@ def consent_rows(curation: Curation, truth: pa.Table | None = None) -> list[Cons
 
 
 def labelled_pairs(truth: pa.Table) -> dict[tuple[str, str], int]:
-    """Distinct (url, alt, page) pairs per ``consent`` label of the synthetic web, keyed by
-    where the label is seen: ``page`` (a reserved page's pairs, which the crawl never emits)
-    or ``image`` (an emitted pair whose image host reserves it)."""
+    """Pairs per ``consent`` label of the synthetic web, keyed by where the label is seen:
+    ``page`` (a reserved page's pairs, which the crawl never emits: counted per page, as the
+    crawl withholds them) or ``image`` (an emitted pair whose image host reserves it: counted
+    once per (url, alt), as the download gets each pair once)."""
     if "consent" not in truth.column_names:
         return {}
-    keys = [name for name in ("url", "alt", "page_url") if name in truth.column_names]
     emitted = ["emitted_by_crawl"] if "emitted_by_crawl" in truth.column_names else []
-    rows = truth.select([*keys, "consent", *emitted]).to_pylist()
-    unique = {
-        tuple(row[key] for key in keys): (
-            "image" if row.get("emitted_by_crawl") else "page",
-            row["consent"],
-        )
-        for row in rows
-        if row["consent"]
-    }
+    page = ["page_url"] if "page_url" in truth.column_names else []
+    rows = truth.select(["url", "alt", *page, "consent", *emitted]).to_pylist()
+    unique = {}
+    for row in rows:
+        if not row["consent"]:
+            continue
+        stage = "image" if row.get("emitted_by_crawl") else "page"
+        key = (row["url"], row["alt"]) + ((row.get("page_url"),) if stage == "page" else ())
+        unique[key] = (stage, row["consent"])
     return dict(Counter(unique.values()))
 
 

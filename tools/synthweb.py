@@ -363,11 +363,16 @@ GROUND_TRUTH_SCHEMA = pa.schema(
         # the machine-readable reservation that keeps the pair out (pipeline/fetch/consent.py):
         # a page's (x_robots_tag, meta_robots, tdm_reservation, tdm_reservation_meta: the crawl
         # emits none of its pairs) or an image host's (ai_txt, tdmrep_json, tdm_reservation:
-        # emitted, for align-download to refuse); null when nothing reserves it
+        # emitted, for align-download to refuse; so are the x_robots_tag and robots_disallowed
+        # faults, which it refuses already); null when nothing reserves it
         ("consent", pa.string()),
         *[(f"noise_{kind}", pa.bool_()) for kind in NOISE_KINDS],
     ]
 )
+
+
+# Faults that are an image host's reservation, which align-download already honours.
+CONSENT_FAULTS = ("x_robots_tag", "robots_disallowed")
 
 
 def _ground_truth(planner: Planner, pages: list[Page], sizes: dict, config) -> list[dict]:
@@ -404,7 +409,7 @@ def _row(img: Img, page: Page, position: int, sizes: dict, seen: set, config) ->
         "expected_status": expected,
         "noise": img.noise,
         "eval_match": img.eval_match,
-        "consent": img.consent,
+        "consent": img.consent or (fault if fault in CONSENT_FAULTS else None),
     }
     if img.emitted:
         seen.add(key)

@@ -435,9 +435,12 @@ def test_image_hosts_policy_files_reserve_exactly_the_labelled_images(synthetic_
         if ["tdm-reservation", "1"] in headers.get("headers", []):
             assert row["consent"] == "tdm_reservation"
             found["tdm_reservation"] += 1
-    labelled = Counter(row["consent"] for row in pairs if row["consent"])
-    assert found == labelled and set(labelled) == {"ai_txt", "tdmrep_json", "tdm_reservation"}
-    assert all(row["expected_status"] == "ok" for row in pairs if row["consent"])
+    new_signals = {"ai_txt", "tdmrep_json", "tdm_reservation"}  # not honoured by the download yet
+    labelled = Counter(row["consent"] for row in pairs if row["consent"] in new_signals)
+    assert found == labelled and set(labelled) == new_signals
+    assert all(row["expected_status"] == "ok" for row in pairs if row["consent"] in new_signals)
+    honoured = [row for row in pairs if row["consent"] and row["consent"] not in new_signals]
+    assert honoured and all(row["consent"] == row["expected_status"] for row in honoured)
 
 
 def test_warc_files_are_gzip_members_without_timestamps(synthetic_web):
