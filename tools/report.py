@@ -54,6 +54,15 @@ def summary_table(data: ReportData, report_path: str) -> str:
     if len(runs) > 1:
         lines.append("  runs " + " -> ".join(f"{run.label}/ ({run.job})" for run in runs))
     lines += [f"  ! {note}" for note in notes(data)]
+    for row in data.consent:
+        pairs = "pairs unknown" if row.pairs is None else f"{row.pairs:,} pairs"
+        pages = f"{row.pages:,} pages, " if row.pages else ""
+        lines.append(f"  consent {row.signal} at {row.run}/: {pages}{pairs}")
+    for row in data.purges:
+        removed = sum(row.removed.values())
+        lines.append(
+            f"  purged {removed:,} records from {row.run}/ at {row.when} ({row.list_path})"
+        )
     width = max([len(reason) for reason in data.reasons] + [len("reason")])
     lines.append(f"  {'reason':<{width}}  {'first':>9}  {'any':>9}")
     for reason in data.reasons:

@@ -95,6 +95,12 @@ def input_folder(source: str | None) -> str | None:
     return source
 
 
+def kept_before_purges(stats: dict) -> int:
+    """What a job kept when it ran: its ``kept`` plus what align-purge removed from it since
+    (pipeline/purge/ledger.py), which is what the job after it read."""
+    return int(stats["kept"]) + int(stats.get("counts", {}).get("purged/kept", 0))
+
+
 def _stats_at(folder: str) -> dict | None:
     try:
         if not FileSystems.exists(FileSystems.join(folder, STATS_FILE)):
@@ -129,6 +135,9 @@ class Curation:
         for run in runs:
             rejected.update(run.stats.get("rejected", {}))
             counts.update(run.stats.get("counts", {}))
+        for run in runs[:-1]:  # a pair purged from a run's output is in the next run's count too
+            rejected["purged"] -= kept_before_purges(run.stats) - int(run.stats["kept"])
+        rejected = +rejected  # drops the zero left where nothing was purged
         merged = dict(self.final.stats)
         merged.update(
             {
@@ -150,7 +159,7 @@ class Curation:
             f"{later.job} ({later.label}/) read {later.stats['in']:,} records, but "
             f"{earlier.job} ({earlier.label}/) before it kept {earlier.stats['kept']:,}"
             for earlier, later in pairwise(runs)
-            if int(later.stats["in"]) != int(earlier.stats["kept"])
+            if int(later.stats["in"]) != kept_before_purges(earlier.stats)
         ]
 
     def all_notes(self) -> list[str]:

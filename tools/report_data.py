@@ -29,6 +29,7 @@ from tools.report_chain import (
     matching_paths,
     measurements_pattern,
 )
+from tools.report_consent import ConsentRow, PurgeRow, consent_rows, purge_rows
 from tools.report_truth import (
     EXAMPLE_COLUMNS,
     GroundTruthResult,
@@ -162,6 +163,8 @@ class ReportData:
     ground_truth: GroundTruthResult | None
     curation: Curation  # the runs: upstream filter runs, the download, this run
     rows_read: dict[str, int] = field(default_factory=dict)  # per run folder
+    consent: list[ConsentRow] = field(default_factory=list)  # tools/report_consent.py
+    purges: list[PurgeRow] = field(default_factory=list)
 
     @property
     def kept_fraction(self) -> float:
@@ -386,5 +389,7 @@ def gather(output_dir: str, ground_truth: str | None = None) -> ReportData:
         examples=examples,
         thumbnails=thumbnails,
         curation=curation,
+        consent=consent_rows(curation, truth),
+        purges=purge_rows(curation),
         **measured,
     )

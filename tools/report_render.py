@@ -113,7 +113,7 @@ def notes(data: ReportData) -> list[str]:
         )
     for run in data.curation.filter_runs:
         read = data.rows_read.get(run.folder, 0)
-        if read != run.stats.get("in"):
+        if read != measured_records(run.stats):
             lines.append(
                 f"{run.label}/measurements hold {read:,} rows but its stats.json counts "
                 f"{run.stats.get('in', 0):,}."
@@ -123,6 +123,56 @@ def notes(data: ReportData) -> list[str]:
             f"Most-frequent counts are approximate (may be up to {data.frequent_error:,} low)."
         )
     return lines
+
+
+def measured_records(stats: dict) -> int:
+    """The measurement rows a filter run leaves: one per record in, less those its --opt-out
+    list dropped before any rule and those align-purge removed since."""
+    gone = sum(
+        n for reason, n in stats.get("rejected", {}).items()
+        if reason.startswith("opt_out_") or reason == "purged"
+    )  # fmt: skip
+    return int(stats.get("in", 0)) - gone
+
+
+def _consent(data: ReportData) -> list[Block]:
+    """Per signal, what each job left out, and the purges since."""
+    if not data.consent and not data.purges:
+        return []
+    blocks = [
+        Block("h2", "Consent: reservations honoured and records purged"),
+        Block(
+            "p",
+            "Every machine-readable reservation the curation met, by the job that honoured it: "
+            "pages (a reserved page's pairs never leave the crawl), images and pairs. A "
+            "page refused by its X-Robots-Tag while fetched is never read, so its pairs are "
+            "not known. opt_out_* rows are the --opt-out lists' matches, by kind.",
+        ),
+    ]
+    if data.consent:
+        labelled = any(row.labelled is not None for row in data.consent)
+        header = ["signal", "run", "pages", "images", "pairs"] + ["labelled"] * labelled
+
+        def cell(value):
+            return "n/a" if value is None else f"{value:,}"
+
+        rows = [
+            [row.signal, f"{row.run}/ ({row.job})", cell(row.pages), cell(row.images),
+             cell(row.pairs)] + [cell(row.labelled)] * labelled
+            for row in data.consent
+        ]  # fmt: skip
+        blocks.append(_table(header, rows))
+        if labelled:
+            blocks.append(Block("p", "'Labelled': the pairs the ground truth reserves so."))
+    if data.purges:
+        rows = [
+            [f"{row.run}/", row.when, row.list_path, ", ".join(
+                f"{reason} {n:,}" for reason, n in row.removed.items()), f"{row.files:,}"]
+            for row in data.purges
+        ]  # fmt: skip
+        blocks.append(Block("p", "align-purge runs since (each run's purge-*.json):"))
+        blocks.append(_table(["run", "when", "list", "removed", "files rewritten"], rows))
+    return blocks
 
 
 def _summary(data: ReportData, more_notes: Sequence[str]) -> list[Block]:
@@ -374,6 +424,7 @@ def document(data: ReportData, title: str, more_notes: Sequence[str] = ()) -> li
         [Block("h1", f"Filter report: {title}")]
         + _summary(data, more_notes)
         + _removed(data)
+        + _consent(data)
         + _ground_truth(data)
         + _distributions(data)
         + _frequent(data)

@@ -266,4 +266,5 @@ def read_ground_truth(path: str) -> pa.Table:
         raise UsageError(f"ground truth {path} lacks column(s) {', '.join(sorted(missing))}")
     labels = [name for name in table.column_names if name.startswith("noise_")]
     keys = ["url", "alt"] + ["page_url"] * ("page_url" in table.column_names)
-    return table.select([*keys, *labels])
+    consent = ["consent"] * ("consent" in table.column_names)  # tools/report_consent.py
+    return table.select([*keys, *labels, *consent])

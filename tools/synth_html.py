@@ -9,7 +9,7 @@ import random
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
-from tools.synth_plan import Img, host_ip
+from tools.synth_plan import DECOY_SIGNALS, RESERVED_PAGES, Img, host_ip
 
 CHARSETS = (("utf-8", 0.6), ("iso-8859-1", 0.15), ("windows-1252", 0.15), ("undeclared", 0.1))
 PLACEHOLDER = "data:image/gif;base64,R0lGODlhAQABAAAAACw="
@@ -32,6 +32,9 @@ class Page:
     base_host: int | None = None  # <base href="http://<host>/img/"> when set
     uppercase: bool = False
     links: list[str] = field(default_factory=list)
+    headers: tuple = ()  # extra response headers: (name, value), a name may repeat
+    metas: tuple = ()  # <meta name content> tags: (name, content)
+    consent: str | None = None  # the signal that reserves the whole page
 
 
 def page_url(port: int, path: str) -> str:
@@ -71,6 +74,21 @@ def make_pages(imgs: list[Img], n_pages: int, rng: random.Random, config) -> lis
     for page in pages:
         others = rng.sample(pages, min(3, len(pages)))
         page.links = [other.path for other in others if other is not page]
+        if page.index % 7 == 1:  # a signal that reserves nothing for our agent
+            page.headers, page.metas = DECOY_SIGNALS[page.index // 7 % len(DECOY_SIGNALS)]
+    return pages
+
+
+def reserved_pages(imgs: list[Img], first_index: int) -> list[Page]:
+    """One page per RESERVED_PAGES entry, holding the <img> tags planned for it, with the
+    entry's headers and <meta> tags."""
+    pages = []
+    for number, (signal, headers, metas) in enumerate(RESERVED_PAGES):
+        index = first_index + number
+        chunk = [img for img in imgs if img.reserved_page == number]
+        page = Page(index, f"/reserved/{index:05d}.html", chunk, headers=headers, metas=metas)
+        page.consent = signal
+        pages.append(page)
     return pages
 
 
@@ -163,7 +181,9 @@ def render_page(page: Page, port: int, seed: int) -> tuple[bytes, list[dict], di
         head.insert(
             0, f'<meta http-equiv="Content-Type" content="text/html; charset={page.charset}">'
         )
-    metas = []
+    metas = [{"name": name, "content": content} for name, content in page.metas]
+    for name, content in page.metas:
+        head.append(f'<{up("meta")} name="{name}" content="{html.escape(content)}">')
     if page.base_host:
         base = image_url(port, page.base_host, "/img/")
         head.append(f'<{up("base")} {up("href")}="{base}">')

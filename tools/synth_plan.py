@@ -56,6 +56,34 @@ BROKEN_SPLIT = (
     ("redirect_loop", 0.1),
 )
 X_ROBOTS_VALUES = ("noai", "noimageai", "noai, noimageai")
+# Pages that reserve themselves, one of each (pipeline/fetch/consent.py): the signal's reason,
+# the response headers, the <meta name content> tags. Every <img> on them is a pair the crawl
+# must not emit, labelled with the reason in the ground truth's ``consent`` column.
+POLICY = "https://synthweb.example/tdm-policy.json"
+RESERVED_PAGES = (
+    ("x_robots_tag", (("X-Robots-Tag", "noai"),), ()),
+    (
+        "x_robots_tag",
+        (("X-Robots-Tag", "otherbot: nofollow"), ("X-Robots-Tag", "align-recipe: noimageai")),
+        (),
+    ),
+    ("meta_robots", (), (("robots", "noindex, nofollow"),)),
+    ("meta_robots", (), (("align-recipe", "noimageai"),)),
+    ("tdm_reservation", (("tdm-reservation", "1"), ("tdm-policy", POLICY)), ()),
+    ("tdm_reservation_meta", (), (("tdm-reservation", "1"), ("tdm-policy", POLICY))),
+)
+IMGS_PER_RESERVED_PAGE = 3
+# Signals on ordinary pages that reserve nothing for our agent: the crawl must keep them.
+DECOY_SIGNALS = (
+    ((("tdm-reservation", "0"), ("tdm-policy", POLICY)), ()),
+    ((("X-Robots-Tag", "otherbot: noai"),), ()),
+    ((), (("googlebot", "noindex"),)),
+    ((), (("robots", "max-image-preview:none, nofollow"),)),
+)
+# Images reserved where align-download sees them (the host's /ai.txt, its
+# /.well-known/tdmrep.json, the image response's tdm-reservation header): emitted by the crawl
+# and labelled in ``consent``; their expected_status stays "ok" until the download honours them.
+DOWNLOAD_SIGNALS = {"ai_txt": "ai-reserved", "tdmrep_json": "tdm-reserved", "tdm_reservation": None}
 MAX_USES = {"photo": 3, "too_short": 8}  # images per alt-text; every other kind: 1
 MIN_NGRAM_COUNT = 5  # every n-gram of a guarded alt-text occurs at least this often
 GUARDED = {"template", "photo", "reused", "too_short", "too_long", "mismatched", "rare_token"}
@@ -74,6 +102,7 @@ class Picture:
     attrs: dict | None = None
     fault: str = "none"
     route: dict = field(default_factory=dict)  # extra per-URL server behaviour
+    consent: str | None = None  # the signal that reserves it at download time
     store: list[tuple[int, str]] = field(default_factory=list)  # where the bytes are written
     mirrors: list[tuple[int, str]] = field(default_factory=list)  # same bytes, other URLs
 
@@ -99,6 +128,8 @@ class Img:
     alt_attribute: bool = True  # False: the tag has no alt attribute at all
     raw_src: str | None = None  # for non-emitted tags: a src the crawler must skip
     rare: str | None = None  # the rare token put into a rare-token alt-text
+    consent: str | None = None  # the signal that reserves the pair (RESERVED_PAGES, DOWNLOAD_...)
+    reserved_page: int | None = None  # index into RESERVED_PAGES of the page it must go on
 
 
 @dataclass
@@ -243,6 +274,7 @@ class Planner:
         for kind in NOISE_KINDS:
             getattr(self, f"plan_{kind}")(counts[kind])
         self.plan_boundary_alts()
+        self.plan_download_consent()
         n_clean = max(0, self.config.n_pairs - len(self.imgs))
         n_photo = int(round(n_clean * self.config.rate_photo))
         self.plan_clean(n_clean - n_photo)
@@ -251,6 +283,7 @@ class Planner:
         self.repair_rare_ngrams()
         self.plan_duplicates()
         self.plan_not_emitted()
+        self.plan_reserved_pages()
 
     def plan_eval(self) -> None:
         for class_name in text.CLASS_NAMES:
@@ -492,6 +525,34 @@ class Planner:
                 picture, self.clean(picture.attrs, picture), "template", noise="x_robots"
             )
 
+    def plan_download_consent(self) -> None:
+        """Clean pictures an image host reserves: under its ai.txt's or tdmrep.json's reserved
+        folder, or answered with ``tdm-reservation: 1``."""
+        for signal, folder in DOWNLOAD_SIGNALS.items():
+            host = {"ai_txt": 1, "tdmrep_json": min(2, self.config.n_image_hosts)}.get(signal)
+            for _ in range(self.config.n_consent_images):
+                attrs = self.random_attrs()
+                dims = self._dims(self.config.min_side, self.config.max_side, (1.0, 1.5))
+                if folder:
+                    where = {"host": host, "folder": folder}
+                    picture = self.add_picture("shape", attrs, dims, "jpg", **where)
+                else:
+                    picture = self.shape_picture(attrs, fmt="jpg")
+                    picture.route = {"headers": [["tdm-reservation", "1"], ["tdm-policy", POLICY]]}
+                picture.consent = signal
+                img = self.occurrence(picture, self.clean(picture.attrs, picture), "template")
+                img.consent = signal
+
+    def plan_reserved_pages(self) -> None:
+        """A page per RESERVED_PAGES entry, each with its own pictures, never rendered: a
+        crawler that honours the page never asks for them."""
+        for index, (signal, _, _) in enumerate(RESERVED_PAGES):
+            for _ in range(IMGS_PER_RESERVED_PAGE):
+                picture = self.shape_picture(fmt="jpg")
+                picture.store = []
+                img = self.occurrence(picture, self.clean(picture.attrs, picture), "template")
+                img.emitted, img.consent, img.reserved_page = False, signal, index
+
     def plan_benign_faults(self) -> None:
         """Faults a careful downloader gets through: they land on clean pictures."""
         candidates = [
@@ -500,6 +561,7 @@ class Planner:
             if img.caption == "template"
             and img.noise is None
             and img.picture.fault == "none"
+            and img.picture.consent is None
             and img.picture.spec["kind"] == "shape"
         ]
         self.rng.shuffle(candidates)
@@ -600,7 +662,11 @@ class Planner:
 
     def plan_duplicates(self) -> None:
         """The same (url, alt) on a second page, which the crawl must deduplicate."""
-        clean = [img for img in self.imgs if img.caption == "template" and img.noise is None]
+        clean = [
+            img
+            for img in self.imgs
+            if img.caption == "template" and img.noise is None and img.consent is None
+        ]
         for img in self.rng.sample(clean, min(len(clean), self.config.n_duplicates)):
             copy = Img(
                 img.picture, img.host, img.path, img.alt, img.caption, img.language, duplicate=True

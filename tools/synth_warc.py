@@ -32,6 +32,7 @@ class Capture:
     links: list[dict] | None = None  # for HTML pages: the WAT's Links
     head: dict | None = None  # for HTML pages: the WAT's Head
     revisit: bool = False
+    headers: tuple = ()  # extra response headers: (name, value), a name may repeat
 
 
 class _Ids:
@@ -75,6 +76,7 @@ def _http_headers(capture: Capture) -> StatusAndHeaders:
         ("Content-Length", str(len(capture.body))),
         ("Server", "synthweb/1.0"),
         ("Connection", "close"),
+        *capture.headers,
     ]
     return StatusAndHeaders(f"{capture.status} {reason}", headers, protocol="HTTP/1.1")
 
@@ -175,6 +177,12 @@ def _envelope(filename: str, record_type: str, capture: Capture, record_id: str,
                 "Content-Length": str(len(capture.body)),
             },
         }
+        for name, value in capture.headers:  # a repeated header: its values as a list
+            held = response["Headers"].get(name)
+            if held is None:
+                response["Headers"][name] = value
+            else:
+                response["Headers"][name] = [*(held if isinstance(held, list) else [held]), value]
         if capture.links is not None:
             response["HTML-Metadata"] = {"Head": capture.head or {}, "Links": capture.links}
         envelope["Payload-Metadata"] = {

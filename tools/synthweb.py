@@ -25,8 +25,25 @@ from filters.cli import UsageError
 from filters.extras import require
 from pipeline.records import make_uid
 from tools import synth_images
-from tools.synth_html import Page, content_type, image_url, make_pages, page_url, render_page
-from tools.synth_plan import EXPECTED_STATUS, NOISE_KINDS, Img, Planner, host_ip, page_count
+from tools.synth_html import (
+    Page,
+    content_type,
+    image_url,
+    make_pages,
+    page_url,
+    render_page,
+    reserved_pages,
+)
+from tools.synth_plan import (
+    DOWNLOAD_SIGNALS,
+    EXPECTED_STATUS,
+    NOISE_KINDS,
+    POLICY,
+    Img,
+    Planner,
+    host_ip,
+    page_count,
+)
 from tools.synth_text import CLASS_NAMES
 from tools.synth_warc import Capture, write_warc, write_wat
 from tools.webserver import serve_until_interrupted
@@ -71,6 +88,7 @@ class WebConfig:
     n_redirect: int = 6
     n_redirect_other_host: int = 4
     n_wrong_content_type: int = 4
+    n_consent_images: int = 2  # per signal a host gives at download time (DOWNLOAD_SIGNALS)
     eval_per_class: int = 8
     n_retrieval: int = 100
     captions_per_image: int = 5
@@ -144,9 +162,9 @@ def generate(output_dir: str | os.PathLike, config: WebConfig) -> dict:
     planner.plan()
     planner.check()
     rng = random.Random(f"synthweb:{config.seed}:pages")
-    pages = make_pages(
-        planner.imgs, page_count(len(planner.imgs), config.imgs_per_page), rng, config
-    )
+    ordinary = [img for img in planner.imgs if img.reserved_page is None]
+    pages = make_pages(ordinary, page_count(len(ordinary), config.imgs_per_page), rng, config)
+    pages += reserved_pages(planner.imgs, len(pages))
     pictures = _write_pictures(output, planner, config)
     routes = _write_pages(output, pages, config)
     _write_site_extras(output, planner, routes, config)
@@ -191,8 +209,33 @@ def _write_pages(output: Path, pages: list[Page], config: WebConfig) -> dict:
         path = output / "site" / host_ip(0) / page.path.lstrip("/")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-        routes.setdefault(host_ip(0), {})[page.path] = {"content_type": content_type(page)}
+        route = {"content_type": content_type(page)}
+        if page.headers:
+            route["headers"] = [list(pair) for pair in page.headers]
+        routes.setdefault(host_ip(0), {})[page.path] = route
     return routes
+
+
+# Image hosts' own policy files (pipeline/fetch/consent.py): host 1's ai.txt reserves its
+# /ai-reserved/ folder, host 2's tdmrep.json its /tdm-reserved/ folder; each also says something
+# that reserves nothing for our agent (another agent's rule, a location with reservation 0).
+AI_TXT = (
+    "# Spawning ai.txt\nUser-Agent: *\nDisallow: /{folder}/\nAllow: /img/\n\n"
+    "User-Agent: otherbot\nDisallow: /\n"
+)
+
+
+def _write_policies(site: Path, config: WebConfig) -> None:
+    ai_host, tdm_host = host_ip(1), host_ip(min(2, config.n_image_hosts))
+    (site / ai_host / "ai.txt").write_text(AI_TXT.format(folder=DOWNLOAD_SIGNALS["ai_txt"]))
+    rules = [
+        {"location": f"/{DOWNLOAD_SIGNALS['tdmrep_json']}/*", "tdm-reservation": 1,
+         "tdm-policy": POLICY},
+        {"location": "/img/*", "tdm-reservation": 0},
+    ]  # fmt: skip
+    well_known = site / tdm_host / ".well-known"
+    well_known.mkdir(parents=True, exist_ok=True)
+    (well_known / "tdmrep.json").write_text(json.dumps(rules, indent=1) + "\n")
 
 
 def _write_site_extras(output: Path, planner: Planner, routes: dict, config: WebConfig) -> None:
@@ -204,8 +247,10 @@ def _write_site_extras(output: Path, planner: Planner, routes: dict, config: Web
         (site / ip / "robots.txt").write_text(
             f"User-agent: *\n{rules}\nUser-agent: BadBot\nDisallow: /\n"
         )
+    _write_policies(site, config)
     for picture in planner.pictures:
-        if picture.fault in ("none", "robots_disallowed", "undecodable", "http_404"):
+        quiet = picture.fault in ("none", "robots_disallowed", "undecodable", "http_404")
+        if quiet and not picture.route.get("headers"):
             continue
         route = {"fault": picture.fault, **picture.route}
         if picture.fault == "not_an_image":
@@ -264,6 +309,7 @@ def _write_crawl(output: Path, pages: list[Page], config: WebConfig) -> int:
                     page.data,
                     page.links_meta,
                     page.head,
+                    headers=page.headers,
                 )
             )
             if page.index % 10 == 3:
@@ -314,6 +360,11 @@ GROUND_TRUTH_SCHEMA = pa.schema(
         ("expected_status", pa.string()),
         ("noise", pa.string()),  # the one noise kind of the pair, null when clean
         ("eval_match", pa.string()),
+        # the machine-readable reservation that keeps the pair out (pipeline/fetch/consent.py):
+        # a page's (x_robots_tag, meta_robots, tdm_reservation, tdm_reservation_meta: the crawl
+        # emits none of its pairs) or an image host's (ai_txt, tdmrep_json, tdm_reservation:
+        # emitted, for align-download to refuse); null when nothing reserves it
+        ("consent", pa.string()),
         *[(f"noise_{kind}", pa.bool_()) for kind in NOISE_KINDS],
     ]
 )
@@ -353,6 +404,7 @@ def _row(img: Img, page: Page, position: int, sizes: dict, seen: set, config) ->
         "expected_status": expected,
         "noise": img.noise,
         "eval_match": img.eval_match,
+        "consent": img.consent,
     }
     if img.emitted:
         seen.add(key)
@@ -376,6 +428,8 @@ def _manifest(config: WebConfig, rows: list[dict], pages, planner: Planner, n_wa
             "pictures": len(planner.pictures),
             "warc_files": n_warc,
             "noise": {k: sum(1 for r in emitted if r["noise"] == k) for k in NOISE_KINDS},
+            "consent": dict(sorted(Counter(r["consent"] for r in rows if r["consent"]).items())),
+            "reserved_pages": sum(1 for page in pages if page.consent),
             "faults": dict(sorted(Counter(r["fault"] for r in emitted).items())),
             "eval_zero_shot": sum(1 for e in planner.eval_images if e.name.startswith("zero")),
             "eval_retrieval": sum(1 for e in planner.eval_images if e.name.startswith("retr")),

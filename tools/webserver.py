@@ -289,9 +289,9 @@ class _Handler(BaseHTTPRequestHandler):
         content_type = route.get("content_type") or _guess_type(path)
         if fault == "wrong_content_type":
             content_type = "text/plain"
-        headers = {}
+        headers = [tuple(pair) for pair in route.get("headers", ())]  # a name may repeat
         if fault == "x_robots_tag":
-            headers["X-Robots-Tag"] = route.get("x_robots_tag", "noai")
+            headers.append(("X-Robots-Tag", route.get("x_robots_tag", "noai")))
         if fault == "truncated":
             return self._send_truncated(target.read_bytes(), content_type, body)
         return self._send_file(target, content_type, body, headers)
@@ -330,7 +330,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
-    def _send_file(self, target: Path, content_type: str, body: bool, headers: dict) -> None:
+    def _send_file(self, target: Path, content_type: str, body: bool, headers: list) -> None:
         """A file with sendfile(2): no copy through Python, the GIL released while it goes."""
         try:
             with open(target, "rb") as handle:
@@ -338,7 +338,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_response(200)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(size))
-                for name, value in headers.items():
+                for name, value in headers:
                     self.send_header(name, value)
                 self.end_headers()
                 if body and size:

@@ -19,6 +19,7 @@ from pipeline.options import (
     add_sharding_flags,
     parse_job_args,
 )
+from pipeline.optout import add_opt_out_flag
 
 FORMATS = ("auto", "warc", "wat")
 
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=32,
         help="pages per fetch call (a host's pages always share one call)",
     )
+    add_opt_out_flag(parser)
     add_fetch_flags(parser)
     add_output_flags(parser)
     return parser

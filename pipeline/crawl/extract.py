@@ -54,6 +54,7 @@ class ImageScan:
 
     pairs: list[tuple[str, str]] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
+    metas: list[tuple[str, str]] = field(default_factory=list)  # (name, content) of <meta name>
 
 
 def mime_type(content_type: str | None) -> str:
@@ -187,7 +188,20 @@ def extract_pairs(html: str, page_url: str, include_empty_alt: bool = False) -> 
     tree = LexborHTMLParser(html)
     base = page_base(tree, page_url)
     images = ((node.attributes.get("alt"), node.attributes) for node in tree.tags("img"))
-    return scan_images(images, lambda attributes: image_url(attributes, base), include_empty_alt)
+    scan = scan_images(images, lambda attributes: image_url(attributes, base), include_empty_alt)
+    scan.metas = page_metas(tree)
+    return scan
+
+
+def page_metas(tree: LexborHTMLParser) -> list[tuple[str, str]]:
+    """Every ``<meta name content>`` of a page, names lower-cased: where robots and TDMRep
+    reservations are written (pipeline/fetch/consent.py reads them)."""
+    metas = []
+    for node in tree.tags("meta"):
+        name = node.attributes.get("name")
+        if name:
+            metas.append((name.strip().lower(), node.attributes.get("content") or ""))
+    return metas
 
 
 def links_to_pairs(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from html import unescape
 from urllib.parse import urljoin
@@ -16,6 +17,10 @@ from urllib.parse import urljoin
 from pipeline.crawl.extract import DEFAULT_MAX_PAGE_BYTES, ImageScan, links_to_pairs, page_pairs
 from pipeline.crawl.payload import page_body
 from pipeline.crawl.warc_source import Damage, WarcRecord, parse_http_response
+from pipeline.fetch.consent import page_reservation
+from pipeline.fetch.fetcher import AGENT_TOKEN
+from pipeline.optout import OptOutList, reason_of
+from pipeline.records import make_uid
 
 WAT_IMAGE_PATHS = ("IMG@/src", "IMG@/data-src")  # CC's WAT lists <img src> links like this
 
@@ -26,6 +31,8 @@ class HarvestOptions:
 
     max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES
     include_empty_alt: bool = False
+    agent_token: str = AGENT_TOKEN  # whose <meta name> and X-Robots-Tag lines apply
+    opt_out: OptOutList | None = None  # --opt-out: pairs left out by the user's own list
 
 
 @dataclass
@@ -46,6 +53,53 @@ def rejected(source: str, reason: str, page_url: str = "", counts: Counter | Non
 def from_scan(source: str, page_url: str, scan: ImageScan) -> Outcome:
     reason = None if scan.pairs else "no_image_pairs"
     return Outcome(source, page_url, scan.pairs, reason, scan.counts)
+
+
+# Where withheld pairs are counted, by reason: pairs/withheld/meta_robots, ...
+WITHHELD = "pairs/withheld/"
+WITHHELD_IMAGES = "images/withheld/"  # every <img> of a reserved page, with an alt or not
+
+
+def consented(
+    source: str, page_url: str, scan: ImageScan, headers: Mapping[str, str], agent_token: str
+) -> Outcome:
+    """The page's pairs, or none when its headers or ``<meta>`` reserve it (consent.py): the
+    page is rejected under the signal's name, its pairs counted under ``pairs/withheld/`` and
+    its ``<img>`` tags under ``images/withheld/``; the pairs' ``img/pair`` becomes
+    ``img/withheld``, so every ``<img>`` still ends in one ``img/`` key."""
+    outcome = from_scan(source, page_url, scan)
+    reservation = page_reservation(headers, scan.metas, agent_token)
+    if reservation is None:
+        return outcome
+    withheld = outcome.counts.pop("img/pair", 0)
+    outcome.counts["img/withheld"] += withheld
+    outcome.counts[WITHHELD + reservation.reason] += len(outcome.pairs)
+    outcome.counts[WITHHELD_IMAGES + reservation.reason] += outcome.counts["img/seen"]
+    outcome.pairs, outcome.reason = [], reservation.reason
+    return outcome
+
+
+def screen(outcome: Outcome, opt_out: OptOutList | None) -> Outcome:
+    """Leaves out the pairs the user's ``--opt-out`` list names (counted by kind under
+    ``pairs/withheld/opt_out_<kind>``); a page whose every pair is listed is rejected under
+    the first one's kind."""
+    if not opt_out or not outcome.pairs:
+        return outcome
+    kept, first = [], None
+    for url, alt in outcome.pairs:
+        uid = make_uid(url, alt) if opt_out.uids else None
+        kind = opt_out.pair_kind(url, outcome.page_url, uid)
+        if kind is None:
+            kept.append((url, alt))
+            continue
+        first = first or kind
+        outcome.counts[WITHHELD + reason_of(kind)] += 1
+        outcome.counts["img/pair"] -= 1
+        outcome.counts["img/withheld"] += 1
+    if first is not None and not kept:
+        outcome.reason = reason_of(first)
+    outcome.pairs = kept
+    return outcome
 
 
 def from_damage(damage: Damage, path: str, extract, options: HarvestOptions) -> Outcome:
@@ -79,7 +133,7 @@ def from_response(
         )
     except Exception:  # noqa: BLE001 - a parser crash on hostile markup is that page's reject
         return rejected(source, "parse_error", page_url, body.counts)
-    outcome = from_scan(source, page_url, scan)
+    outcome = consented(source, page_url, scan, headers, options.agent_token)
     outcome.counts.update(body.counts)
     return outcome
 
@@ -124,7 +178,32 @@ def from_wat_record(record: WarcRecord, path: str, options: HarvestOptions) -> O
     html = response.get("HTML-Metadata")
     if not isinstance(html, dict):
         return rejected(source, "not_html", page_url)
-    return from_scan(source, page_url, wat_scan(html, page_url, options))
+    scan = wat_scan(html, page_url, options)
+    scan.metas = wat_metas(html)
+    return consented(source, page_url, scan, wat_headers(response), options.agent_token)
+
+
+def wat_headers(response: dict) -> dict[str, str]:
+    """The stored response's headers (``HTTP-Response-Metadata.Headers``), lower-case names;
+    a header given several values (a list) keeps them all, one a line."""
+    headers = response.get("Headers")
+    if not isinstance(headers, dict):
+        return {}
+    out = {}
+    for name, value in headers.items():
+        values = value if isinstance(value, list) else [value]
+        out[str(name).strip().lower()] = "\n".join(str(item) for item in values)
+    return out
+
+
+def wat_metas(html: dict) -> list[tuple[str, str]]:
+    """The page's ``<meta name content>`` as the WAT lists them (``Head.Metas``)."""
+    metas = (html.get("Head") or {}).get("Metas") or []
+    return [
+        (str(meta["name"]).strip().lower(), str(meta.get("content") or ""))
+        for meta in metas
+        if isinstance(meta, dict) and meta.get("name")
+    ]
 
 
 def wat_scan(html: dict, page_url: str, options: HarvestOptions) -> ImageScan:

@@ -4,7 +4,10 @@ Accounting (``stats.json``): ``in`` counts records, the unit a crawl reads: ever
 WAT record, every damaged part of a file (a truncated or corrupt gzip member, a malformed
 record), or every listed page URL. A record is ``kept`` when it yields at least one pair and
 otherwise rejected under one reason (``not_response_record``, ``not_html``,
-``no_image_pairs``, ``truncated_gzip_member``, ``fetch_http_404``, ...). Pair-level counts
+``no_image_pairs``, ``truncated_gzip_member``, ``fetch_http_404``, ...); a page its owner
+reserved (pipeline/fetch/consent.py) under its signal (``x_robots_tag``, ``meta_robots``,
+``tdm_reservation``, ``tdm_reservation_meta``), its pairs counted in ``pairs/withheld/<signal>``;
+one whose every pair ``--opt-out`` lists under ``opt_out_<kind>``. Pair-level counts
 sit in ``counts``: ``pairs/extracted`` = ``pairs/duplicates`` + ``pairs/written``, and each
 ``<img>`` seen ends in ``img/pair`` or ``img/<why not>``; ``warc/<type>`` (``arc/<type>``) counts
 records by type, ``warc/damaged`` damaged parts, ``warc/salvaged`` the damaged parts kept for
@@ -42,12 +45,15 @@ from pipeline.crawl.harvest import (
     from_warc_record,
     from_wat_record,
     rejected,
+    screen,
 )
 from pipeline.crawl.warc_source import Damage, iter_records
+from pipeline.fetch.consent import X_ROBOTS_TAG
 from pipeline.fetch.fetcher import FetchConfig, Fetcher, FetchResult
 from pipeline.fetch.settings import fetch_config
 from pipeline.fetch.units import batches_by_unit, unit_function
 from pipeline.options import MAX_DEDUP_BUCKETS, MIN_DEDUP_BUCKETS, MIN_SHARDS
+from pipeline.optout import read_list
 from pipeline.pairs import keep_first_per_uid
 from pipeline.progress import LiveTally, Meter, run_job, summary
 from pipeline.records import PAIR_SCHEMA, check_crawl_inputs, make_uid
@@ -55,6 +61,7 @@ from pipeline.shards import (
     WriteShards,
     open_raw,
     read_parts,
+    read_text,
     remove_folder,
     sized_inputs,
     split_by_index,
@@ -126,6 +133,7 @@ class _Harvest(beam.DoFn):
         consumed); each outcome is counted in the job's counters as it comes."""
         batcher, tally = PairBatcher(), Counter()
         for outcome in outcomes:
+            outcome = screen(outcome, self.options.opt_out)
             add_to_tally(tally, outcome)
             add_to_tally(self.live.pending, outcome)  # the live counters, flushed ~1/s
             self.live.tick()
@@ -222,6 +230,10 @@ class FetchPages(_Harvest):
 
     def outcome(self, result: FetchResult) -> Outcome:
         source, page_url = f"fetch:{result.url}", result.final_url or result.url
+        if result.status == X_ROBOTS_TAG:
+            # Refused by the fetcher before its body was read (every header line is read
+            # there): the same reason as a stored page's header, its pairs never known.
+            return rejected(source, X_ROBOTS_TAG, page_url, Counter({"pages/withheld_unread": 1}))
         if result.status != "ok":
             return rejected(source, f"fetch_{result.status}", page_url)
         # Fetched undecoded (see page_fetch_config), so the body meets the WARC path's decoder; the
@@ -400,7 +412,8 @@ def inputs_and_harvest(pipeline, args, options: HarvestOptions, files, urls):
 def execute(args: argparse.Namespace, pipeline_options) -> dict:
     """The job, its flags parsed and checked (cli.py): returns the stats document it wrote,
     or {} when it only submitted the job (Dataflow without waiting, or a template)."""
-    options = HarvestOptions(args.max_page_bytes, args.include_empty_alt)
+    opt_out = read_list(args.opt_out, read_text) if args.opt_out else None
+    options = HarvestOptions(args.max_page_bytes, args.include_empty_alt, opt_out=opt_out)
     files = crawl_inputs(args.input) if args.input else None
     if files:
         check_crawl_inputs([path for path, _ in files], open_raw)  # the door (records.py)

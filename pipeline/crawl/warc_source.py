@@ -384,11 +384,17 @@ class HttpResponse:
     """The HTTP message in a response record's block."""
 
     status: int
-    headers: dict[str, str]  # lower-case names; a repeated header keeps its first value
+    headers: dict[str, str]  # lower-case names; a repeated header keeps its first value,
+    # except REPEATED_HEADERS, whose lines are joined by newlines
     payload: bytes
 
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")  # the first empty line, CRLF or bare LF (ClueWeb09)
+
+
+# Headers whose every line counts (a reservation may sit on a second ``X-Robots-Tag`` line);
+# their repeated lines are joined by newlines, which pipeline/fetch/consent.py splits again.
+REPEATED_HEADERS = frozenset({"x-robots-tag", "tdm-reservation"})
 
 
 def parse_http_response(block: bytes) -> HttpResponse | None:
@@ -407,5 +413,9 @@ def parse_http_response(block: bytes) -> HttpResponse | None:
     for line in lines[1:]:
         name, colon, value = line.partition(":")
         if colon:
-            headers.setdefault(name.strip().lower(), value.strip())
+            name = name.strip().lower()
+            if name in headers and name in REPEATED_HEADERS:
+                headers[name] += "\n" + value.strip()
+            else:
+                headers.setdefault(name, value.strip())
     return HttpResponse(status, headers, block[end.end() :])

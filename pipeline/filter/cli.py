@@ -26,6 +26,7 @@ from filters.cli import (
 from filters.config import FilterConfig
 from filters.rules import ALL, MODES, RULES, TEXT, config_help
 from pipeline.options import MIN_SHARDS, add_sharding_flags, parse_job_args
+from pipeline.optout import add_opt_out_flag
 
 OUTPUT_FORMATS = ("tfrecord", "webdataset")
 CONFIG_HELP = {"languages": "language: codes to keep, e.g. 'en' or 'en,fr'; 'all' = off"}
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--ground-truth", help="the synthetic web's ground_truth.parquet, for the report's scores"
     )
+    add_opt_out_flag(parser)
     add_output_flags(parser)
     config_flags = parser.add_argument_group("config overrides (filters/rules.py: the rules)")
     add_config_flags(config_flags, FilterConfig, config_help() | CONFIG_HELP)

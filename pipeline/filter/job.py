@@ -48,6 +48,7 @@ from pipeline.filter.nsfw import NsfwScores
 from pipeline.filter.tfrecord import write_tfrecord
 from pipeline.filter.webdataset import write_webdataset
 from pipeline.options import MIN_SHARDS
+from pipeline.optout import leave_out, read_list
 from pipeline.progress import Meter, judged, run_job, summary
 from pipeline.records import DOWNLOAD_SCHEMA, DOWNLOADED, PAIR_SCHEMA, PAIRS, with_extras
 from pipeline.shards import (
@@ -61,7 +62,7 @@ from pipeline.shards import (
     total_rows,
     write_parquet,
 )
-from pipeline.stats import WriteStats, read_stats
+from pipeline.stats import IN, WriteStats, read_stats, rejected
 
 JOB = "align-filter"  # the command, and the namespace of the job's Beam counters
 
@@ -230,7 +231,15 @@ def build(
         args.nsfw_model,
         args.nsfw_batch_size,
     )
-    results = pipeline | "Read" >> ReadTables(pattern) | "Filter" >> job
+    tables = pipeline | "Read" >> ReadTables(pattern)
+    tallies = []
+    if args.opt_out:
+        screened = tables | "OptOut" >> beam.ParDo(
+            LeaveOut(read_list(args.opt_out, read_text))
+        ).with_outputs(TALLIES, main="tables")
+        tables = screened.tables
+        tallies.append(screened[TALLIES])
+    results = tables | "Filter" >> job
     _write_outputs(results, args, kept_schema)
     extra = {
         "job": "align-filter",
@@ -243,7 +252,25 @@ def build(
         "nsfw_model": args.nsfw_model if nsfw else None,
         "eval_sets": {name: len(list_images(glob)) for name, glob in eval_sets.items()},
     }
-    results["tallies"] | "WriteStats" >> WriteStats(args.output, extra)
+    all_tallies = [results["tallies"], *tallies] | "WithOptOut" >> beam.Flatten()
+    all_tallies | "WriteStats" >> WriteStats(args.output, extra)
+
+
+class LeaveOut(beam.DoFn):
+    """--opt-out: drops the listed records before any rule sees them, counted (in, and
+    rejected by kind) but never written to rejects/: the owner asked for them to be gone."""
+
+    def __init__(self, listed):
+        self.listed = listed
+
+    def process(self, table: pa.Table):
+        table, dropped = leave_out(table, self.listed)
+        if dropped:
+            tally = {rejected(reason): n for reason, n in dropped.items()}
+            tally[IN] = sum(dropped.values())
+            yield beam.pvalue.TaggedOutput(TALLIES, tally)
+        if table.num_rows:
+            yield table
 
 
 def _write_outputs(results: dict, args, kept_schema: pa.Schema) -> None:

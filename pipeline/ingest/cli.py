@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from filters.cli import add_output_flags, check_at_least, exits_cleanly
 from pipeline.ingest.settings import SHARD_ROWS, add_list_flags, extra_cols
 from pipeline.options import MIN_SHARDS, add_sharding_flags, parse_job_args
+from pipeline.optout import add_opt_out_flag
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input", required=True, help="a list file, a folder or a glob")
     parser.add_argument("--output", required=True, help="folder for pairs-*.parquet")
     add_list_flags(parser)
+    add_opt_out_flag(parser)
     add_sharding_flags(
         parser,
         shards_help=f"pair shards (default: about {SHARD_ROWS:,} rows each, at least "

@@ -46,10 +46,11 @@ from pipeline.ingest.formats import (
 )
 from pipeline.ingest.settings import SHARD_ROWS
 from pipeline.options import MIN_SHARDS
+from pipeline.optout import OptOutList, leave_out, read_list
 from pipeline.pairs import keep_first_per_uid
 from pipeline.progress import Meter, run_job, summary
 from pipeline.records import PAIR_SCHEMA, make_uid
-from pipeline.shards import WriteShards, open_raw, sized_inputs
+from pipeline.shards import WriteShards, open_raw, read_text, sized_inputs
 from pipeline.stats import (
     IN,
     KEPT,
@@ -182,12 +183,17 @@ def open_input(path: str, gzip: bool):
 class ReadUnit(beam.DoFn):
     """One unit of a list in, pair tables out; rejects and a tally per chunk, tagged."""
 
-    def __init__(self, schema: pa.Schema):
+    def __init__(self, schema: pa.Schema, opt_out: OptOutList | None = None):
         self.schema = schema
+        self.opt_out = opt_out
 
     def process(self, unit: Unit):
         for chunk in read_unit(unit, open_input):
             pairs, rejects, tally = clean(chunk.table, self.schema)
+            # --opt-out: counted by kind, never copied to rejects/ (the owner asked us not to)
+            pairs, left_out = leave_out(pairs, self.opt_out)
+            tally[VALID] -= sum(left_out.values())
+            tally.update({rejected(reason): n for reason, n in left_out.items()})
             if chunk.bad:
                 sources, reasons, details = zip(*chunk.bad, strict=True)
                 unreadable = reject_table(
@@ -234,18 +240,21 @@ def count_duplicates(tally: dict) -> dict:
 class Ingest(beam.PTransform):
     """Units of a list -> pair shards and rejects under ``output``; outputs the tallies."""
 
-    def __init__(self, plan: Plan, output: str, num_shards: int):
+    def __init__(self, plan: Plan, output: str, num_shards: int, opt_out=None):
         super().__init__()
         self.plan = plan
         self.output = output
         self.num_shards = num_shards
+        self.opt_out = opt_out
 
     def expand(self, pipeline):
         read = (
             pipeline
             | "Units" >> beam.Create(self.plan.units)
             | "ReadUnit"
-            >> beam.ParDo(ReadUnit(self.plan.schema)).with_outputs(REJECTS, TALLIES, main="pairs")
+            >> beam.ParDo(ReadUnit(self.plan.schema, self.opt_out)).with_outputs(
+                REJECTS, TALLIES, main="pairs"
+            )
         )
         written = read.pairs | "WritePairs" >> SortedShards(
             self.output, "pairs", self.plan.schema, self.num_shards, unique=True
@@ -262,6 +271,7 @@ def execute(args: argparse.Namespace, options) -> dict:
     """The job, its flags parsed and checked (cli.py): returns the stats document it wrote,
     or {} when it only submitted the job (Dataflow without waiting, or a template)."""
     plan = make_plan(args)
+    opt_out = read_list(args.opt_out, read_text) if args.opt_out else None
     shards = args.shards or max(MIN_SHARDS, math.ceil(plan.estimated_rows / SHARD_ROWS))
     if not FileSystems.exists(args.output):
         FileSystems.mkdirs(args.output)
@@ -270,7 +280,7 @@ def execute(args: argparse.Namespace, options) -> dict:
     pipeline = beam.Pipeline(options=options)
     _ = (
         pipeline
-        | "Ingest" >> Ingest(plan, args.output, shards)
+        | "Ingest" >> Ingest(plan, args.output, shards, opt_out)
         | "SumTallies" >> beam.CombineGlobally(SumTallies())
         | "CountDuplicates" >> beam.Map(count_duplicates)
         | "WriteStats" >> WriteStats(args.output, extra)

@@ -19,6 +19,15 @@ import pytest
 from PIL import Image
 from warcio.archiveiterator import ArchiveIterator
 
+from pipeline.crawl.harvest import wat_headers, wat_metas
+from pipeline.fetch.consent import (
+    ai_txt_reservation,
+    page_reservation,
+    parse_ai_txt,
+    parse_tdmrep,
+    tdmrep_reservation,
+)
+from pipeline.fetch.fetcher import AGENT_TOKEN
 from tools import synth_text
 from tools.synth_plan import NOISE_KINDS
 from tools.synthweb import WebConfig, generate, photo_jpegs, small_config
@@ -294,16 +303,21 @@ def charset_of(data: bytes, content_type: str) -> str:
     return match.group(1).decode() if match else "utf-8"
 
 
-def test_pages_hold_exactly_the_ground_truth_pairs(synthetic_web, pairs):
+def test_pages_hold_exactly_the_ground_truth_pairs(synthetic_web, pairs, truth):
+    """Ordinary pages hold the emitted pairs; the pages that reserve themselves hold exactly
+    the pairs labelled with their signal, which the crawl must not emit."""
     routes = json.loads((synthetic_web.site / "routes.json").read_text())["routes"]["127.0.0.1"]
-    found = set()
+    reserved_rows = [r for r in truth if r["consent"] and not r["emitted_by_crawl"]]
+    reserved_pages = {r["page_url"] for r in reserved_rows}
+    found, reserved = set(), set()
     for url in synthetic_web.page_urls.read_text().split():
         path = "/" + url.split("/", 3)[3]
         data = (synthetic_web.site / "127.0.0.1" / path.lstrip("/")).read_bytes()
         parser = ReferenceExtractor(url)
         parser.feed(data.decode(charset_of(data, routes[path]["content_type"])))
-        found.update(parser.pairs)
+        (reserved if url in reserved_pages else found).update(parser.pairs)
     assert found == {(r["url"], r["alt"]) for r in pairs}
+    assert reserved == {(r["url"], r["alt"]) for r in reserved_rows}
 
 
 @pytest.mark.parametrize(
@@ -366,8 +380,12 @@ def test_warc_responses_are_the_served_pages(synthetic_web):
     assert types["revisit"] >= 1  # and non-HTML responses, to be skipped
 
 
-def test_wat_links_list_the_ground_truth_pairs(synthetic_web, pairs):
-    found = set()
+def test_wat_links_list_the_ground_truth_pairs(synthetic_web, pairs, truth):
+    """The WAT lists every page's links; a reserved page's signal is in its stored headers or
+    Head.Metas, where a WAT reader finds it (and no other page reserves itself)."""
+    reserved_rows = [r for r in truth if r["consent"] and not r["emitted_by_crawl"]]
+    signal_of = {r["page_url"]: r["consent"] for r in reserved_rows}
+    found, reserved, signals = set(), set(), {}
     for path in sorted(Path(synthetic_web.root, "wat").glob("*.warc.wat.gz")):
         with open(path, "rb") as handle:
             for record in ArchiveIterator(handle):
@@ -375,11 +393,51 @@ def test_wat_links_list_the_ground_truth_pairs(synthetic_web, pairs):
                     continue
                 envelope = json.loads(record.content_stream().read())["Envelope"]
                 response = envelope["Payload-Metadata"].get("HTTP-Response-Metadata", {})
-                for link in response.get("HTML-Metadata", {}).get("Links", []):
+                if "HTML-Metadata" not in response:
+                    continue
+                page = envelope["WARC-Header-Metadata"]["WARC-Target-URI"]
+                html = response["HTML-Metadata"]
+                found_here = reserved if page in signal_of else found
+                decision = page_reservation(wat_headers(response), wat_metas(html), AGENT_TOKEN)
+                signals[page] = decision.reason if decision else None
+                for link in html.get("Links", []):
                     alt = " ".join(link.get("alt", "").split())
                     if link["path"] == "IMG@/src" and alt and link["url"].startswith("http"):
-                        found.add((link["url"], alt))
+                        found_here.add((link["url"], alt))
     assert found == {(r["url"], r["alt"]) for r in pairs}
+    assert reserved == {(r["url"], r["alt"]) for r in reserved_rows}
+    assert {page: why for page, why in signals.items() if why} == signal_of
+
+
+def test_image_hosts_policy_files_reserve_exactly_the_labelled_images(synthetic_web, pairs):
+    """ai.txt and tdmrep.json (read with the project's own parsers) reserve the pairs labelled
+    ai_txt and tdmrep_json and no other; tdm_reservation images get the header's route."""
+    site = Path(synthetic_web.site)
+    routes = json.loads((site / "routes.json").read_text())["routes"]
+    policies = {}
+    for host in synthetic_web.manifest["hosts"]:
+        ai_txt, tdmrep = site / host / "ai.txt", site / host / ".well-known" / "tdmrep.json"
+        policies[host] = (
+            parse_ai_txt(ai_txt.read_bytes() if ai_txt.exists() else b"", AGENT_TOKEN),
+            parse_tdmrep(tdmrep.read_bytes() if tdmrep.exists() else b""),
+        )
+    found = Counter()
+    for row in pairs:
+        ai_rules, tdm_rules = policies[row["url"].split("/")[2].split(":")[0]]
+        if ai_txt_reservation(ai_rules, row["url"]):
+            assert row["consent"] == "ai_txt"
+            found["ai_txt"] += 1
+        if tdmrep_reservation(tdm_rules, row["url"]):
+            assert row["consent"] == "tdmrep_json"
+            found["tdmrep_json"] += 1
+        path = "/" + row["url"].split("/", 3)[3]
+        headers = routes.get(row["url"].split("/")[2].split(":")[0], {}).get(path, {})
+        if ["tdm-reservation", "1"] in headers.get("headers", []):
+            assert row["consent"] == "tdm_reservation"
+            found["tdm_reservation"] += 1
+    labelled = Counter(row["consent"] for row in pairs if row["consent"])
+    assert found == labelled and set(labelled) == {"ai_txt", "tdmrep_json", "tdm_reservation"}
+    assert all(row["expected_status"] == "ok" for row in pairs if row["consent"])
 
 
 def test_warc_files_are_gzip_members_without_timestamps(synthetic_web):

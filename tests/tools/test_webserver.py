@@ -143,6 +143,27 @@ def test_x_robots_tag_header_is_sent(synthetic_web, truth):
     )
 
 
+def test_a_reserved_page_is_served_with_its_headers_every_line_of_them(synthetic_web, truth):
+    pages = {r["page_url"]: r["consent"] for r in truth if r["consent"] and not r["uid"]}
+    seen = {}
+    for page, signal in pages.items():
+        response = get(page)
+        assert response.status == 200
+        seen.setdefault(signal, []).append(
+            (response.headers.get_all("X-Robots-Tag") or [], response.getheader("tdm-reservation"))
+        )
+    assert ["otherbot: nofollow", "align-recipe: noimageai"] in [x for x, _ in seen["x_robots_tag"]]
+    assert seen["tdm_reservation"] == [([], "1")]
+
+
+def test_image_hosts_serve_their_policy_files_and_reserving_headers(synthetic_web, truth):
+    consent = {r["consent"]: r["url"] for r in truth if r["consent"] and r["uid"]}
+    assert get(consent["tdm_reservation"]).getheader("tdm-reservation") == "1"
+    for signal, path in (("ai_txt", "/ai.txt"), ("tdmrep_json", "/.well-known/tdmrep.json")):
+        response = get(f"http://{urlsplit(consent[signal]).netloc}{path}")
+        assert response.status == 200 and response.body
+
+
 def test_robots_txt_of_image_hosts_disallows_private(synthetic_web, truth):
     url = url_with_fault(truth, "robots_disallowed")
     parts = urlsplit(url)

@@ -62,3 +62,27 @@ def test_fetch_failures_are_rejected_by_name(synthetic_web, tmp_path):
     stats = read_stats(str(tmp_path / "out"))
     assert (stats["in"], stats["kept"], stats["balanced"]) == (3, 1, True)
     assert stats["rejected"] == {"fetch_http_404": 1, "fetch_unsupported_scheme": 1}
+
+
+def test_reserved_pages_are_withheld_under_their_signal(crawl):
+    """Each page that reserves itself is rejected under its signal, its pairs counted under
+    pairs/withheld/ (a page fetched live and refused by its X-Robots-Tag is never read)."""
+    web, output = crawl
+    rows = pq.read_table(web.ground_truth, columns=["page_url", "consent", "emitted_by_crawl"])
+    reserved = [r for r in rows.to_pylist() if r["consent"] and not r["emitted_by_crawl"]]
+    pages = {}
+    for row in reserved:
+        pages.setdefault(row["consent"], set()).add(row["page_url"])
+    stats = read_stats(str(output))
+    assert {signal: stats["rejected"].get(signal) for signal in pages} == {
+        signal: len(urls) for signal, urls in pages.items()
+    }
+    prefix = "pairs/withheld/"
+    withheld = {k[len(prefix) :]: v for k, v in stats["counts"].items() if k.startswith(prefix)}
+    pairs = {}
+    for row in reserved:
+        pairs[row["consent"]] = pairs.get(row["consent"], 0) + 1
+    if "page-urls" in str(output):  # the fetcher refuses these before reading them
+        pairs.pop("x_robots_tag")
+        assert stats["counts"]["pages/withheld_unread"] == len(pages["x_robots_tag"])
+    assert {k: v for k, v in withheld.items() if k in pairs} == pairs

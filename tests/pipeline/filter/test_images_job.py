@@ -194,3 +194,26 @@ def test_nsfw_scores_route_back_to_their_rows_and_reject_above_threshold(tmp_pat
     measured = read_table(str(tmp_path / "out/measurements/*")).to_pylist()
     (red_row,) = [r for r in measured if r["url"].endswith("red.jpg")]
     assert red_row["reasons"] == ["nsfw"] and red_row["measured"][0].startswith("nsfw_score=0.9")
+
+
+def test_an_opt_out_list_drops_listed_images_before_any_rule_counted_by_kind(root, tmp_path):
+    rows = {row["url"].split("/", 3)[3]: row for row in _rows()}
+    near = f"{int(rows['camera.jpg']['phash'], 16) ^ 0b111:016x}"  # 3 bits off the camera
+    (tmp_path / "opt-out.txt").write_text(
+        f"sha256:{rows['three/0.jpg']['sha256']}\n"  # three/0..2 share these bytes
+        f"phash:{near}/3\n"
+        "url:http://127.0.0.2/size201.jpg\n"
+    )
+    out = tmp_path / "out"
+    run(["--input", str(root / "in"), "--output", str(out), "--rules", "all",
+         "--config", str(root / "config.yaml"), "--shards", "1",
+         "--opt-out", str(tmp_path / "opt-out.txt")])  # fmt: skip
+    stats = read_stats(str(out))
+    listed = {k: v for k, v in stats["rejected"].items() if k.startswith("opt_out")}
+    assert listed == {"opt_out_sha256": 3, "opt_out_phash": 1, "opt_out_url": 1}
+    assert stats["balanced"] and stats["in"] == len(_rows())
+    kept = set(read_table(str(out / "shards" / "*.parquet")).column("url").to_pylist())
+    measured = set(read_table(str(out / "measurements" / "*.parquet")).column("url").to_pylist())
+    gone = {"http://127.0.0.2/size201.jpg", "http://127.0.0.2/camera.jpg"}
+    gone |= {f"http://127.0.0.2/three/{i}.jpg" for i in range(3)}
+    assert not gone & (kept | measured)

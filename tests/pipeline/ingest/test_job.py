@@ -131,3 +131,19 @@ def test_default_shards_follow_the_lists_rows(tmp_path, monkeypatch):
     monkeypatch.setattr(ingest_job, "SHARD_ROWS", 5)
     stats = ingest(write_laion(tmp_path / "laion.parquet"), tmp_path / "out")
     assert stats["shards"] == 6 == len(list((tmp_path / "out").glob("pairs-*-of-00006.parquet")))
+
+
+def test_an_opt_out_list_leaves_its_rows_out_counted_by_kind_and_not_in_rejects(tmp_path):
+    source = write_tsv(tmp_path / "cc3m.tsv")
+    (tmp_path / "opt-out.txt").write_text(
+        "domain:img1.example\nurl:http://img0.example/0.jpg\nprefix:http://img2.example/2\n"
+    )
+    stats = ingest(source, tmp_path / "out", "--opt-out", str(tmp_path / "opt-out.txt"))
+    urls = {row["url"] for row in pairs(tmp_path / "out")}
+    assert not {url for url in urls if "img1." in url or url.startswith("http://img2.example/2")}
+    assert "http://img0.example/0.jpg" not in urls
+    listed = {"opt_out_domain": 8, "opt_out_url": 1, "opt_out_prefix": 3}  # 2, 20, 23
+    assert {k: v for k, v in stats["rejected"].items() if k.startswith("opt_out")} == listed
+    assert stats["kept"] == EXPECTED["kept"] - 12 and stats["balanced"]
+    rejects = read_table(str(tmp_path / "out" / "rejects" / "*.parquet")).to_pylist()
+    assert not any(reason.startswith("opt_out") for row in rejects for reason in row["reasons"])
