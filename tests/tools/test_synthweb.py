@@ -259,7 +259,15 @@ def test_faults_map_to_expected_statuses(pairs):
         "broken_link",
         "undecodable",
         "x_robots",
+        None,  # clean pictures an image host reserves (consent), below
     }
+    reserved = {
+        r["expected_status"] for r in pairs if r["noise"] is None and r["expected_status"] != "ok"
+    }
+    assert reserved == {"ai_txt", "tdmrep_json", "tdm_reservation"}
+    assert all(
+        r["consent"] == r["expected_status"] for r in pairs if r["expected_status"] in reserved
+    )
 
 
 # --- the files agree with the ground truth ---------------------------------------------------
@@ -437,7 +445,7 @@ def test_image_hosts_policy_files_reserve_exactly_the_labelled_images(synthetic_
             found["tdm_reservation"] += 1
     labelled = Counter(row["consent"] for row in pairs if row["consent"])
     assert found == labelled and set(labelled) == {"ai_txt", "tdmrep_json", "tdm_reservation"}
-    assert all(row["expected_status"] == "ok" for row in pairs if row["consent"])
+    assert all(row["expected_status"] == row["consent"] for row in pairs if row["consent"])
 
 
 def test_warc_files_are_gzip_members_without_timestamps(synthetic_web):
