@@ -81,8 +81,8 @@ DECOY_SIGNALS = (
     ((), (("robots", "max-image-preview:none, nofollow"),)),
 )
 # Images reserved where align-download sees them (the host's /ai.txt, its
-# /.well-known/tdmrep.json, the image response's tdm-reservation header): emitted by the crawl
-# and labelled in ``consent``; their expected_status stays "ok" until the download honours them.
+# /.well-known/tdmrep.json, the image response's tdm-reservation header): emitted by the crawl,
+# labelled in ``consent``, and expected to end in the download under the signal's name.
 DOWNLOAD_SIGNALS = {"ai_txt": "ai-reserved", "tdmrep_json": "tdm-reserved", "tdm_reservation": None}
 MAX_USES = {"photo": 3, "too_short": 8}  # images per alt-text; every other kind: 1
 MIN_NGRAM_COUNT = 5  # every n-gram of a guarded alt-text occurs at least this often

@@ -389,6 +389,8 @@ def _row(img: Img, page: Page, position: int, sizes: dict, seen: set, config) ->
     url = img.raw_src if img.raw_src is not None else image_url(config.port, img.host, img.path)
     fault = picture.fault if picture and img.emitted else "none"
     expected = EXPECTED_STATUS[fault] if img.emitted else None
+    if expected == "ok" and picture.consent in DOWNLOAD_SIGNALS:
+        expected = picture.consent  # the host's ai.txt or tdmrep.json, or the image's header
     size = sizes.get(picture.id) if picture and expected == "ok" else None
     key = (url, img.alt)
     row = {

@@ -18,6 +18,7 @@ from pipeline.download.settings import (
 )
 from pipeline.fetch.settings import add_fetch_flags, check_fetch_flags
 from pipeline.options import parse_job_args
+from pipeline.optout import add_opt_out_flag
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", required=True, help="directory for images-*.parquet")
     add_image_flags(parser)
     add_plan_flags(parser)
+    add_opt_out_flag(parser)
     add_fetch_flags(parser)
     add_output_flags(parser)
     return parser

@@ -43,7 +43,6 @@ from apache_beam.transforms.window import GlobalWindows
 from filters.cli import UsageError
 from pipeline.download.imaging import process_image
 from pipeline.download.plan import (
-    HOST_TIME_BUDGET,
     HOST_URL_BUDGET,
     NO_HOST,
     Part,
@@ -56,10 +55,12 @@ from pipeline.download.plan import (
     split_host,
 )
 from pipeline.download.policies import POLICIES_FOLDER, policy_table
-from pipeline.fetch.fetcher import DEFERRED_HOST_TIME, FetchConfig, Fetcher, FetchResult
-from pipeline.fetch.robots import origin_of, policy_record
+from pipeline.fetch.fetcher import FetchConfig, Fetcher, FetchResult
+from pipeline.fetch.policy import HOST_FILES, prefetch
+from pipeline.fetch.robots import origin_of
 from pipeline.fetch.settings import fetch_config
 from pipeline.fetch.units import unit_function
+from pipeline.optout import read_list, reason_of
 from pipeline.progress import LiveTally, Meter, run_job, summary
 from pipeline.records import (
     DOWNLOAD_SCHEMA,
@@ -75,6 +76,7 @@ from pipeline.shards import (
     match_shards,
     parquet_rows,
     publish,
+    read_text,
     rows_to_table,
     shard_name,
     total_rows,
@@ -88,6 +90,7 @@ INPUT_PREFIX = "pairs-"
 OUTPUT_PREFIX = "images"
 DEFERRED_FOLDER = "deferred"
 IMAGE_ACCEPT = "image/avif,image/webp,image/apng,image/*,*/*;q=0.8"
+DEFERRED = "deferred_"  # a fetch status that leaves the pair for a later run
 LISTS_IN_FLIGHT = 8  # fetch lists a worker runs at once (they share its fetch threads)
 TALLY_KEY = b"align.tally"  # an image shard's footer: what its list counted
 FINGERPRINT_KEY = b"align.fetch_list"  # and which list it holds (plan.fingerprint)
@@ -113,7 +116,7 @@ def compression(schema: pa.Schema) -> dict[str, str]:
 class Settings:
     """What the workers need besides the fetcher's config; a plain object so DoFns pickle small."""
 
-    def __init__(self, args: argparse.Namespace, output: str, lists: int, schema: pa.Schema):
+    def __init__(self, args: argparse.Namespace, output: str, lists: int, schema, opt_out=None):
         self.image_size = args.image_size
         self.upscale = args.upscale
         self.quality = args.jpeg_quality
@@ -122,6 +125,7 @@ class Settings:
         self.max_urls = args.max_urls_per_host
         self.max_seconds = args.max_seconds_per_host
         self.rows_per_shard = args.rows_per_shard
+        self.opt_out = opt_out  # --opt-out's list (pipeline/optout.py), or None
         self.output = output
         self.lists = lists
         self.schema = schema  # DOWNLOAD_SCHEMA and the input's extras
@@ -211,8 +215,8 @@ class KeyByHost(beam.DoFn):
 class PlanHost(beam.DoFn):
     """A host's pairs in, its parts out, each keyed by the fetch list that owns it.
 
-    A host split over several lists has its robots.txt fetched here, once, before any of its
-    parts starts: every part then applies the same answer.
+    A host split over several lists has its policy files (robots.txt, ai.txt, tdmrep.json)
+    fetched here, once, before any of its parts starts: every part applies the same answers.
     """
 
     def __init__(self, fetch_config: FetchConfig, settings: Settings):
@@ -229,19 +233,17 @@ class PlanHost(beam.DoFn):
             unit, rows, s.max_urls, self.fetch_config.per_host_concurrency, s.rows_per_shard
         )
         if len(parts) > 1 and self.fetch_config.respect_robots:
-            self._fetch_robots(parts)
+            self._fetch_policies(parts)
         for part in parts:
             yield list_of(unit, part.share.index, s.lists), part
 
-    def _fetch_robots(self, parts: list[Part]) -> None:
+    def _fetch_policies(self, parts: list[Part]) -> None:
         politeness = self.fetcher.politeness(unit_function(self.settings.unit))
         origins = sorted({origin_of(row["url"]) for part in parts for row in part.rows})
-        seeds, records = {}, []
-        for origin in origins:
-            seeds[origin] = politeness.robots.fetch(origin + "/robots.txt")
-            records.append(policy_record(origin, "robots.txt", *seeds[origin]))
+        files = self.fetch_config.policy_files
+        answers, records = prefetch(politeness.robots.fetch, origins, files)
         for part in parts:
-            part.robots = seeds
+            part.policies = answers
         parts[0].records = records
         self.fetcher.release({parts[0].unit}, politeness.unit_of)
 
@@ -313,12 +315,12 @@ class FetchList:
 
     def run(self) -> Counter:
         s = self.settings
-        known = {origin: seed for part in self.parts for origin, seed in part.robots.items()}
+        known = {key: seed for part in self.parts for key, seed in part.policies.items()}
         shares = shares_of(self.parts)
         politeness = self.fetcher.politeness(unit_function(s.unit), shares, s.max_seconds, known)
         for part in self.parts:
             self._defer(part.deferred, HOST_URL_BUDGET)
-        order = [row for _, row in fetch_order(self.parts)]
+        order = [row for _, row in fetch_order(self.parts) if not self._listed(row)]
         records = self.fetcher.map(
             (row["url"] or "" for row in order),
             lambda result: image_record(result, s, self.slots),
@@ -329,7 +331,7 @@ class FetchList:
             self._write_images(sink, order, records, politeness)
         self._write_deferred()
         policies = [record for part in self.parts for record in part.records]
-        self._write_policies(policies + politeness.robots.records, politeness.unit_of)
+        self._write_policies(policies + politeness.policies.records, politeness.unit_of)
         publish(temporary, s.path(self.index))  # last: a published shard is a finished list
         self.fetcher.release({part.unit for part in self.parts}, politeness.unit_of)
         return self.tally
@@ -342,23 +344,43 @@ class FetchList:
         with pq.ParquetWriter(sink, schema, compression=compression(schema)) as writer:
             for pair, record in zip(order, records, strict=True):
                 status = record["status"]
-                if status == DEFERRED_HOST_TIME:
-                    self._defer([pair], HOST_TIME_BUDGET)
+                if status.startswith(DEFERRED):  # a host's budget, or its wishes unknown
+                    self._defer([pair], status[len(DEFERRED) :])
                     continue
-                counts = {IN: 1, KEPT if status == STATUS_OK else rejected(status): 1}
-                counts["bytes_downloaded"] = record.pop("bytes", 0)
-                self._count(counts)
+                counts = {"bytes_downloaded": record.pop("bytes", 0)}
+                listed = self._listed_image(record)
+                if listed:  # an image the --opt-out list names by its bytes: never written
+                    self._count({**counts, IN: 1, rejected(listed): 1})
+                    continue
+                self._count({**counts, IN: 1, KEPT if status == STATUS_OK else rejected(status): 1})
                 batch.append({**pair, **record})
                 if len(batch) == ROW_GROUP:
                     writer.write_table(rows_to_table(batch, schema))
                     batch = []
             writer.write_table(rows_to_table(batch, schema))
-            fetched = len(politeness.robots.records) + sum(len(p.records) for p in self.parts)
-            self._count({"robots_fetched": fetched})
+            records = politeness.policies.records + [r for p in self.parts for r in p.records]
+            robots = sum(record.file == "robots.txt" for record in records)
+            self._count({"robots_fetched": robots, "policy_files_fetched": len(records)})
             footer = Counter(self.tally)
             footer.pop("shards_written")
             metadata[TALLY_KEY] = json.dumps(dict(footer), sort_keys=True).encode()
             writer.add_key_value_metadata(metadata)
+
+    def _listed(self, row: dict) -> bool:
+        """Whether ``--opt-out`` names the pair (its URL, page, uid, prefix or domain): it is
+        counted, never fetched, never written."""
+        opt_out = self.settings.opt_out
+        kind = opt_out.pair_kind(row["url"], row["page_url"], row["uid"]) if opt_out else None
+        if kind:
+            self._count({IN: 1, rejected(reason_of(kind)): 1})
+        return kind is not None
+
+    def _listed_image(self, record: dict) -> str | None:
+        opt_out = self.settings.opt_out
+        if not opt_out or not opt_out.has_image_entries or record["status"] != STATUS_OK:
+            return None
+        kind = opt_out.image_kind(record.get("sha256"), record.get("phash"))
+        return reason_of(kind) if kind else None
 
     def _defer(self, rows: list[dict], reason: str) -> None:
         if rows:
@@ -440,12 +462,15 @@ class Download(beam.PTransform):
 def execute(args: argparse.Namespace, pipeline_options) -> dict:
     """The job, its flags parsed and checked (cli.py): returns the stats document it wrote,
     or {} when it only submitted the job (Dataflow without waiting, or a template)."""
-    config = fetch_config(args, accept=IMAGE_ACCEPT)
+    config = fetch_config(
+        args, accept=IMAGE_ACCEPT, policy_files=HOST_FILES, respect_tdm_header=True
+    )
     paths = input_paths(args.input)
     schema = with_extras(DOWNLOAD_SCHEMA, check_input(paths, PAIRS))
     rows = total_rows(paths)
     lists = num_lists(len(paths), rows or 0, args.rows_per_shard)
-    settings = Settings(args, args.output, lists, schema)
+    opt_out = read_list(args.opt_out, read_text) if args.opt_out else None
+    settings = Settings(args, args.output, lists, schema, opt_out)
     if not FileSystems.exists(args.output):
         FileSystems.mkdirs(args.output)
     # The input lets a later report follow the curation back to the text filter's run.

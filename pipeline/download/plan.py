@@ -28,7 +28,6 @@ from pipeline.fetch.robots import PolicyRecord, RobotsSeed
 DEFAULT_ROWS_PER_SHARD = 10_000  # img2dataset's shard size: ~300 MB of 346-px JPEGs
 DEFAULT_MAX_URLS_PER_HOST = 100_000  # ~3.5 h at 8 requests/s; the rest waits for a later run
 HOST_URL_BUDGET = "host_url_budget"  # deferred: beyond --max-urls-per-host
-HOST_TIME_BUDGET = "host_time_budget"  # deferred: beyond --max-seconds-per-host
 NO_HOST = ""  # the key of URLs without a host: they fail fast, never reach the network
 
 
@@ -40,7 +39,7 @@ class Part:
     share: Share
     rows: list[dict]  # fetched by this part, in uid order
     deferred: list[dict] = field(default_factory=list)  # over the URL budget (part 0 only)
-    robots: dict[str, RobotsSeed] = field(default_factory=dict)  # fetched by the planner
+    policies: dict[tuple[str, str], RobotsSeed] = field(default_factory=dict)  # the planner's
     records: list[PolicyRecord] = field(default_factory=list)  # the planner's, part 0 only
 
     @property

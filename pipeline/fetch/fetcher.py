@@ -25,8 +25,10 @@ import urllib3
 from urllib3 import exceptions as u3
 from urllib3._collections import RecentlyUsedContainer
 
+from pipeline.fetch.consent import TDM_RESERVATION, tdm_reserves
 from pipeline.fetch.hostgate import BudgetSpent, HostGates, Share
 from pipeline.fetch.netguard import AddressGuard, BlockedAddress, InvalidHost, Resolve
+from pipeline.fetch.policy import HostPolicies
 from pipeline.fetch.robots import RobotsCache, RobotsSeed, opts_out
 from pipeline.fetch.units import UnitOf, unit_of_host
 
@@ -36,7 +38,7 @@ USER_AGENT = "align-recipe/0.1 (+https://github.com/align-recipe/align-recipe)"
 AGENT_TOKEN = "align-recipe"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-DEFERRED_HOST_TIME = "deferred_host_time"  # a FetchResult status: not fetched, try later
+DEFERRED_HOST_TIME = "deferred_host_time_budget"  # a FetchResult status: not fetched, try later
 _OBJECT_REPR = re.compile(r"<[^<>]* object at 0x[0-9a-f]+>")
 _DRAIN_BYTES = 64 * 1024  # read and discard at most this much to keep a connection alive
 _READ_CHUNK = 256 * 1024  # read1: at most one socket read, so the deadline is checked often
@@ -57,6 +59,8 @@ class FetchConfig:
     allow_private_networks: bool = False
     respect_robots: bool = True
     respect_x_robots_tag: bool = True
+    respect_tdm_header: bool = False  # TDMRep's tdm-reservation: 1 refuses the response
+    policy_files: tuple[str, ...] = ()  # beside robots.txt, once per host: ai.txt, tdmrep.json
     per_host_concurrency: int = 4  # connections per host, for the whole job
     per_host_rate: float = 8.0  # request starts per second per host, whole job; 0 = no cap
     threads: int = 64  # requests in flight per Fetcher (per worker process)
@@ -159,8 +163,12 @@ class Politeness:
     """
 
     gates: HostGates
-    robots: RobotsCache
+    policies: HostPolicies
     unit_of: UnitOf = unit_of_host
+
+    @property
+    def robots(self) -> RobotsCache:
+        return self.policies.robots
 
 
 class Fetcher:
@@ -192,9 +200,10 @@ class Fetcher:
         unit_of: UnitOf = unit_of_host,
         shares: dict[str, Share] | None = None,
         budget_seconds: float = 0.0,
-        known_robots: dict[str, RobotsSeed] | None = None,
+        known_policies: dict[tuple[str, str], RobotsSeed] | None = None,
     ) -> Politeness:
-        """Fresh gates and robots.txt cache for one fetch list (see Politeness)."""
+        """Fresh gates and policy files for one fetch list (see Politeness); ``known``
+        answers were fetched earlier in this run (a split host's, by the planner)."""
         gates = HostGates(
             self.config.per_host_concurrency, self.config.per_host_rate, shares, budget_seconds
         )
@@ -202,8 +211,10 @@ class Fetcher:
         def fetch_robots(url: str) -> tuple[int | None, bytes | None]:
             return self._fetch_robots(url, gates, unit_of)
 
-        robots = RobotsCache(fetch_robots, self.config.agent_token, known=known_robots)
-        return Politeness(gates, robots, unit_of)
+        policies = HostPolicies(
+            fetch_robots, self.config.agent_token, self.config.policy_files, known_policies
+        )
+        return Politeness(gates, policies, unit_of)
 
     @property
     def robots(self) -> RobotsCache:
@@ -313,7 +324,7 @@ class Fetcher:
     def _hop(self, url: str, politeness: Politeness) -> _Answer:
         scheme, host, port, target = _split(url)
         address = self._checked_address(host)
-        refusal = politeness.robots.refusal(url) if self.config.respect_robots else None
+        refusal = politeness.policies.refusal(url) if self.config.respect_robots else None
         if refusal is not None:
             raise FetchFailure(*refusal)
         key = politeness.unit_of(url) or host
@@ -401,6 +412,11 @@ class Fetcher:
             if directive is not None:
                 response.close()
                 raise FetchFailure("x_robots_tag", f"X-Robots-Tag: {directive}", response.status)
+        if self.config.respect_tdm_header and tdm_reserves(
+            response.headers.getlist("tdm-reservation")
+        ):
+            response.close()
+            raise FetchFailure(TDM_RESERVATION, "tdm-reservation: 1", response.status)
         answer.body = self._read_body(response)
         return answer
 
@@ -465,7 +481,7 @@ class Fetcher:
                     return answer.http_status, answer.body
                 current = urllib.parse.urljoin(current, answer.location)
         except FetchFailure as failure:
-            if failure.status == "x_robots_tag":
+            if failure.status in ("x_robots_tag", TDM_RESERVATION):  # on the file itself
                 return 200, b""
             return failure.http_status, None
         return None, None

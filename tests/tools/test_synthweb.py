@@ -259,7 +259,15 @@ def test_faults_map_to_expected_statuses(pairs):
         "broken_link",
         "undecodable",
         "x_robots",
+        None,  # clean pictures an image host reserves (consent), below
     }
+    reserved = {
+        r["expected_status"] for r in pairs if r["noise"] is None and r["expected_status"] != "ok"
+    }
+    assert reserved == {"ai_txt", "tdmrep_json", "tdm_reservation"}
+    assert all(
+        r["consent"] == r["expected_status"] for r in pairs if r["expected_status"] in reserved
+    )
 
 
 # --- the files agree with the ground truth ---------------------------------------------------
@@ -435,12 +443,11 @@ def test_image_hosts_policy_files_reserve_exactly_the_labelled_images(synthetic_
         if ["tdm-reservation", "1"] in headers.get("headers", []):
             assert row["consent"] == "tdm_reservation"
             found["tdm_reservation"] += 1
-    new_signals = {"ai_txt", "tdmrep_json", "tdm_reservation"}  # not honoured by the download yet
-    labelled = Counter(row["consent"] for row in pairs if row["consent"] in new_signals)
-    assert found == labelled and set(labelled) == new_signals
-    assert all(row["expected_status"] == "ok" for row in pairs if row["consent"] in new_signals)
-    honoured = [row for row in pairs if row["consent"] and row["consent"] not in new_signals]
-    assert honoured and all(row["consent"] == row["expected_status"] for row in honoured)
+    download_signals = {"ai_txt", "tdmrep_json", "tdm_reservation"}
+    labelled = Counter(row["consent"] for row in pairs if row["consent"] in download_signals)
+    assert found == labelled and set(labelled) == download_signals
+    every_label = [row for row in pairs if row["consent"]]
+    assert every_label and all(row["consent"] == row["expected_status"] for row in every_label)
 
 
 def test_warc_files_are_gzip_members_without_timestamps(synthetic_web):

@@ -250,3 +250,33 @@ def test_a_pair_without_a_url_is_refused_at_the_door_before_any_work(tmp_path, c
     error = capsys.readouterr().err
     assert "column 'url' is null in 1 of 1 rows" in error and len(error.splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_an_opt_out_list_leaves_pairs_and_images_out_counted_by_kind(server, tmp_path):
+    urls = [
+        server.url(path, host)
+        for path in ("/big.jpg", "/small.jpg", "/moved.jpg")
+        for host in ("127.0.0.1", "127.0.0.2")
+    ]
+    write_pairs(tmp_path / "pairs", urls, shards=1)
+    listed = tmp_path / "opt-out.txt"
+    listed.write_text(
+        f"url:{server.url('/big.jpg', '127.0.0.1')}\n"
+        "domain:127.0.0.2\n"
+        f"sha256:{hashlib.sha256(jpeg(100, 50)).hexdigest()}\n"
+    )
+    stats = run(
+        [
+            "--input",
+            str(tmp_path / "pairs"),
+            "--output",
+            str(tmp_path / "out"),
+            "--opt-out",
+            str(listed),
+            *FAST,
+        ]
+    )
+    assert stats["rejected"] == {"opt_out_url": 1, "opt_out_domain": 3, "opt_out_sha256": 1}
+    assert stats["kept"] == 1 and stats["balanced"]
+    table = read_table(str(tmp_path / "out" / "images-*.parquet")).to_pylist()
+    assert [row["url"] for row in table] == [server.url("/moved.jpg", "127.0.0.1")]

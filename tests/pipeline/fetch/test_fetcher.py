@@ -310,3 +310,13 @@ def test_retry_after_delays_the_retry_by_at_least_its_seconds(server, fetcher):
     assert fetcher.fetch(server.url("/wait-a-second")).status == "ok"
     first, second = (hit["time"] for hit in server.hits("/wait-a-second"))
     assert second - first >= 0.9
+
+
+def test_a_tdm_reservation_header_refuses_the_response_where_the_job_honours_it(server):
+    server.routes["/tdm.jpg"] = respond(200, b"x", headers={"tdm-reservation": "1"})
+    server.routes["/tdm0.jpg"] = respond(200, b"x", headers={"tdm-reservation": "0"})
+    with Fetcher(quick_config(respect_tdm_header=True)) as fetcher:
+        assert fetcher.fetch(server.url("/tdm.jpg")).status == "tdm_reservation"
+        assert fetcher.fetch(server.url("/tdm0.jpg")).status == "ok"
+    with Fetcher(quick_config()) as fetcher:  # a page crawl reads the header with the page
+        assert fetcher.fetch(server.url("/tdm.jpg")).status == "ok"
