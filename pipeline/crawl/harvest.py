@@ -15,7 +15,7 @@ from urllib.parse import urljoin
 
 from pipeline.crawl.extract import DEFAULT_MAX_PAGE_BYTES, ImageScan, links_to_pairs, page_pairs
 from pipeline.crawl.payload import page_body
-from pipeline.crawl.warc_source import Damage, WarcRecord, parse_http_response
+from pipeline.warc.reader import Damage, WarcRecord, parse_http_response
 
 WAT_IMAGE_PATHS = ("IMG@/src", "IMG@/data-src")  # CC's WAT lists <img src> links like this
 

@@ -43,7 +43,7 @@ from pipeline.crawl.harvest import (
     from_wat_record,
     rejected,
 )
-from pipeline.crawl.warc_source import Damage, iter_records
+from pipeline.warc.reader import Damage, iter_records
 from pipeline.fetch.fetcher import FetchConfig, Fetcher, FetchResult
 from pipeline.fetch.settings import fetch_config
 from pipeline.fetch.units import batches_by_unit, unit_function

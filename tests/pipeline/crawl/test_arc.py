@@ -6,7 +6,7 @@ import pytest
 
 from pipeline.crawl.cli import run
 from pipeline.crawl.harvest import HarvestOptions, from_warc_record
-from pipeline.crawl.warc_source import Damage, iter_records
+from pipeline.warc.reader import Damage, iter_records
 from pipeline.stats import read_stats
 from tests.pipeline.crawl.warc_write import gzip_member, http_response
 
