@@ -15,6 +15,7 @@ from urllib.parse import urljoin
 
 from pipeline.crawl.extract import DEFAULT_MAX_PAGE_BYTES, ImageScan, links_to_pairs, page_pairs
 from pipeline.crawl.payload import page_body
+from pipeline.warc.capture import iso_date
 from pipeline.warc.reader import Damage, WarcRecord, parse_http_response
 
 WAT_IMAGE_PATHS = ("IMG@/src", "IMG@/data-src")  # CC's WAT lists <img src> links like this
@@ -37,6 +38,7 @@ class Outcome:
     pairs: list[tuple[str, str]] = field(default_factory=list)
     reason: str | None = None
     counts: Counter = field(default_factory=Counter)
+    page_date: str | None = None  # the page's capture time (ISO 8601 UTC), when archived
 
 
 def rejected(source: str, reason: str, page_url: str = "", counts: Counter | None = None):
@@ -99,6 +101,7 @@ def from_warc_record(record: WarcRecord, path: str, options: HarvestOptions) -> 
         outcome.counts["pages/clipped_by_reader"] += 1
     if record.truncated:
         outcome.counts["pages/cut_by_damage"] += 1
+    outcome.page_date = iso_date(record.headers.get("warc-date", "")) or None
     return outcome
 
 
@@ -124,7 +127,9 @@ def from_wat_record(record: WarcRecord, path: str, options: HarvestOptions) -> O
     html = response.get("HTML-Metadata")
     if not isinstance(html, dict):
         return rejected(source, "not_html", page_url)
-    return from_scan(source, page_url, wat_scan(html, page_url, options))
+    outcome = from_scan(source, page_url, wat_scan(html, page_url, options))
+    outcome.page_date = iso_date(str(warc_headers.get("WARC-Date", ""))) or None
+    return outcome
 
 
 def wat_scan(html: dict, page_url: str, options: HarvestOptions) -> ImageScan:
