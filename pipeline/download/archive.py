@@ -22,6 +22,9 @@ then they are rejected as ``not_in_archive`` and the job makes no network reques
 from __future__ import annotations
 
 import argparse
+import io
+import json
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 
@@ -34,11 +37,13 @@ from pipeline.fetch.fetcher import FetchConfig, FetchResult, http_failure_name
 from pipeline.fetch.robots import RobotsCache, opts_out, origin_of
 from pipeline.shards import match_files, open_raw
 from pipeline.warc.capture import (
+    PAGE_TYPES,
     Capture,
     canonical_url,
     capture_of,
     decoded_payload,
     header_values,
+    iso_date,
     record_at,
     same_file,
     seconds_of,
@@ -61,6 +66,7 @@ class ArchiveSettings:
     """What the archive path needs on the workers; picklable."""
 
     files: tuple[str, ...]
+    indexes: tuple[str, ...]  # CDXJ files that index them (empty: an index pass is made)
     only: bool
     robots: bool
     x_robots: bool
@@ -76,8 +82,12 @@ def archive_settings(args: argparse.Namespace, config: FetchConfig) -> ArchiveSe
     files = match_files(pattern)
     if not files:
         raise UsageError(f"--archive {pattern} matches no file")
+    indexes = match_files(args.archive_index) if getattr(args, "archive_index", None) else []
+    if getattr(args, "archive_index", None) and not indexes:
+        raise UsageError(f"--archive-index {args.archive_index} matches no file")
     return ArchiveSettings(
         tuple(files),
+        tuple(indexes),
         args.archive_only,
         config.respect_robots,
         config.respect_x_robots_tag,
@@ -116,6 +126,50 @@ class IndexArchive(beam.DoFn):
                 yield URL + capture.url, capture
                 if capture.digest and capture.kind != "revisit":
                     yield DIGEST + capture.digest, capture
+
+
+class ReadCdxj(beam.DoFn):
+    """One CDXJ index file in (``surt timestamp {json}`` lines, pywb's format), ``(key,
+    Capture)`` out per line: the same captures as IndexArchive, without reading the archive.
+    Its ``filename`` names an --archive file (by name); lines of other files are skipped."""
+
+    def __init__(self, files: tuple[str, ...]):
+        self.by_name = {os.path.basename(path): path for path in files}
+
+    def process(self, path: str) -> Iterator[tuple[str, Capture]]:
+        with open_raw(path) as handle:
+            for line in io.TextIOWrapper(handle, encoding="utf-8", errors="replace"):
+                capture = capture_of_cdxj(line, self.by_name)
+                if capture is None:
+                    continue
+                yield URL + capture.url, capture
+                if capture.digest and capture.kind != "revisit":
+                    yield DIGEST + capture.digest, capture
+
+
+def capture_of_cdxj(line: str, by_name: dict[str, str]) -> Capture | None:
+    """A CDXJ line's capture, or None (a page, another file's record, a malformed line).
+    CDXJ holds no Location and no revisit reference: redirects are read from their record
+    when followed (``Choose``), revisits resolved by digest."""
+    parts = line.strip().split(" ", 2)
+    try:
+        fields = json.loads(parts[2])
+        file = by_name[os.path.basename(fields["filename"])]
+        offset = int(fields["offset"])
+    except (IndexError, ValueError, KeyError, TypeError):
+        return None
+    url = canonical_url(str(fields.get("url", "")))
+    mime = str(fields.get("mime", ""))
+    status = str(fields.get("status", ""))
+    http_status = int(status) if status.isdigit() else None
+    kind = "revisit" if mime == "warc/revisit" else "response"
+    answered = http_status is None or 200 <= http_status < 300
+    if url is None or (kind != "revisit" and answered and mime.lower().startswith(PAGE_TYPES)):
+        return None
+    return Capture(
+        url, file, offset, 0, iso_date(parts[1]), kind, http_status, mime,
+        str(fields.get("digest", "")), "", "", "",
+    )  # fmt: skip
 
 
 # --- resolving ------------------------------------------------------------------------------
@@ -182,6 +236,8 @@ class Choose(beam.DoFn):
             date = chosen.refers_date or chosen.date
             why = f"the original of revisit {chosen.source} was not captured"
             return self._next(target, replace(want, date=date, originals_only=True, came_by=why))
+        if chosen.location or _unknown_location(chosen):
+            chosen = replace(chosen, location=_location_of(chosen))
         if chosen.location:
             why = f"{chosen.source} redirects to {chosen.location}, which was not captured"
             onward = replace(want, originals_only=False, came_by=why)
@@ -198,6 +254,21 @@ class Choose(beam.DoFn):
             why = f"more than {LOOKUPS - 1} redirects or revisits in the archive"
             return [_done(want, {"status": "too_many_redirects", "error": why})]
         return [beam.pvalue.TaggedOutput(NEXT, (key, replace(want, hops=want.hops + 1)))]
+
+
+def _unknown_location(capture: Capture) -> bool:
+    """A redirect from a CDXJ index: its Location is only in its record."""
+    status = capture.http_status
+    return status is not None and 300 <= status < 400 and not capture.location
+
+
+def _location_of(capture: Capture) -> str:
+    if capture.location:
+        return capture.location
+    with open_raw(capture.file) as handle:
+        record = record_at(handle, capture.offset, capture.inner)
+    read = None if isinstance(record, Damage) else capture_of(record, capture.file)
+    return read.location if read is not None else ""
 
 
 def _located(capture: Capture) -> dict:
@@ -263,12 +334,20 @@ class ResolveInArchive(beam.PTransform):
         self.settings = settings
 
     def expand(self, keyed):
-        captures = (
-            keyed.pipeline
-            | "ArchiveFiles" >> beam.Create(list(self.settings.files))
-            | "SpreadFiles" >> beam.Reshuffle()
-            | "IndexArchive" >> beam.ParDo(IndexArchive())
-        )
+        if self.settings.indexes:
+            captures = (
+                keyed.pipeline
+                | "IndexFiles" >> beam.Create(list(self.settings.indexes))
+                | "SpreadIndexes" >> beam.Reshuffle()
+                | "ReadCdxj" >> beam.ParDo(ReadCdxj(self.settings.files))
+            )
+        else:
+            captures = (
+                keyed.pipeline
+                | "ArchiveFiles" >> beam.Create(list(self.settings.files))
+                | "SpreadFiles" >> beam.Reshuffle()
+                | "IndexArchive" >> beam.ParDo(IndexArchive())
+            )
         pending = keyed | "FirstKey" >> beam.Map(first_want)
         done = []
         for lookup in range(LOOKUPS):

@@ -81,7 +81,14 @@ def add_archive_flags(parser: argparse.ArgumentParser) -> None:
         help="make no network request: pairs not in the archive are rejected as not_in_archive",
     )
 
+    group.add_argument(
+        "--archive-index",
+        metavar="GLOB",
+        help="CDXJ index files of the --archive files (pywb/Wayback style): the captures are "
+        "read from them instead of an index pass over the archive",
+    )
+
 
 def check_archive_flags(args: argparse.Namespace) -> None:
-    if args.archive_only and not args.archive:
-        raise UsageError("--archive-only needs --archive GLOB")
+    if (args.archive_only or args.archive_index) and not args.archive:
+        raise UsageError("--archive-only and --archive-index need --archive GLOB")

@@ -3,6 +3,7 @@ that everything after the bytes is the live path's."""
 
 import hashlib
 import io
+import json
 import socket
 from pathlib import Path
 
@@ -40,6 +41,7 @@ class Archive:
         self.handle = open(path, "wb")  # noqa: SIM115 - closed by close()
         self.writer = WARCWriter(self.handle, gzip=True)
         self.offsets: dict[str, int] = {}
+        self.cdxj: list[str] = []  # what a pywb indexer would write, record by record
 
     def response(self, url, body, date, content_type="image/jpeg", status="200 OK", headers=()):
         fields = [("Content-Type", content_type), *headers]
@@ -48,7 +50,8 @@ class Archive:
             url, "response", payload=io.BytesIO(body), http_headers=http,
             warc_headers_dict={"WARC-Date": date},
         )  # fmt: skip
-        return self._write(url, record)
+        digest = "D" + hashlib.sha1(body).hexdigest()
+        return self._write(url, record, date, content_type, status.split()[0], digest)
 
     def revisit(self, url, original_url, original_date, date):
         http = StatusAndHeaders("200 OK", [("Content-Type", "image/jpeg")], protocol="HTTP/1.1")
@@ -56,12 +59,18 @@ class Archive:
             url, "sha1:UNUSED", original_url, original_date, http_headers=http,
             warc_headers_dict={"WARC-Date": date},
         )  # fmt: skip
-        return self._write("revisit " + url, record)
+        digest = "D" + hashlib.sha1(BLUE).hexdigest()  # its original's payload
+        return self._write("revisit " + url, record, date, "warc/revisit", "200", digest)
 
-    def _write(self, name, record) -> int:
+    def _write(self, name, record, date, mime, status, digest) -> int:
         offset = self.handle.tell()
         self.writer.write_record(record)
         self.offsets.setdefault(name, offset)
+        url = record.rec_headers.get_header("WARC-Target-URI")
+        stamp = "".join(ch for ch in date if ch.isdigit())
+        fields = {"url": url, "mime": mime, "status": status, "digest": digest}
+        fields.update(offset=str(offset), filename=self.path.name)
+        self.cdxj.append(f"{url} {stamp} {json.dumps(fields)}")
         return offset
 
     def close(self):
@@ -220,6 +229,22 @@ def test_a_pair_not_in_the_archive_is_fetched_live_and_says_so(archives, tmp_pat
         server.close()
     assert (by_url[live]["status"], by_url[live]["image_source"]) == ("ok", live)
     assert by_url[HOST + "/red.jpg"]["image_source"] == a.source(HOST + "/red.jpg")
+
+
+def test_a_cdxj_index_replaces_the_index_pass(archives, tmp_path):
+    """Captures come from the index alone (red.jpg left out of it is not found); a redirect's
+    Location is read from its record, a revisit resolved by digest."""
+    root, a, b, page = archives
+    lines = [line for line in a.cdxj + b.cdxj if "/red.jpg" not in line]
+    (tmp_path / "index.cdxj").write_text("\n".join(sorted(lines)) + "\n")
+    names = ["red", "moved", "again", "twice"]
+    rows = [pair(f"{HOST}/{name}.jpg", page, "2022-12-01T00:00:00Z") for name in names]
+    flags = ["--archive", str(root / "*.warc.gz"), "--archive-only"]
+    by_url = download(tmp_path, rows, *flags, "--archive-index", str(tmp_path / "*.cdxj"))
+    assert by_url[HOST + "/red.jpg"]["status"] == "not_in_archive"
+    assert by_url[HOST + "/moved.jpg"]["sha256"] == sha(GREEN)
+    assert by_url[HOST + "/again.jpg"]["sha256"] == sha(BLUE)
+    assert by_url[HOST + "/twice.jpg"]["sha256"] == sha(NEW)
 
 
 def test_a_rerun_after_losing_a_shard_is_byte_identical(archives, tmp_path):
