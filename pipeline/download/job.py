@@ -497,7 +497,13 @@ def execute(args: argparse.Namespace, pipeline_options) -> dict:
     if seconds is None:
         return {}
     stats = read_stats(args.output)
-    print(summary(JOB, stats, seconds, outputs_of(args.output, lists, stats), unit="pairs"))
+    # Every pair given leaves once; a shortfall means a runner lost elements (docs/archive.md).
+    lost = (
+        [f"{rows - stats['in']:,} of the {rows:,} pairs given never came out"]
+        if rows and stats["in"] != rows
+        else []
+    )
+    print(summary(JOB, stats, seconds, outputs_of(args.output, lists, stats), "pairs", lost))
     return stats
 
 
