@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.crawl import extract, harvest  # noqa: E402
-from pipeline.crawl.warc_source import iter_records, parse_http_response  # noqa: E402
+from pipeline.warc.reader import iter_records, parse_http_response  # noqa: E402
 from tools.synthweb import generate, small_config  # noqa: E402
 
 

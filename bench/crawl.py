@@ -39,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pipeline.crawl.cli import run  # noqa: E402
 from pipeline.crawl.harvest import HarvestOptions  # noqa: E402
 from pipeline.crawl.job import HarvestFile  # noqa: E402
-from pipeline.crawl.warc_source import WarcRecord, iter_records  # noqa: E402
 from pipeline.stats import read_stats  # noqa: E402
+from pipeline.warc.reader import WarcRecord, iter_records  # noqa: E402
 from tests.pipeline.crawl.warc_write import gzip_member  # noqa: E402
 from tools.synthweb import generate, small_config  # noqa: E402
 

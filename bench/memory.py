@@ -1,6 +1,7 @@
 """Benchmark: peak memory of align-download, align-filter and align-crawl, 10k vs 100k records.
 
     .venv/bin/python bench/memory.py [--small 10000] [--large 100000] [--shard-rows 5000]
+        [--jobs download,archive,text,all,crawl]
 
 Each job runs in its own process (``python -m pipeline.<job>``, the in-process DirectRunner)
 and its peak RSS is the kernel's high-water mark of its memory (VmHWM) as it exits. Input
@@ -9,6 +10,10 @@ the same peak, one that holds its input grows ~10x. The ratio large/small is the
 1.0 is flat; the floor beside it is a process that only imports the job's modules. The filter
 runs take seconds, so each is run --repeats times and the median peak is shown (one run's
 peak varies by some 10 MiB).
+
+align-download --archive-only reads the same few JPEGs from WARC files of --shard-rows records
+each (one capture per URL, written here), so nothing is fetched: the index, the join and the
+seeks are what grows with the records.
 
 align-download fetches from a local HTTP server (threads, keep-alive) that serves a handful
 of JPEGs under as many URLs as there are records. align-filter --rules text reads pairs made
@@ -177,6 +182,47 @@ def run_measured(argv: list[str]) -> tuple[float, float]:
         return seconds, int(report.read()) / 1024
 
 
+ARCHIVE_HOST = "http://archive.example"
+
+
+def write_archive(folder: Path, count: int, images: list[bytes], shard_rows: int) -> None:
+    """WARC files of ``shard_rows`` image captures each (one gzip member per record), and pair
+    shards naming those images."""
+    warc_write = _warc_write()
+    (folder / "archive-warc").mkdir(parents=True)
+    files = -(-count // shard_rows)
+    for index in range(files):
+        with open(folder / "archive-warc" / f"images-{index:05d}.warc.gz", "wb") as handle:
+            for number in range(index * shard_rows, min(count, (index + 1) * shard_rows)):
+                block = warc_write.http_response(images[number % len(images)], "image/jpeg")
+                url = f"{ARCHIVE_HOST}/img/{number}.jpg"
+                handle.write(
+                    warc_write.gzip_member(warc_write.warc_record(block, target_uri=url), 1)
+                )
+    urls = [f"{ARCHIVE_HOST}/img/{i}.jpg" for i in range(count)]
+    alts = [f"a photo of thing number {i}" for i in range(count)]
+    rows = {
+        "uid": [make_uid(url, alt) for url, alt in zip(urls, alts, strict=True)],
+        "url": urls,
+        "alt": alts,
+        "page_url": [f"{ARCHIVE_HOST}/page.html"] * count,
+        "source": ["bench"] * count,
+    }
+    write_shards(pa.table(rows, schema=PAIR_SCHEMA), folder / "archive-in", shard_rows)
+
+
+def _warc_write():
+    from tests.pipeline.crawl import warc_write  # noqa: PLC0415 - the tests' WARC writer
+
+    return warc_write
+
+
+def archive_argv(folder: Path) -> list[str]:
+    return [sys.executable, "-m", "pipeline.download", "--input", str(folder / "archive-in"),
+            "--output", str(folder / "archive-out"), "--archive-only", "--image-size", "64",
+            "--archive", f"{folder}/archive-warc/*.warc.gz"]  # fmt: skip
+
+
 def download_argv(source: Path, output: Path) -> list[str]:
     return [sys.executable, "-m", "pipeline.download", "--input", str(source), "--output",
             str(output), "--allow-private-networks", "--image-size", "64", "--threads", "32",
@@ -230,7 +276,9 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=100_000)
     parser.add_argument("--shard-rows", type=int, default=5_000)
     parser.add_argument("--repeats", type=int, default=3, help="runs per filter/crawl measure")
+    parser.add_argument("--jobs", default="download,archive,text,all,crawl", help="which to run")
     args = parser.parse_args()
+    wanted = set(args.jobs.split(","))
     work = Path(tempfile.mkdtemp(prefix="bench_memory_"))
     server = ImageServer()
     generator = load_bench("filter")
@@ -241,34 +289,49 @@ def main() -> None:
     for index, image in enumerate(server.images):
         (evals / f"{index}.jpg").write_bytes(image)
     dedup = ("--eval-images", f"bench={evals}/*.jpg")
-    jobs = ("align-download", "align-filter --rules text", "align-filter --rules all")
-    jobs += ("align-crawl (WARC)",)
+    names = {"download": "align-download", "text": "align-filter --rules text"}
+    names.update(all="align-filter --rules all", crawl="align-crawl (WARC)")
+    names["archive"] = "align-download --archive-only"
+    jobs = tuple(names[key] for key in names if key in wanted)
     results = {}
     try:
         _, floor_rss = run_measured([sys.executable, "-c", FLOOR])
-        web = crawl_records(work)
+        web = crawl_records(work) if "crawl" in wanted else None
         for size in (args.small, args.large):
             folder = work / str(size)
-            pairs = generator.make_pairs(size)
-            write_shards(download_pairs(server, size), folder / "dl-in", args.shard_rows)
-            write_shards(pairs, folder / "text-in", args.shard_rows)
-            images = downloaded(pairs, server.images)
-            write_shards(images, folder / "all-in", args.shard_rows, prefix="images")
-            results[jobs[0], size] = (
-                size,
-                *run_measured(download_argv(folder / "dl-in", folder / "dl-out")),
-            )
-            stats = read_stats(str(folder / "dl-out"))
-            assert stats["balanced"] and stats["kept"] == size, stats  # every image fetched
+            folder.mkdir()
+            if "download" in wanted:
+                write_shards(download_pairs(server, size), folder / "dl-in", args.shard_rows)
+                results[names["download"], size] = (
+                    size,
+                    *run_measured(download_argv(folder / "dl-in", folder / "dl-out")),
+                )
+                stats = read_stats(str(folder / "dl-out"))
+                assert stats["balanced"] and stats["kept"] == size, stats  # every image fetched
+            if "archive" in wanted:
+                write_archive(folder, size, server.images, args.shard_rows)
+                results[names["archive"], size] = size, *run_measured(archive_argv(folder))
+                stats = read_stats(str(folder / "archive-out"))
+                assert stats["balanced"] and stats["kept"] == size, stats  # every image read
             shards = str(-(-size // args.shard_rows))
             all_extra = ("--shards", shards, *dedup)
-            for job, mode, extra in ((jobs[1], "text", ()), (jobs[2], "all", all_extra)):
+            for key, mode, extra in (("text", "text", ()), ("all", "all", all_extra)):
+                if key not in wanted:
+                    continue
+                job = names[key]
+                pairs = generator.make_pairs(size)
+                if mode == "text":
+                    write_shards(pairs, folder / "text-in", args.shard_rows)
+                else:
+                    images = downloaded(pairs, server.images)
+                    write_shards(images, folder / "all-in", args.shard_rows, prefix="images")
                 output = folder / f"{mode}-out"
                 argv = filter_argv(folder / f"{mode}-in", output, config, "--rules", mode, *extra)
                 results[job, size] = size, *median_run(argv, output, args.repeats)
                 stats = read_stats(str(output))
                 assert stats["balanced"] and stats["in"] == size, stats
-            results[jobs[3], size] = measure_crawl(web, folder, size, args)
+            if "crawl" in wanted:
+                results[names["crawl"], size] = measure_crawl(web, folder, size, args)
             print(f"done {size:,} records", flush=True)
     finally:
         server.shutdown()

@@ -38,6 +38,12 @@ PAIR_SCHEMA = pa.schema(
     ]
 )
 
+# An extra column align-crawl writes beside the pair: when the page was captured (WARC-Date,
+# ISO 8601 UTC; null for fetched pages). align-download --archive prefers the image capture
+# nearest to it. An extra, not a contract column: other pair sources need not have it.
+PAGE_DATE = pa.field("page_date", pa.string())
+CRAWL_PAIR_SCHEMA = PAIR_SCHEMA.append(PAGE_DATE)
+
 DOWNLOAD_SCHEMA = pa.schema(
     list(PAIR_SCHEMA)
     + [

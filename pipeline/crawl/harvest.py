@@ -16,11 +16,12 @@ from urllib.parse import urljoin
 
 from pipeline.crawl.extract import DEFAULT_MAX_PAGE_BYTES, ImageScan, links_to_pairs, page_pairs
 from pipeline.crawl.payload import page_body
-from pipeline.crawl.warc_source import Damage, WarcRecord, parse_http_response
 from pipeline.fetch.consent import page_reservation
 from pipeline.fetch.fetcher import AGENT_TOKEN
 from pipeline.optout import OptOutList, reason_of
 from pipeline.records import make_uid
+from pipeline.warc.capture import iso_date
+from pipeline.warc.reader import Damage, WarcRecord, parse_http_response
 
 WAT_IMAGE_PATHS = ("IMG@/src", "IMG@/data-src")  # CC's WAT lists <img src> links like this
 
@@ -44,6 +45,7 @@ class Outcome:
     pairs: list[tuple[str, str]] = field(default_factory=list)
     reason: str | None = None
     counts: Counter = field(default_factory=Counter)
+    page_date: str | None = None  # the page's capture time (ISO 8601 UTC), when archived
 
 
 def rejected(source: str, reason: str, page_url: str = "", counts: Counter | None = None):
@@ -153,6 +155,7 @@ def from_warc_record(record: WarcRecord, path: str, options: HarvestOptions) -> 
         outcome.counts["pages/clipped_by_reader"] += 1
     if record.truncated:
         outcome.counts["pages/cut_by_damage"] += 1
+    outcome.page_date = iso_date(record.headers.get("warc-date", "")) or None
     return outcome
 
 
@@ -180,7 +183,9 @@ def from_wat_record(record: WarcRecord, path: str, options: HarvestOptions) -> O
         return rejected(source, "not_html", page_url)
     scan = wat_scan(html, page_url, options)
     scan.metas = wat_metas(html)
-    return consented(source, page_url, scan, wat_headers(response), options.agent_token)
+    outcome = consented(source, page_url, scan, wat_headers(response), options.agent_token)
+    outcome.page_date = iso_date(str(warc_headers.get("WARC-Date", ""))) or None
+    return outcome
 
 
 def wat_headers(response: dict) -> dict[str, str]:

@@ -47,7 +47,6 @@ from pipeline.crawl.harvest import (
     rejected,
     screen,
 )
-from pipeline.crawl.warc_source import Damage, iter_records
 from pipeline.fetch.consent import X_ROBOTS_TAG
 from pipeline.fetch.fetcher import FetchConfig, Fetcher, FetchResult
 from pipeline.fetch.settings import fetch_config
@@ -56,7 +55,7 @@ from pipeline.options import MAX_DEDUP_BUCKETS, MIN_DEDUP_BUCKETS, MIN_SHARDS
 from pipeline.optout import read_list
 from pipeline.pairs import keep_first_per_uid
 from pipeline.progress import LiveTally, Meter, run_job, summary
-from pipeline.records import PAIR_SCHEMA, check_crawl_inputs, make_uid
+from pipeline.records import CRAWL_PAIR_SCHEMA, check_crawl_inputs, make_uid
 from pipeline.shards import (
     WriteShards,
     open_raw,
@@ -69,6 +68,7 @@ from pipeline.shards import (
 )
 from pipeline.stats import IN, KEPT, WriteStats, read_stats
 from pipeline.stats import rejected as rejected_key
+from pipeline.warc.reader import Damage, iter_records
 
 JOB = "align-crawl"  # the command, and the namespace of the job's Beam counters
 TALLIES = "tallies"
@@ -79,19 +79,19 @@ class PairBatcher:
     """Collects a worker's pairs, dropping duplicates it already holds, into Arrow tables."""
 
     def __init__(self):
-        self.best: dict[str, tuple[str, str, str, str]] = {}
+        self.best: dict[str, tuple[str, str, str, str, str | None]] = {}
         self.duplicates = 0
 
     def add(self, outcome: Outcome) -> None:
         for url, alt in outcome.pairs:
             uid = make_uid(url, alt)
-            row = (outcome.page_url, outcome.source, url, alt)
+            row = (outcome.page_url, outcome.source, url, alt, outcome.page_date)
             held = self.best.get(uid)
             if held is None:
                 self.best[uid] = row
                 continue
             self.duplicates += 1
-            if row < held:
+            if row[:4] < held[:4]:
                 self.best[uid] = row
 
     def __len__(self) -> int:
@@ -102,9 +102,10 @@ class PairBatcher:
         rows = [self.best[uid] for uid in uids]
         self.best = {}
         columns = {"uid": uids}
-        for index, name in enumerate(("page_url", "source", "url", "alt")):
+        for index, name in enumerate(("page_url", "source", "url", "alt", "page_date")):
             columns[name] = [row[index] for row in rows]
-        return pa.table(columns).select(PAIR_SCHEMA.names).cast(PAIR_SCHEMA)
+        columns["page_date"] = pa.array(columns["page_date"], pa.string())
+        return pa.table(columns).select(CRAWL_PAIR_SCHEMA.names).cast(CRAWL_PAIR_SCHEMA)
 
 
 def tally_of(outcome: Outcome) -> Counter:
@@ -429,7 +430,9 @@ def execute(args: argparse.Namespace, pipeline_options) -> dict:
     pairs, tallies = inputs | "Crawl" >> Crawl(
         harvest, args.key_buckets, scratch_folder(args.output)
     )
-    written = pairs | "WritePairs" >> WriteShards(args.output, "pairs", PAIR_SCHEMA, args.shards)
+    written = pairs | "WritePairs" >> WriteShards(
+        args.output, "pairs", CRAWL_PAIR_SCHEMA, args.shards
+    )
     written_counts = written | "CountWritten" >> beam.MapTuple(
         lambda path, rows: {"pairs/written": rows}
     )

@@ -11,8 +11,10 @@ from collections.abc import Sequence
 
 from filters.cli import add_output_flags, exits_cleanly
 from pipeline.download.settings import (
+    add_archive_flags,
     add_image_flags,
     add_plan_flags,
+    check_archive_flags,
     check_image_flags,
     check_plan_flags,
 )
@@ -34,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_image_flags(parser)
     add_plan_flags(parser)
     add_opt_out_flag(parser)
+    add_archive_flags(parser)
     add_fetch_flags(parser)
     add_output_flags(parser)
     return parser
@@ -42,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 def check_args(args: argparse.Namespace) -> None:
     check_image_flags(args)
     check_plan_flags(args)
+    check_archive_flags(args)
     check_fetch_flags(args)
 
 

@@ -41,6 +41,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
 from filters.cli import UsageError
+from pipeline.download import archive
 from pipeline.download.imaging import process_image
 from pipeline.download.plan import (
     HOST_URL_BUDGET,
@@ -116,7 +117,15 @@ def compression(schema: pa.Schema) -> dict[str, str]:
 class Settings:
     """What the workers need besides the fetcher's config; a plain object so DoFns pickle small."""
 
-    def __init__(self, args: argparse.Namespace, output: str, lists: int, schema, opt_out=None):
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        output: str,
+        lists: int,
+        schema: pa.Schema,
+        archive_settings: archive.ArchiveSettings | None = None,
+        opt_out=None,
+    ):
         self.image_size = args.image_size
         self.upscale = args.upscale
         self.quality = args.jpeg_quality
@@ -128,11 +137,14 @@ class Settings:
         self.opt_out = opt_out  # --opt-out's list (pipeline/optout.py), or None
         self.output = output
         self.lists = lists
-        self.schema = schema  # DOWNLOAD_SCHEMA and the input's extras
+        self.input_extras = [field.name for field in extra_fields(schema)]
+        self.archive = archive_settings  # --archive: where images are read from first
+        # DOWNLOAD_SCHEMA and the input's extras (and image_source with --archive)
+        self.schema = archive.with_image_source(schema) if archive_settings else schema
 
     @property
     def pair_columns(self) -> list[str]:
-        return PAIR_SCHEMA.names + [field.name for field in extra_fields(self.schema)]
+        return PAIR_SCHEMA.names + self.input_extras
 
     def path(self, index: int, folder: str | None = None) -> str:
         """The list's image shard, or its file in a subfolder (deferred/, policies/)."""
@@ -229,11 +241,13 @@ class PlanHost(beam.DoFn):
     def process(self, element: tuple[str, Sequence[dict]]) -> Iterator[tuple[int, Part]]:
         unit, rows = element
         s = self.settings
-        parts = split_host(
-            unit, rows, s.max_urls, self.fetch_config.per_host_concurrency, s.rows_per_shard
-        )
-        if len(parts) > 1 and self.fetch_config.respect_robots:
-            self._fetch_policies(parts)
+        if archive.is_archive_unit(unit):  # read from the archive: no request, no budget
+            parts = archive.archive_parts(unit, rows, s.rows_per_shard)
+        else:
+            concurrency = self.fetch_config.per_host_concurrency
+            parts = split_host(unit, rows, s.max_urls, concurrency, s.rows_per_shard)
+            if len(parts) > 1 and self.fetch_config.respect_robots:
+                self._fetch_policies(parts)
         for part in parts:
             yield list_of(unit, part.share.index, s.lists), part
 
@@ -321,11 +335,14 @@ class FetchList:
         for part in self.parts:
             self._defer(part.deferred, HOST_URL_BUDGET)
         order = [row for _, row in fetch_order(self.parts) if not self._listed(row)]
-        records = self.fetcher.map(
-            (row["url"] or "" for row in order),
-            lambda result: image_record(result, s, self.slots),
-            politeness=politeness,
-        )
+        process = lambda result: image_record(result, s, self.slots)  # noqa: E731
+        if s.archive:
+            fetch = lambda urls, process: self.fetcher.map(urls, process, politeness=politeness)  # noqa: E731
+            records = archive.records_in_order(order, s.archive, process, fetch)
+        else:
+            records = self.fetcher.map(
+                (row["url"] or "" for row in order), process, politeness=politeness
+            )
         temporary = s.path(self.index) + ".tmp"
         with FileSystems.create(temporary) as sink:
             self._write_images(sink, order, records, politeness)
@@ -395,6 +412,7 @@ class FetchList:
         path = self.settings.path(self.index, DEFERRED_FOLDER)
         if self.deferred:
             schema = with_extras(PAIR_SCHEMA, self.settings.schema)
+            schema = pa.schema([f for f in schema if f.name in self.settings.pair_columns])
             rows = sorted(self.deferred, key=lambda row: row["uid"])
             _write_table(rows_to_table(rows, schema), path)
         elif FileSystems.exists(path):
@@ -437,6 +455,20 @@ def finished_tally(settings: Settings, index: int, expected: str) -> Counter | N
     return tally + Counter({"shards_resumed": 1})
 
 
+class FromArchive(beam.PTransform):
+    """With --archive: each pair located in the archive (pipeline/download/archive.py) and
+    planned under an ``archive`` unit, or left to its host to be fetched live; else nothing."""
+
+    def __init__(self, settings: archive.ArchiveSettings | None):
+        super().__init__()
+        self.settings = settings
+
+    def expand(self, keyed):
+        if self.settings is None:
+            return keyed
+        return keyed | "Resolve" >> archive.ResolveInArchive(self.settings)
+
+
 class Download(beam.PTransform):
     """Plans the fetch lists by host, fetches them; outputs one tally per list."""
 
@@ -452,6 +484,7 @@ class Download(beam.PTransform):
             | "Shards" >> beam.Create(self.paths)
             | "Spread" >> beam.Reshuffle()
             | "KeyByHost" >> beam.ParDo(KeyByHost(self.settings))
+            | "FromArchive" >> FromArchive(self.settings.archive)
             | "GroupByHost" >> beam.GroupByKey()
             | "PlanHost" >> beam.ParDo(PlanHost(self.fetch_config, self.settings))
             | "GroupByList" >> beam.GroupByKey()
@@ -470,13 +503,16 @@ def execute(args: argparse.Namespace, pipeline_options) -> dict:
     rows = total_rows(paths)
     lists = num_lists(len(paths), rows or 0, args.rows_per_shard)
     opt_out = read_list(args.opt_out, read_text) if args.opt_out else None
-    settings = Settings(args, args.output, lists, schema, opt_out)
+    archived = archive.archive_settings(args, config)
+    settings = Settings(args, args.output, lists, schema, archived, opt_out)
     if not FileSystems.exists(args.output):
         FileSystems.mkdirs(args.output)
     # The input lets a later report follow the curation back to the text filter's run.
     extra = {"job": JOB, "input": args.input}
     extra.update(image_size=args.image_size, jpeg_quality=args.jpeg_quality)
     extra["politeness"] = politeness_of(args)
+    if settings.archive:
+        extra["archive"] = {"files": len(settings.archive.files), "only": args.archive_only}
     pipeline = beam.Pipeline(options=pipeline_options)
     _ = (
         pipeline
@@ -488,7 +524,13 @@ def execute(args: argparse.Namespace, pipeline_options) -> dict:
     if seconds is None:
         return {}
     stats = read_stats(args.output)
-    print(summary(JOB, stats, seconds, outputs_of(args.output, lists, stats), unit="pairs"))
+    # Every pair given leaves once; a shortfall means a runner lost elements (docs/archive.md).
+    lost = (
+        [f"{rows - stats['in']:,} of the {rows:,} pairs given never came out"]
+        if rows and stats["in"] != rows
+        else []
+    )
+    print(summary(JOB, stats, seconds, outputs_of(args.output, lists, stats), "pairs", lost))
     return stats
 
 

@@ -126,7 +126,9 @@ def fingerprint(parts: Sequence[Part]) -> str:
     """What a list fetches and defers, so a rerun knows a finished shard is this list's."""
     digest = hashlib.sha256()
     for part, row in fetch_order(parts):
-        digest.update(f"{part.unit}\0{row['uid']}\n".encode())
+        # A pair read from an archive: which record (another archive, another list).
+        where = f"\0{row['_archive_source']}" if "_archive_source" in row else ""
+        digest.update(f"{part.unit}\0{row['uid']}{where}\n".encode())
     for part in sorted(parts, key=lambda part: part.key):
         for row in part.deferred:
             digest.update(f"deferred\0{row['uid']}\n".encode())

@@ -64,3 +64,31 @@ def check_image_flags(args: argparse.Namespace) -> None:
             raise UsageError(f"--{name.replace('_', '-')} must be positive")
     if not 1 <= args.jpeg_quality <= 100:
         raise UsageError("--jpeg-quality must be between 1 and 100")
+
+
+def add_archive_flags(parser: argparse.ArgumentParser) -> None:
+    """Images read from web archives (WARC/ARC) before the live web (docs/archive.md)."""
+    group = parser.add_argument_group("archives (images from WARC/ARC captures)")
+    group.add_argument(
+        "--archive",
+        metavar="GLOB",
+        help="WARC/ARC files (local or gs://): a pair whose image URL was captured there gets "
+        "the captured bytes (same file as its page, else nearest in time, else latest)",
+    )
+    group.add_argument(
+        "--archive-only",
+        action="store_true",
+        help="make no network request: pairs not in the archive are rejected as not_in_archive",
+    )
+
+    group.add_argument(
+        "--archive-index",
+        metavar="GLOB",
+        help="CDXJ index files of the --archive files (pywb/Wayback style): the captures are "
+        "read from them instead of an index pass over the archive",
+    )
+
+
+def check_archive_flags(args: argparse.Namespace) -> None:
+    if (args.archive_only or args.archive_index) and not args.archive:
+        raise UsageError("--archive-only and --archive-index need --archive GLOB")

@@ -6,8 +6,8 @@ import pytest
 
 from pipeline.crawl.cli import run
 from pipeline.crawl.harvest import HarvestOptions, from_warc_record
-from pipeline.crawl.warc_source import Damage, iter_records
 from pipeline.stats import read_stats
+from pipeline.warc.reader import Damage, iter_records
 from tests.pipeline.crawl.warc_write import gzip_member, http_response
 
 V1_SPEC = b"URL IP-address Archive-date Content-type Archive-length"

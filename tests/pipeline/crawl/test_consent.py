@@ -10,9 +10,9 @@ import pytest
 
 from pipeline.crawl.cli import run
 from pipeline.crawl.harvest import HarvestOptions, from_wat_record
-from pipeline.crawl.warc_source import WarcRecord
 from pipeline.shards import read_table
 from pipeline.stats import read_stats
+from pipeline.warc.reader import WarcRecord
 from tests.pipeline.crawl.warc_write import gzip_member, warc_record
 from tests.pipeline.fetch.testserver import ScriptedServer, send
 

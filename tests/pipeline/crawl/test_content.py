@@ -8,7 +8,7 @@ import pytest
 from pipeline.crawl.cli import build_parser
 from pipeline.crawl.harvest import HarvestOptions, from_warc_record
 from pipeline.crawl.job import FetchPages, page_fetch_config
-from pipeline.crawl.warc_source import WarcRecord
+from pipeline.warc.reader import WarcRecord
 from tests.pipeline.fetch.testserver import ScriptedServer, respond
 
 PAGE = b'<html><body><img src="a.jpg" alt="a picture"></body></html>'

@@ -10,7 +10,7 @@ from pipeline.crawl.cli import run
 from pipeline.crawl.harvest import HarvestOptions
 from pipeline.crawl.job import DedupPairs, HarvestFile
 from pipeline.pairs import keep_first_per_uid
-from pipeline.records import PAIR_SCHEMA, make_uid
+from pipeline.records import CRAWL_PAIR_SCHEMA, PAIR_SCHEMA, make_uid
 from pipeline.shards import read_table, rows_to_table
 from pipeline.stats import read_stats
 from tests.pipeline.crawl.warc_write import gzip_member, http_response, page_record, warc_record
@@ -130,7 +130,8 @@ def test_pair_counts_add_up(crawled):
 
 def test_pairs_are_unique_and_the_survivor_is_the_smallest_page(crawled):
     table = read_table(str(crawled[1] / "pairs-*.parquet")).sort_by("url")
-    assert table.schema == PAIR_SCHEMA
+    assert table.schema == CRAWL_PAIR_SCHEMA  # the pair contract and the page's capture date
+    assert set(table.column("page_date").to_pylist()) == {"2024-01-01T00:00:00Z"}
     rows = [(r["url"], r["alt"], r["page_url"]) for r in table.to_pylist()]
     assert rows == [
         ("http://b.example/one.jpg", "First & only", "http://b.example/p1"),

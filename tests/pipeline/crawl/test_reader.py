@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.crawl.harvest import HarvestOptions, from_damage, from_warc_record, from_wat_record
 from pipeline.crawl.payload import decode_body
-from pipeline.crawl.warc_source import Damage, WarcRecord, iter_records, parse_http_response
+from pipeline.warc.reader import Damage, WarcRecord, iter_records, parse_http_response
 from tests.pipeline.crawl.warc_write import gzip_member, http_response, page_record, warc_record
 
 OPTIONS = HarvestOptions()
