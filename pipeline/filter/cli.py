@@ -57,6 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--nsfw-model", help="NSFW classifier (pipeline/filter/nsfw.py); off by default"
     )
     parser.add_argument("--nsfw-batch-size", type=int, default=32)
+    parser.add_argument(
+        "--score-model",
+        action="append",
+        default=[],
+        metavar="EXPORT",
+        help="align-train export scoring each pair's image and alt-text (--rules all; off by "
+        "default); twice, one trained per uid half (align-train --uid-half), to cross-fit",
+    )
+    parser.add_argument("--score-batch-size", type=int, default=64)
     add_sharding_flags(
         parser,
         shards_help="output shards per kind (default: one per 256 MB of input images or 64 MB "
@@ -89,7 +98,10 @@ def modes_help() -> str:
     runs = "; ".join(
         f"{mode}: {', '.join(rule.name for rule in RULES if mode in rule.modes)}" for mode in MODES
     )
-    return f"which rules run ({runs}); eval_dedup, nsfw and language only when enabled"
+    return (
+        f"which rules run ({runs}); eval_dedup, nsfw, image_text_score and language only "
+        "when enabled"
+    )
 
 
 def parse_eval_sets(values: list[str]) -> dict[str, str]:
@@ -112,7 +124,11 @@ def check_args(args: argparse.Namespace) -> None:
         return
     if not args.output:
         raise UsageError("--output is required")
-    check_at_least(args, dict.fromkeys(("shards", "batch_rows", "key_buckets"), 1))
+    check_at_least(
+        args, dict.fromkeys(("shards", "batch_rows", "key_buckets", "score_batch_size"), 1)
+    )
+    if len(args.score_model) > 2:
+        raise UsageError("--score-model: one export, or two (one per uid half) to cross-fit")
     if isinstance(args.stats, str):
         raise UsageError("--stats takes no directory when --input is given")
     args.eval_sets = parse_eval_sets(args.eval_images)
