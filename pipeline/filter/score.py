@@ -22,7 +22,6 @@ As for the NSFW hook, workers that score need the 'train' extra (TensorFlow, ten
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -80,12 +79,10 @@ class Scorers:
     def __init__(self, exports: Sequence[str]):
         require("train", NEEDED_BY)
         import tensorflow as tf  # noqa: PLC0415 - lazy: only workers that score pay for it
-        import tensorflow_text  # noqa: F401, PLC0415 - registers the tokeniser's ops
+        import tensorflow_text  # noqa: PLC0415, F401 - registers the tokeniser's ops
 
         self.tf = tf
         self.models = [tf.saved_model.load(FileSystems.join(e, SAVED_MODEL)) for e in exports]
-        self.lock = threading.Lock()
-        Metrics.counter(METRICS_NAMESPACE, "model_loads").inc()
         LOADS.append(tuple(exports))
 
     def embed(self, index: int, images: list[bytes], texts: list[str]):
