@@ -22,6 +22,7 @@ from filters.eval_index import EVAL_DUPLICATE
 from filters.image import EXTREME_ASPECT, IMAGE_MANY_ALTS, IMAGE_TOO_SMALL
 from filters.language import LANGUAGE
 from filters.rules import RULES, SURVIVORS
+from filters.score import LOW_SCORE
 from filters.text import ALT_SHARED, ALT_TOO_LONG, ALT_TOO_SHORT, RARE_TOKEN
 from tools.report_chain import matching_paths
 
@@ -36,6 +37,7 @@ RULE_TARGETS: dict[str, str] = {
     IMAGE_TOO_SMALL: "noise_small_image",
     EXTREME_ASPECT: "noise_extreme_aspect",
     EVAL_DUPLICATE: "noise_eval_near_duplicate",
+    LOW_SCORE: "noise_mismatched_caption",
 }
 # A rule judges only records with this measurement: language runs on the records every other
 # rule kept; image rules need a downloaded image. Precision and recall count judged records.
