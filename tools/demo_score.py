@@ -27,20 +27,23 @@ def half_model_dir(run: Path, half: int) -> Path:
     return run / SCORE_DIR / f"half{half}"
 
 
-def score_stages(args, run: Path, web: Path, cli, stage_class, beam_flags, train_stage) -> list:
+def score_stages(
+    args, run: Path, web: Path, cli, stage_class, beam_flags, train_stage, vocab: Path | None = None
+) -> list:
     """Trainings on each uid half of run/filter, then the cross-fitted filter with its report.
 
     The demo passes its own helpers (cli, Stage, beam flags, train_stage) so this module needs
-    nothing of tools/demo.py's import.
+    nothing of tools/demo.py's import; ``vocab`` is the curated arm's (run/filtered/vocab.txt
+    by default).
     """
-    vocab = run / "filtered" / "vocab.txt"
+    vocab = vocab or run / "filtered" / "vocab.txt"
     stages = []
     for half in (0, 1):
         trainer = train_stage(
             args, f"train half {half} (score)", run / "filter", vocab,
             half_model_dir(run, half), web, args.seed + 1 + half,
         )  # fmt: skip
-        trainer.command = _with_flags(trainer.command, steps=args.score_steps, uid_half=half)
+        trainer.command = with_flags(trainer.command, steps=args.score_steps, uid_half=half)
         trainer.command = _without_eval(trainer.command)
         stages.append(trainer)
     exports = []
@@ -73,7 +76,7 @@ def _package_config() -> str:
     return str(resources.files("filters").joinpath("configs", "small.yaml"))
 
 
-def _with_flags(command: list[str], **flags) -> list[str]:
+def with_flags(command: list[str], **flags) -> list[str]:
     """The command with each --flag's value replaced, or appended when absent."""
     command = list(command)
     for name, value in flags.items():
