@@ -26,8 +26,12 @@ NGRAM_RANK = "ngram_rank"  # n-gram totals against a rank cut; check(the record'
 EVAL_JOIN = "eval_join"  # pHash band join with evaluation images; check(nearest match)
 MODEL_SCORE = "model_score"  # a classifier's score per image; check(score or None, threshold)
 PAIR_SCORE = "pair_score"  # image-text cosine of an export; check(score, min_score, job-wide cut)
+EMBEDDING_JOIN = "embedding_join"  # LSH join of the score rule's image embeddings; check(cos, uid)
 SURVIVORS = "survivors"  # a detector on records every other rule kept; check(detected, codes)
-STAGES = (RECORD, DISTINCT_COUNT, NGRAM_RANK, EVAL_JOIN, MODEL_SCORE, PAIR_SCORE, SURVIVORS)
+STAGES = (
+    RECORD, DISTINCT_COUNT, NGRAM_RANK, EVAL_JOIN, MODEL_SCORE, PAIR_SCORE, EMBEDDING_JOIN,
+    SURVIVORS,
+)  # fmt: skip
 
 # The --rules modes: pairs before download, downloaded images, every downloaded image.
 TEXT, ALL, NONE = "text", "all", "none"
@@ -43,11 +47,12 @@ ALT_TEXT, IMAGE, DOWNLOADED_IMAGE = "alt_text", "image", "downloaded_image"
 
 # What must be given for a rule to run at all, and how a user gives it.
 EVAL_SETS, NSFW_MODEL, LANGUAGES = "eval_sets", "nsfw_model", "languages"
-SCORE_MODEL = "score_model"
+SCORE_MODEL, SEMANTIC_DEDUP = "score_model", "semantic_dedup"
 GIVEN_BY = {
     EVAL_SETS: "--eval-images",
     NSFW_MODEL: "--nsfw-model",
     SCORE_MODEL: "--score-model",
+    SEMANTIC_DEDUP: "--semantic-dedup and --score-model",
     LANGUAGES: "languages other than 'all'",
 }
 
@@ -178,6 +183,18 @@ RULES: tuple[Rule, ...] = (
         config_keys=("min_score", "keep_fraction"),
         needs_image=True,
         needs=SCORE_MODEL,
+    ),
+    Rule(
+        name="semantic_dedup",
+        reasons=(score.SEMANTIC_DUPLICATE,),
+        measures="the cosine of the image's embedding (the first --score-model's) to the "
+        "nearest of a smaller uid, found in random-hyperplane LSH buckets",
+        stage=EMBEDDING_JOIN,
+        modes=(ALL,),
+        check=score.check_semantic_duplicate,
+        config_keys=("semantic_dup_cosine",),
+        needs_image=True,
+        needs=SEMANTIC_DEDUP,
     ),
     Rule(
         name="language",

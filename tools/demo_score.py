@@ -48,7 +48,7 @@ def score_stages(
         stages.append(trainer)
     exports = []
     for half in (0, 1):
-        exports += ["--score-model", str(half_model_dir(run, half) / "model" / "export")]
+        exports += ["--score-model", str(half_model_dir(run, half) / "export")]
     stages.append(
         stage_class(
             "filter all + score",

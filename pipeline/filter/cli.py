@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
         "default); twice, one trained per uid half (align-train --uid-half), to cross-fit",
     )
     parser.add_argument("--score-batch-size", type=int, default=64)
+    parser.add_argument(
+        "--semantic-dedup",
+        action="store_true",
+        help="with --score-model: drop images whose embeddings are near-identical to one of a "
+        "smaller uid (semantic_dup_cosine), SemDeDup-style",
+    )
     add_sharding_flags(
         parser,
         shards_help="output shards per kind (default: one per 256 MB of input images or 64 MB "
@@ -99,8 +105,8 @@ def modes_help() -> str:
         f"{mode}: {', '.join(rule.name for rule in RULES if mode in rule.modes)}" for mode in MODES
     )
     return (
-        f"which rules run ({runs}); eval_dedup, nsfw, image_text_score and language only "
-        "when enabled"
+        f"which rules run ({runs}); eval_dedup, nsfw, image_text_score, semantic_dedup and "
+        "language only when enabled"
     )
 
 
@@ -127,6 +133,8 @@ def check_args(args: argparse.Namespace) -> None:
     check_at_least(
         args, dict.fromkeys(("shards", "batch_rows", "key_buckets", "score_batch_size"), 1)
     )
+    if args.semantic_dedup and not args.score_model:
+        raise UsageError("--semantic-dedup embeds images with --score-model: give one")
     if len(args.score_model) > 2:
         raise UsageError("--score-model: one export, or two (one per uid half) to cross-fit")
     if isinstance(args.stats, str):

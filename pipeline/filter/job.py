@@ -30,6 +30,7 @@ from filters.rules import (
     NSFW_MODEL,
     PAIR_SCORE,
     SCORE_MODEL,
+    SEMANTIC_DEDUP,
     TEXT,
     Rule,
     rules_for,
@@ -210,7 +211,9 @@ class Filter(beam.PTransform):
                     partials, self.nsfw_model, self.nsfw_batch_size, self.scratch
                 )
             elif rule.stage == PAIR_SCORE:
-                flags.append(partials | label >> ScoreRule(self.score, *params))
+                dedup = [r for r in self.rules if r.needs == SEMANTIC_DEDUP]
+                cosine = getattr(self.config, dedup[0].config_keys[0]) if dedup else None
+                flags.append(partials | label >> ScoreRule(self.score, *params, cosine))
         joined["flags"] = flags | "AllFlags" >> beam.Flatten()
         return joined, tallies
 
@@ -223,15 +226,14 @@ def build(
     mode = args.rules
     nsfw = bool(args.nsfw_model) and mode == ALL
     use_eval = bool(eval_sets) and mode == ALL
-    score = (
-        settings_for(args.score_model, args.score_batch_size)
-        if mode == ALL and args.score_model
-        else None
-    )
+    score = None
+    if mode == ALL and args.score_model:
+        score = settings_for(args.score_model, args.score_batch_size, args.semantic_dedup)
     given = {
         EVAL_SETS: use_eval,
         NSFW_MODEL: nsfw,
         SCORE_MODEL: score is not None,
+        SEMANTIC_DEDUP: score is not None and args.semantic_dedup,
         LANGUAGES: bool(config.languages),
     }
     rules = rules_for(mode, [name for name, on in given.items() if on])

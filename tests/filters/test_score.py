@@ -5,9 +5,14 @@ import pytest
 
 from filters.score import (
     LOW_SCORE,
+    SEMANTIC_DUPLICATE,
     check_score,
+    check_semantic_duplicate,
     histogram,
+    hyperplanes,
     keep_fraction_cut,
+    lsh_keys,
+    near_duplicates,
     scorer_for,
     uid_half,
 )
@@ -60,3 +65,27 @@ def test_two_models_not_trained_on_the_two_halves_are_refused(halves):
 
 def test_one_model_scores_every_pair():
     assert {scorer_for(uid, (None,)) for uid in ("a0", "a1")} == {0}
+
+
+def test_near_duplicates_keep_the_smallest_uid_whatever_the_order():
+    vectors = np.array([[1.0, 0.0], [0.999, 0.0447], [0.0, 1.0], [1.0, 0.0]])
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    uids = ["c", "b", "x", "a"]
+    found = {uids[index]: kept for index, _, kept in near_duplicates(uids, vectors, 0.95)}
+    assert found == {"b": "a", "c": "a"}
+    order = [2, 0, 3, 1]
+    again = near_duplicates([uids[i] for i in order], vectors[order], 0.95)
+    assert {[uids[i] for i in order][index]: kept for index, _, kept in again} == found
+
+
+def test_identical_embeddings_share_every_lsh_bucket_and_opposite_ones_none():
+    planes = hyperplanes(8)
+    vector = np.random.default_rng(2).standard_normal(8)
+    keys = lsh_keys(np.stack([vector, vector, -vector]), planes)
+    assert keys.shape == (3, planes.shape[0])
+    assert (keys[0] == keys[1]).all() and not (keys[0] == keys[2]).any()
+
+
+def test_a_semantic_duplicate_below_the_threshold_is_kept():
+    assert check_semantic_duplicate(0.97, "a", 0.95)[0] == SEMANTIC_DUPLICATE
+    assert check_semantic_duplicate(0.90, "a", 0.95) is None

@@ -13,7 +13,7 @@ import pytest
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.util import assert_that, equal_to
 
-from filters.score import LOW_SCORE, histogram, keep_fraction_cut, uid_half
+from filters.score import LOW_SCORE, SEMANTIC_DUPLICATE, histogram, keep_fraction_cut, uid_half
 from pipeline.filter import score as score_module
 from pipeline.filter.cli import run
 from pipeline.filter.score import SCORES_SCHEMA, FlagScores, ScoreRule, settings_for
@@ -174,3 +174,26 @@ def test_the_export_is_loaded_once_per_worker_process_across_bundles(exports, re
     )
     assert sum(c.committed for c in counters["counters"] if c.key.metric.name == "scored") == 16
     assert score_module.LOADS.count(exports_used) - loads_before == 1
+
+
+def test_semantic_dedup_flags_copies_of_an_image_and_keeps_the_smallest_uid(
+    exports, records, tmp_path
+):
+    copies = [
+        downloaded(f"http://127.0.0.3/copy{i}.jpg", f"a red circle copy {i}", image=noise_image(0))
+        for i in range(3)
+    ]
+    stats, measured = filter_run(
+        tmp_path, records + copies, "--score-model", exports["all"], "--semantic-dedup",
+        "--semantic-dup-cosine", "0.9999",
+    )  # fmt: skip
+    group = sorted([records[0]["uid"]] + [c["uid"] for c in copies])  # records[0]: same image
+    flagged = {
+        r["uid"]: r["measured"][r["reasons"].index(SEMANTIC_DUPLICATE)]
+        for r in measured
+        if SEMANTIC_DUPLICATE in r["reasons"]
+    }
+    assert set(flagged) == set(group[1:])
+    assert all(value.endswith(f"to {group[0]}") for value in flagged.values())
+    assert stats["rejected"][SEMANTIC_DUPLICATE] == 3 and "semantic_dedup" in stats["rules"]
+    assert stats["kept"] + sum(stats["rejected"].values()) == stats["in"]
