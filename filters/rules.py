@@ -70,6 +70,7 @@ class Rule:
     counts: tuple[str, str] | None = None  # DISTINCT_COUNT: (key, what is counted per key)
     needs_image: bool = False  # judges only records whose image was downloaded
     needs: str | None = None  # EVAL_SETS, NSFW_MODEL, SCORE_MODEL, LANGUAGES: off unless given
+    align: bool = True  # one of ALIGN's rules (the report warns when one of them did not run)
 
     def gives(self, reason: str) -> bool:
         return any(
@@ -183,6 +184,7 @@ RULES: tuple[Rule, ...] = (
         config_keys=("min_score", "keep_fraction"),
         needs_image=True,
         needs=SCORE_MODEL,
+        align=False,
     ),
     Rule(
         name="semantic_dedup",
@@ -195,6 +197,7 @@ RULES: tuple[Rule, ...] = (
         config_keys=("semantic_dup_cosine",),
         needs_image=True,
         needs=SEMANTIC_DEDUP,
+        align=False,
     ),
     Rule(
         name="language",
