@@ -558,8 +558,8 @@ def run_demo(args: argparse.Namespace) -> dict:
             stages.append(stage)
     quality = None
     if scoring:  # the curated model's recipe as curator: two uid halves, cross-fitted
-        flags = beam_flags(args.workers)
-        for stage in demo_score.score_stages(args, run_dir, web, cli, Stage, flags, train_stage):
+        this_demo = sys.modules[__name__]  # its helpers build the stages (no import back)
+        for stage in demo_score.score_stages(args, run_dir, web, this_demo):
             run_with_progress(progress, stage, logs)
             stages.append(stage)
         quality = demo_score.score_quality(run_dir, web)

@@ -28,15 +28,15 @@ def half_model_dir(run: Path, half: int) -> Path:
     return run / SCORE_DIR / f"half{half}"
 
 
-def score_stages(
-    args, run: Path, web: Path, cli, stage_class, beam_flags, train_stage, vocab: Path | None = None
-) -> list:
-    """Trainings on each uid half of run/filter, then the cross-fitted filter with its report.
+def score_stages(args, run: Path, web: Path, demo, vocab: Path | None = None) -> list:
+    """Trainings on each uid half of run/filter, then the cross-fitted filter with its report:
+    ALIGN's rules as in the demo's ``filter all`` (eval-set dedup included) plus the score rule.
 
-    The demo passes its own helpers (cli, Stage, beam flags, train_stage) so this module needs
-    nothing of tools/demo.py's import; ``vocab`` is the curated arm's (run/filtered/vocab.txt
+    ``demo`` is tools/demo.py, passed in by its caller (demo.py imports this module, so this
+    module does not import it back); ``vocab`` is the curated arm's (run/filtered/vocab.txt
     by default).
     """
+    cli, stage_class, train_stage = demo.cli, demo.Stage, demo.train_stage
     vocab = vocab or run / "filtered" / "vocab.txt"
     stages = []
     for half in (0, 1):
@@ -57,7 +57,8 @@ def score_stages(
                 "align-filter",
                 "--stats",
                 *exports,
-                *beam_flags,
+                *demo.eval_set_flags(web),
+                *demo.beam_flags(args.workers),
                 rules="all",
                 input=run / "download",
                 output=run / SCORE_FILTER,

@@ -280,11 +280,8 @@ def score_arm_stages(args, run: Path, web: Path) -> list[demo.Stage]:
     vocab = run / demo_score.SCORE_DIR / "vocab.txt"
     return [
         demo.vocab_stage(args, "vocab (score)", run / "filter", vocab),
-        *demo_score.score_stages(
-            args, run, web, demo.cli, demo.Stage, demo.beam_flags(args.workers),
-            demo.train_stage, vocab,
-        ),
-    ]  # fmt: skip
+        *demo_score.score_stages(args, run, web, demo, vocab),
+    ]
 
 
 def kept_pairs(stage_output: Path) -> int:
