@@ -84,7 +84,7 @@ def test_the_experiment_runs_every_arm_end_to_end(tmp_path, capsys):
     it to a few minutes; the mean and spread over seeds are the table's test above."""
     argv = ["--experiment", "--run-dir", str(tmp_path / "run"), "--pairs", "300", "--scale", "2"]
     argv += ["--seeds", "1", "--steps", "2", "--batch-size", "8", "--eval-every", "0"]
-    argv += ["--score-steps", "2"]
+    argv += ["--score-steps", "2", "--min-score", "-1"]  # 2-step scorers: plumbing, no cut
     manifest = demo_cli.run([*argv, "--workers", "1", "--vocab-size", "300"])
     printed = capsys.readouterr().out
     assert set(manifest["trials"]) == {arm.key for arm in experiment.arms_of(tmp_path, 2)}
