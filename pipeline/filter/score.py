@@ -6,7 +6,9 @@ The model is the export's SavedModel (``<export>/saved_model``: ``serving_image(
 and ``serving_text(text)``, unit embeddings; docs/training.md), loaded with TensorFlow and
 tensorflow-text only, once per worker process (``beam.utils.shared``: every DoFn instance
 and bundle of a process reuses it). Images go in as the stored JPEG bytes of the images
-Parquet, so a batch holds only bytes until it reaches the model.
+Parquet, so a batch holds only bytes until it reaches the model. Only pairs whose download is
+``ok`` are scored, and align-download wrote those bytes itself (decoded, resized, re-encoded),
+so the export decodes them; a batch it could not decode would fail the job, not pass unjudged.
 
 Cross-fitting: given two exports, each trained on one uid half (``align-train --uid-half``;
 its ``encoders.json`` says which), each pair is scored by the model that did not train on
