@@ -24,7 +24,7 @@ demo: $(STAMP)
 	$(BIN)/align-demo $(ARGS)
 
 # ALIGN's curation claims over seeds: arms (a)-(e) and (b) at equal epochs, 4 seeds per compared arm,
-# seed-paired p-values (~75 min alone on 2 cores; docs/model.md).
+# seed-paired p-values (~80 min alone on 2 cores, estimated; docs/model.md).
 experiment: $(STAMP)
 	$(BIN)/align-demo --experiment $(ARGS)
 

@@ -19,8 +19,8 @@ are seed-paired (tools/experiment_stats.py: paired t-test and 95% interval). Fig
 mean ± standard deviation over the seeds, chance beside each.
 
 The plan is fixed before any result, from the budget (90 minutes on 2 cores, ``make
-experiment``): EXPERIMENT_SEEDS seeds of EXPERIMENT_STEPS steps for the compared arms (b)-(e)
-and the equal-epochs (b), CONTEXT_SEEDS for (a), which no comparison needs.
+experiment``): ``--seeds`` (4) seeds of demo.EXPERIMENT_STEPS (1000) steps for the compared
+arms (b)-(e) and the equal-epochs (b), CONTEXT_SEEDS for (a), which no comparison needs.
 """
 
 from __future__ import annotations
@@ -60,12 +60,10 @@ METRICS = (
 )
 
 
-# The budget's plan (see the module docstring and `make experiment`): per trial of 1000 steps
-# ~3.2 minutes on a quiet 2-core machine (the recorded run: 12 trials and the data in 45 min 45
-# s), so 16 compared trials, 2 context trials, 4 equal-epoch trials of ~1/3 the steps, two
-# 350-step scorers and the data stages come to ~75 minutes: inside 90 with room for a busier
-# machine.
-EXPERIMENT_SEEDS = 4
+# The budget's plan (see the module docstring and `make experiment`): a trial of 1000 steps
+# takes ~3.4 minutes on a 2-core machine (the demo: 1,500 steps in 4 min 50 s, shared), so 16
+# compared trials (--seeds, default 4), 2 context trials, 4 equal-epoch trials of ~1/3 the
+# steps, two 700-step scorers and the data stages come to ~80 minutes: inside 90.
 CONTEXT_SEEDS = 2
 COMPARISONS = (  # (first, second, label): first minus second, seed-paired
     ("score", "all_rules", "(e) rules+score vs (c) rules"),
