@@ -23,7 +23,8 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/align-demo $(ARGS)
 
-# ALIGN's curation claims over seeds: four arms of the synthetic web, 3 seeds each (~65 min alone on 2 cores).
+# ALIGN's curation claims over seeds: arms (a)-(e) and (b) at equal epochs, 4 seeds per compared arm,
+# seed-paired p-values (~80 min alone on 2 cores, estimated; docs/model.md).
 experiment: $(STAMP)
 	$(BIN)/align-demo --experiment $(ARGS)
 

@@ -50,6 +50,14 @@ class FilterConfig:
     eval_max_hamming: int = 8
     # NSFW classifier score above which an image is dropped (when --nsfw-model is given).
     nsfw_threshold: float = 0.5
+    # Not ALIGN's (DataComp's CLIP-score filter, with this project's own export; only with
+    # --score-model): pairs whose image-text cosine is below min_score, or outside the top
+    # keep_fraction of the job's scored pairs, are dropped. -1 and 1 turn each part off.
+    min_score: float = -1.0
+    keep_fraction: float = 1.0
+    # Not ALIGN's (SemDeDup; only with --semantic-dedup): images whose embeddings lie at cosine
+    # >= this from one of a smaller uid are near-duplicates; the smallest uid stays.
+    semantic_dup_cosine: float = 0.95
 
     def __post_init__(self) -> None:
         _check(self)
@@ -98,6 +106,16 @@ def _check(config: FilterConfig) -> None:
         value = getattr(config, name)
         if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
             raise UsageError(f"{name} must be a positive number, got {value!r}")
+    if not isinstance(config.min_score, int | float) or not -1.0 <= config.min_score <= 1.0:
+        raise UsageError(f"min_score must be a cosine in [-1, 1], got {config.min_score!r}")
+    if not isinstance(config.semantic_dup_cosine, int | float) or not (
+        -1.0 < config.semantic_dup_cosine <= 1.0
+    ):
+        raise UsageError(
+            f"semantic_dup_cosine must be a cosine in (-1, 1], got {config.semantic_dup_cosine!r}"
+        )
+    if not isinstance(config.keep_fraction, int | float) or not 0 < config.keep_fraction <= 1:
+        raise UsageError(f"keep_fraction must be in (0, 1], got {config.keep_fraction!r}")
     if config.language_backend not in BACKENDS:
         raise UsageError(
             f"language_backend must be one of {', '.join(BACKENDS)}, "

@@ -8,7 +8,7 @@ report (tools/report_data.py) orders and judges reasons by it, and docs/architec
 ``RULES`` and a test: a rule of an existing stage needs nothing else.
 
 The order of RULES is the order a record's reasons are listed and a rejected record is
-counted under: cheap per-record rules first, the joins next, the model, the language
+counted under: cheap per-record rules first, the joins next, the models, the language
 detector last (it is the costliest per record and runs only on what every other rule kept).
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from filters import eval_index, image, language, text
+from filters import eval_index, image, language, score, text
 
 # How the filter job computes a rule, with what its predicate is called.
 RECORD = "record"  # check(*the record's inputs, *its config values), per record
@@ -25,8 +25,13 @@ DISTINCT_COUNT = "distinct_count"  # check(distinct ids of the key, limit = firs
 NGRAM_RANK = "ngram_rank"  # n-gram totals against a rank cut; check(the record's rare n-grams)
 EVAL_JOIN = "eval_join"  # pHash band join with evaluation images; check(nearest match)
 MODEL_SCORE = "model_score"  # a classifier's score per image; check(score or None, threshold)
+PAIR_SCORE = "pair_score"  # image-text cosine of an export; check(score, min_score, job-wide cut)
+EMBEDDING_JOIN = "embedding_join"  # LSH join of the score rule's image embeddings; check(cos, uid)
 SURVIVORS = "survivors"  # a detector on records every other rule kept; check(detected, codes)
-STAGES = (RECORD, DISTINCT_COUNT, NGRAM_RANK, EVAL_JOIN, MODEL_SCORE, SURVIVORS)
+STAGES = (
+    RECORD, DISTINCT_COUNT, NGRAM_RANK, EVAL_JOIN, MODEL_SCORE, PAIR_SCORE, EMBEDDING_JOIN,
+    SURVIVORS,
+)  # fmt: skip
 
 # The --rules modes: pairs before download, downloaded images, every downloaded image.
 TEXT, ALL, NONE = "text", "all", "none"
@@ -42,9 +47,12 @@ ALT_TEXT, IMAGE, DOWNLOADED_IMAGE = "alt_text", "image", "downloaded_image"
 
 # What must be given for a rule to run at all, and how a user gives it.
 EVAL_SETS, NSFW_MODEL, LANGUAGES = "eval_sets", "nsfw_model", "languages"
+SCORE_MODEL, SEMANTIC_DEDUP = "score_model", "semantic_dedup"
 GIVEN_BY = {
     EVAL_SETS: "--eval-images",
     NSFW_MODEL: "--nsfw-model",
+    SCORE_MODEL: "--score-model",
+    SEMANTIC_DEDUP: "--semantic-dedup and --score-model",
     LANGUAGES: "languages other than 'all'",
 }
 
@@ -61,7 +69,8 @@ class Rule:
     inputs: tuple[str, ...] = ()  # RECORD: the columns passed to check, in order
     counts: tuple[str, str] | None = None  # DISTINCT_COUNT: (key, what is counted per key)
     needs_image: bool = False  # judges only records whose image was downloaded
-    needs: str | None = None  # EVAL_SETS, NSFW_MODEL or LANGUAGES: off unless given
+    needs: str | None = None  # EVAL_SETS, NSFW_MODEL, SCORE_MODEL, LANGUAGES: off unless given
+    align: bool = True  # one of ALIGN's rules (the report warns when one of them did not run)
 
     def gives(self, reason: str) -> bool:
         return any(
@@ -165,6 +174,32 @@ RULES: tuple[Rule, ...] = (
         needs=NSFW_MODEL,
     ),
     Rule(
+        name="image_text_score",
+        reasons=(score.LOW_SCORE,),
+        measures="the cosine of the pair's image and alt-text embeddings by a trained export "
+        "(cross-fitted over uid halves with two), against a floor and a job-wide top fraction",
+        stage=PAIR_SCORE,
+        modes=(ALL,),
+        check=score.check_score,
+        config_keys=("min_score", "keep_fraction"),
+        needs_image=True,
+        needs=SCORE_MODEL,
+        align=False,
+    ),
+    Rule(
+        name="semantic_dedup",
+        reasons=(score.SEMANTIC_DUPLICATE,),
+        measures="the cosine of the image's embedding (the first --score-model's) to the "
+        "nearest of a smaller uid, found in random-hyperplane LSH buckets",
+        stage=EMBEDDING_JOIN,
+        modes=(ALL,),
+        check=score.check_semantic_duplicate,
+        config_keys=("semantic_dup_cosine",),
+        needs_image=True,
+        needs=SEMANTIC_DEDUP,
+        align=False,
+    ),
+    Rule(
         name="language",
         reasons=(language.LANGUAGE,),
         measures="the alt-text's detected language",
@@ -193,8 +228,8 @@ def rule_of(reason: str, rules: Iterable[Rule] | None = None) -> Rule:
 
 
 def rules_for(mode: str, given: Iterable[str] = (), rules: Iterable[Rule] | None = None) -> list:
-    """The rules a mode runs, in table order; ``given`` says which of EVAL_SETS, NSFW_MODEL
-    and LANGUAGES the run has (a rule that needs one of them is off without it)."""
+    """The rules a mode runs, in table order; ``given`` says which of EVAL_SETS, NSFW_MODEL,
+    SCORE_MODEL and LANGUAGES the run has (a rule that needs one of them is off without it)."""
     given = set(given)
     return [
         rule

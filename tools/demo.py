@@ -20,6 +20,7 @@ from importlib import metadata, resources
 from pathlib import Path
 
 from filters.cli import UsageError
+from tools import demo_score
 from tools.progress import StageProgress, format_seconds
 from tools.webserver import serve
 
@@ -82,14 +83,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     # The old switch, now the default; accepted so existing command lines keep working.
     parser.add_argument("--skip-unfiltered", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--score-steps",
+        type=int,
+        default=demo_score.SCORE_STEPS,
+        help="steps of each uid-half model that scores the curated pairs (0: no score rule)",
+    )
+    parser.add_argument(
+        "--min-score",
+        type=float,
+        default=demo_score.DEMO_MIN_SCORE,
+        help="the score rule's floor: image-text cosine below it is removed",
+    )
     experiment = parser.add_argument_group("curation experiment")
     experiment.add_argument(
         "--experiment",
         action="store_true",
-        help="no rules / eval dedup only / all rules / uncurated at --scale x pairs, "
+        help="no rules / eval dedup only / all rules / uncurated at --scale x pairs / rules + "
+        "score, and eval dedup at the large arm's epochs; "
         "--seeds seeds each, equal steps",
     )
-    experiment.add_argument("--seeds", type=int, default=3, help="training seeds per arm")
+    experiment.add_argument(
+        "--seeds", type=int, default=4, help="training seeds per compared arm ((a): at most 2)"
+    )
     experiment.add_argument("--scale", type=int, default=3, help="the uncurated arm's web size")
     return parser
 
@@ -526,7 +542,8 @@ def run_demo(args: argparse.Namespace) -> dict:
     from tools.synthweb import WebConfig  # noqa: PLC0415
 
     arms = ["filtered", "unfiltered"] if args.with_unfiltered else ["filtered"]
-    stages_total = 1 + 4 + (2 if len(arms) == 2 else 0) + 4 * len(arms)
+    scoring = args.score_steps > 0
+    stages_total = 1 + 4 + (2 if len(arms) == 2 else 0) + 4 * len(arms) + 3 * scoring
     progress = StageProgress(stages_total)
     with serve(web / "site", port=0) as server:
         config = WebConfig(n_pairs=args.pairs, seed=args.seed, port=server.port)
@@ -539,6 +556,13 @@ def run_demo(args: argparse.Namespace) -> dict:
         for stage in train_eval_stages(args, run_dir, arm, arm_sources[arm], web):
             run_with_progress(progress, stage, logs)
             stages.append(stage)
+    quality = None
+    if scoring:  # the curated model's recipe as curator: two uid halves, cross-fitted
+        this_demo = sys.modules[__name__]  # its helpers build the stages (no import back)
+        for stage in demo_score.score_stages(args, run_dir, web, this_demo):
+            run_with_progress(progress, stage, logs)
+            stages.append(stage)
+        quality = demo_score.score_quality(run_dir, web)
 
     manifest = {
         "arguments": vars(args),
@@ -550,9 +574,11 @@ def run_demo(args: argparse.Namespace) -> dict:
         ],
         "synthetic_web_seconds": generated["seconds"],
         "metrics": {arm: read_metrics(run_dir / arm) for arm in arms},
+        "score_rule": demo_score.quality_dict(quality),
         "total_seconds": round(time.monotonic() - started, 1),
     }
     (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
     print(summary_table(run_dir, stages, arms))
+    print("\n".join(demo_score.quality_lines(quality)))
     print(f"\nFinished in {format_seconds(manifest['total_seconds'])}.")
     return manifest

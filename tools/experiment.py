@@ -8,10 +8,19 @@ seeds and evaluated on the same held-out sets:
                       from test leakage is not credited to the filters
   (c) all rules       ALIGN's text and image rules and eval dedup: the demo's curated data
   (d) uncurated x N   a web N times larger, eval dedup only: the paper's "scale beats noise"
+  (e) rules + score   (c) minus the pairs the cross-fitted image-text score rule removes: two
+                      short models, one per uid half of (c), each scoring the other half
+  (b) equal epochs    (b) trained for (d)'s number of epochs instead of its number of steps
+                      (steps x (b)'s pairs / (d)'s pairs): scale at equal passes over the data
 
 Each arm learns its own vocabulary (as ALIGN does from its data). Seeds vary the training
-(initialisation, order, crops), not the web. Figures are mean ± standard deviation over the
-seeds, chance beside each.
+(initialisation, order, crops), not the web; a seed is the same in every arm, so differences
+are seed-paired (tools/experiment_stats.py: paired t-test and 95% interval). Figures are
+mean ± standard deviation over the seeds, chance beside each.
+
+The plan is fixed before any result, from the budget (90 minutes on 2 cores, ``make
+experiment``): ``--seeds`` (4) seeds of demo.EXPERIMENT_STEPS (1000) steps for the compared
+arms (b)-(e) and the equal-epochs (b), CONTEXT_SEEDS for (a), which no comparison needs.
 """
 
 from __future__ import annotations
@@ -25,7 +34,8 @@ from pathlib import Path
 
 import yaml
 
-from tools import demo
+from tools import demo, demo_score
+from tools.experiment_stats import comparison_table, paired
 from tools.progress import StageProgress, format_seconds
 from tools.webserver import serve
 
@@ -50,20 +60,54 @@ METRICS = (
 )
 
 
+# The budget's plan (see the module docstring and `make experiment`): a trial of 1000 steps
+# takes ~3.4 minutes on a 2-core machine (the demo: 1,500 steps in 4 min 50 s, shared), so 16
+# compared trials (--seeds, default 4), 2 context trials, 4 equal-epoch trials of ~1/3 the
+# steps, two 700-step scorers and the data stages come to ~80 minutes: inside 90.
+CONTEXT_SEEDS = 2
+COMPARISONS = (  # (first, second, label): first minus second, seed-paired
+    ("score", "all_rules", "(e) rules+score vs (c) rules"),
+    ("uncurated_large", "eval_dedup", "(d) 3x uncurated vs (b), equal steps"),
+    ("uncurated_large", "eval_dedup_epochs", "(d) 3x uncurated vs (b), equal epochs"),
+    ("all_rules", "eval_dedup", "(c) rules vs (b) dedup only"),
+)
+
+
 @dataclass(frozen=True)
 class Arm:
     key: str
     label: str
     shards: Path  # an align-filter output folder
+    context: bool = False  # no comparison needs it: CONTEXT_SEEDS seeds
+    equal_epochs_to: str | None = None  # trained for this arm's epochs, not its steps
 
 
 def arms_of(run: Path, scale: int) -> list[Arm]:
     return [
-        Arm("no_rules", "(a) no rules", run / "unfiltered"),
+        Arm("no_rules", "(a) no rules", run / "unfiltered", context=True),
         Arm("eval_dedup", "(b) eval dedup only", run / "eval_dedup"),
         Arm("all_rules", "(c) all ALIGN rules", run / "filter"),
         Arm("uncurated_large", f"(d) uncurated, {scale}x pairs", run / "large" / "eval_dedup"),
+        Arm("score", "(e) ALIGN rules + score", run / demo_score.SCORE_FILTER),
+        Arm(
+            "eval_dedup_epochs",
+            "(b) at (d)'s epochs",
+            run / "eval_dedup",
+            equal_epochs_to="uncurated_large",
+        ),
     ]
+
+
+def seeds_of(args, arm: Arm) -> list[int]:
+    count = min(CONTEXT_SEEDS, args.seeds) if arm.context else args.seeds
+    return list(range(args.seed, args.seed + count))
+
+
+def steps_of(args, arm: Arm, pairs: dict[str, int]) -> int:
+    """The arm's training steps: the plan's, or as many epochs as ``equal_epochs_to`` gets."""
+    if arm.equal_epochs_to is None:
+        return args.steps
+    return max(1, round(args.steps * pairs[arm.key] / max(pairs[arm.equal_epochs_to], 1)))
 
 
 def dedup_only_stage(args, source: Path, output: Path, web: Path, name: str) -> demo.Stage:
@@ -122,7 +166,9 @@ def eval_fingerprint(web: Path) -> str:
     return digest.hexdigest()
 
 
-def trial_stages(args, run: Path, arm: Arm, web: Path, seed: int) -> list[demo.Stage]:
+def trial_stages(
+    args, run: Path, arm: Arm, web: Path, seed: int, steps: int | None = None
+) -> list[demo.Stage]:
     """Training and evaluation of one arm with one seed (its vocabulary is made once)."""
     folder = run / "trials" / arm.key
     model_dir = folder / f"seed{seed}"
@@ -130,6 +176,8 @@ def trial_stages(args, run: Path, arm: Arm, web: Path, seed: int) -> list[demo.S
     train = demo.train_stage(
         args, f"train {arm.key} s{seed}", arm.shards, folder / "vocab.txt", model_dir, web, seed
     )
+    if steps is not None:
+        train.command = demo_score.with_flags(train.command, steps=steps)
     evaluate = demo.Stage(
         f"eval {arm.key} s{seed}",
         demo.cli(
@@ -146,10 +194,29 @@ def trial_stages(args, run: Path, arm: Arm, web: Path, seed: int) -> list[demo.S
 
 
 def read_trials(run: Path, arm: Arm) -> list[dict]:
-    return [
-        json.loads(path.read_text())
+    return list(trials_by_seed(run, arm).values())
+
+
+def trials_by_seed(run: Path, arm: Arm) -> dict[int, dict]:
+    """{seed: align-eval metrics} of an arm's finished trials."""
+    return {
+        int(path.parent.name.removeprefix("seed")): json.loads(path.read_text())
         for path in sorted((run / "trials" / arm.key).glob("seed*/metrics.json"))
-    ]
+    }
+
+
+def comparisons_text(run: Path, arms: list[Arm]) -> str:
+    """Every comparison of COMPARISONS on zero-shot top-1, seed-paired."""
+    by_key = {arm.key: arm for arm in arms}
+    name, path = METRICS[0]
+    results = []
+    for first, second, label in COMPARISONS:
+        values = [
+            {seed: pick(trial, path)[0] for seed, trial in trials_by_seed(run, by_key[k]).items()}
+            for k in (first, second)
+        ]
+        results.append(paired(label, *values))
+    return comparison_table(results, name)
 
 
 def pick(result: dict, path: tuple[str, ...]) -> tuple[float, float]:
@@ -206,6 +273,15 @@ def experiment_table(run: Path, arms: list[Arm], pairs: dict[str, int]) -> str:
     return "\n".join(lines)
 
 
+def score_arm_stages(args, run: Path, web: Path) -> list[demo.Stage]:
+    """(e)'s data: a vocabulary of (c), two uid-half models on (c), the cross-fitted filter."""
+    vocab = run / demo_score.SCORE_DIR / "vocab.txt"
+    return [
+        demo.vocab_stage(args, "vocab (score)", run / "filter", vocab),
+        *demo_score.score_stages(args, run, web, demo, vocab),
+    ]
+
+
 def kept_pairs(stage_output: Path) -> int:
     stats = stage_output / "stats.json"
     return json.loads(stats.read_text())["kept"] if stats.exists() else 0
@@ -223,9 +299,9 @@ def run_experiment(args) -> dict:
     (run / "eval_dedup_only.yaml").write_text(yaml.safe_dump(EVAL_DEDUP_ONLY, sort_keys=False))
     web, large_web = run / "web", run / "large" / "web"
     arms = arms_of(run, args.scale)
-    seeds = list(range(args.seed, args.seed + args.seeds))
     started = time.monotonic()
-    total = 1 + 6 + 1 + 1 + 3 + len(arms) * (1 + 2 * len(seeds))
+    trials = sum(len(seeds_of(args, arm)) for arm in arms)
+    total = 1 + 6 + 1 + 1 + 3 + 4 + len(arms) + 2 * trials
     progress = StageProgress(total)
     stages: list[demo.Stage] = []
 
@@ -246,14 +322,15 @@ def run_experiment(args) -> dict:
         if eval_fingerprint(large_web) != eval_fingerprint(web):
             raise RuntimeError("the large web's evaluation sets differ from the small web's")
         run_all(large_web_stages(args, run, web, large_web))
+    run_all(score_arm_stages(args, run, web))
+    pairs = {arm.key: kept_pairs(arm.shards) for arm in arms}
     for arm in arms:
         vocab = run / "trials" / arm.key / "vocab.txt"
         run_all([demo.vocab_stage(args, f"vocab {arm.key}", arm.shards, vocab)])
-        for seed in seeds:
-            run_all(trial_stages(args, run, arm, web, seed))
+        for seed in seeds_of(args, arm):
+            run_all(trial_stages(args, run, arm, web, seed, steps_of(args, arm, pairs)))
 
-    pairs = {arm.key: kept_pairs(arm.shards) for arm in arms}
-    table = experiment_table(run, arms, pairs)
+    table = experiment_table(run, arms, pairs) + "\n" + comparisons_text(run, arms)
     manifest = {
         "arguments": {k: v for k, v in vars(args).items() if k != "run_dir_path"},
         "versions": demo.package_versions(),
@@ -263,6 +340,7 @@ def run_experiment(args) -> dict:
         ],
         "pairs": pairs,
         "trials": {arm.key: read_trials(run, arm) for arm in arms},
+        "score_rule": demo_score.quality_dict(demo_score.score_quality(run, web)),
         "total_seconds": round(time.monotonic() - started, 1),
     }
     (run / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))

@@ -176,13 +176,14 @@ class ReportData:
 
     @property
     def unapplied_rules(self) -> list[rule_table.Rule]:
-        """Rules of the last run's mode that did not run for want of an input (an NSFW
-        model, evaluation images, a language list)."""
+        """ALIGN's rules of the last run's mode that did not run for want of an input (an
+        NSFW model, evaluation images, a language list); opt-in rules of our own are not
+        missed."""
         applied = set(self.stats.get("rules", []))
         return [
             rule
             for rule in rule_table.rules_for(self.stats.get("mode", ""), GIVEN_BY)
-            if rule.needs and rule.name not in applied
+            if rule.needs and rule.align and rule.name not in applied
         ]
 
 
@@ -275,7 +276,8 @@ def _gather_measurements(curation: Curation, stats: dict, ground_truth: pa.Table
     unmeasured = 0
     alts, images = Frequent(), Frequent()
     examples = SmallestUids(EXAMPLES_PER_RULE)
-    quality = QualityCounter(ground_truth, EXAMPLES_PER_VERDICT) if ground_truth else None
+    applied = stats.get("rules", [])
+    quality = QualityCounter(ground_truth, EXAMPLES_PER_VERDICT, applied) if ground_truth else None
     # Images are the same picture when their bytes are; before download only the URL is known.
     image_key = "url" if stats.get("mode") == "text" else "sha256"
     rows_read: Counter = Counter()

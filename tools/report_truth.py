@@ -9,6 +9,7 @@ beside the noise it caught).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +23,7 @@ from filters.eval_index import EVAL_DUPLICATE
 from filters.image import EXTREME_ASPECT, IMAGE_MANY_ALTS, IMAGE_TOO_SMALL
 from filters.language import LANGUAGE
 from filters.rules import RULES, SURVIVORS
+from filters.score import LOW_SCORE
 from filters.text import ALT_SHARED, ALT_TOO_LONG, ALT_TOO_SHORT, RARE_TOKEN
 from tools.report_chain import matching_paths
 
@@ -36,6 +38,11 @@ RULE_TARGETS: dict[str, str] = {
     IMAGE_TOO_SMALL: "noise_small_image",
     EXTREME_ASPECT: "noise_extreme_aspect",
     EVAL_DUPLICATE: "noise_eval_near_duplicate",
+}
+# Targets of rules judged only in runs that applied them (by rule name): without the score
+# rule, mismatched captions are noise no rule targets, and the report says how many stayed.
+APPLIED_TARGETS: dict[str, tuple[str, str]] = {
+    "image_text_score": (LOW_SCORE, "noise_mismatched_caption"),
 }
 # A rule judges only records with this measurement: language runs on the records every other
 # rule kept; image rules need a downloaded image. Precision and recall count judged records.
@@ -145,13 +152,15 @@ class QualityCounter:
     to one <img> occurrence), else (url, alt); labels of duplicate keys are OR-ed.
     """
 
-    def __init__(self, ground_truth: pa.Table, examples: int = 3):
+    def __init__(self, ground_truth: pa.Table, examples: int = 3, applied: Iterable[str] = ()):
         self.ground_truth = ground_truth
         self.labels = sorted(
             name for name in ground_truth.column_names if name.startswith("noise_")
         )
         self.truth, self.keys = None, None
-        self.rules = {rule: label for rule, label in RULE_TARGETS.items() if label in self.labels}
+        targets = dict(RULE_TARGETS)
+        targets.update(target for name, target in APPLIED_TARGETS.items() if name in applied)
+        self.rules = {rule: label for rule, label in targets.items() if label in self.labels}
         self.counts = {rule: np.zeros(7, dtype=np.int64) for rule in self.rules}
         self.examples = SmallestUids(examples)
         self.untargeted = {

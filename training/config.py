@@ -56,6 +56,9 @@ class TrainConfig:
     log_every: int = 100
     steps_per_execution: int = 1
     seed: int = 0
+    # Cross-fitting (align-filter --score-model, twice): train on one uid half only, 0 or 1
+    # (filters/score.py: uid_half), so the other half's model scores these pairs. None: all.
+    uid_half: int | None = None
 
 
 PRECISIONS = ("auto", "bfloat16", "float16", "float32")
@@ -78,6 +81,8 @@ def _validate(config: TrainConfig) -> TrainConfig:
     for name, allowed in CHOICES.items():
         if getattr(config, name) not in allowed:
             raise UsageError(f"config key {name!r} must be one of {', '.join(allowed)}")
+    if config.uid_half not in (None, 0, 1):
+        raise UsageError(f"config key 'uid_half' must be 0 or 1, got {config.uid_half}")
     if not 0.0 <= config.label_smoothing < 1.0 or config.temperature_init <= 0:
         raise UsageError("need 0 <= label_smoothing < 1 and temperature_init > 0")
     return config

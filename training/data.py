@@ -11,7 +11,16 @@ from training.tokenize import AlignTokenizer
 FEATURES = {
     "image/encoded": tf.io.FixedLenFeature([], tf.string),
     "text": tf.io.FixedLenFeature([], tf.string),
+    "uid": tf.io.FixedLenFeature([], tf.string, default_value=""),
 }
+ODD_HEX = "[13579bdfBDF]"
+
+
+def in_uid_half(uid: tf.Tensor, half: int) -> tf.Tensor:
+    """Whether a uid is in ``half``: the parity of its last hex digit, as filters.score.uid_half
+    computes it on the filter's workers (the two must agree: cross-fitting rests on it)."""
+    odd = tf.strings.regex_full_match(uid, f".*{ODD_HEX}")
+    return tf.equal(odd, tf.constant(half == 1))
 
 
 def list_shards(pattern: str) -> list[str]:
@@ -61,6 +70,13 @@ def make_dataset(
     )
     if pipelines > 1 and not by_file:
         dataset = dataset.shard(pipelines, pipeline_id)  # fewer files than hosts: split records
+    if config.uid_half is not None:
+        dataset = dataset.filter(
+            lambda record: in_uid_half(
+                tf.io.parse_single_example(record, {"uid": FEATURES["uid"]})["uid"],
+                config.uid_half,
+            )
+        )
     if training:
         dataset = dataset.shuffle(config.shuffle_buffer, seed=seed + 1)
 

@@ -179,5 +179,6 @@ def export_encoders(
         "lowercase": config.lowercase,
         "embed_dim": embed_dim,
         "temperature": float(keras.ops.convert_to_numpy(model.temperature)),
+        "uid_half": config.uid_half,  # the pairs it trained on: cross-fitting reads it
     }
     return write_export(image, text, vocabulary, spec, os.path.join(model_dir, "export"))

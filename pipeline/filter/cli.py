@@ -58,6 +58,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--nsfw-model", help="NSFW classifier (pipeline/filter/nsfw.py); off by default"
     )
     parser.add_argument("--nsfw-batch-size", type=int, default=32)
+    parser.add_argument(
+        "--score-model",
+        action="append",
+        default=[],
+        metavar="EXPORT",
+        help="align-train export scoring each pair's image and alt-text (--rules all; off by "
+        "default); twice, one trained per uid half (align-train --uid-half), to cross-fit",
+    )
+    parser.add_argument("--score-batch-size", type=int, default=64)
+    parser.add_argument(
+        "--semantic-dedup",
+        action="store_true",
+        help="with --score-model: drop images whose embeddings are near-identical to one of a "
+        "smaller uid (semantic_dup_cosine), SemDeDup-style",
+    )
     add_sharding_flags(
         parser,
         shards_help="output shards per kind (default: one per 256 MB of input images or 64 MB "
@@ -91,7 +106,10 @@ def modes_help() -> str:
     runs = "; ".join(
         f"{mode}: {', '.join(rule.name for rule in RULES if mode in rule.modes)}" for mode in MODES
     )
-    return f"which rules run ({runs}); eval_dedup, nsfw and language only when enabled"
+    return (
+        f"which rules run ({runs}); eval_dedup, nsfw, image_text_score, semantic_dedup and "
+        "language only when enabled"
+    )
 
 
 def parse_eval_sets(values: list[str]) -> dict[str, str]:
@@ -114,7 +132,13 @@ def check_args(args: argparse.Namespace) -> None:
         return
     if not args.output:
         raise UsageError("--output is required")
-    check_at_least(args, dict.fromkeys(("shards", "batch_rows", "key_buckets"), 1))
+    check_at_least(
+        args, dict.fromkeys(("shards", "batch_rows", "key_buckets", "score_batch_size"), 1)
+    )
+    if args.semantic_dedup and not args.score_model:
+        raise UsageError("--semantic-dedup embeds images with --score-model: give one")
+    if len(args.score_model) > 2:
+        raise UsageError("--score-model: one export, or two (one per uid half) to cross-fit")
     if isinstance(args.stats, str):
         raise UsageError("--stats takes no directory when --input is given")
     args.eval_sets = parse_eval_sets(args.eval_images)

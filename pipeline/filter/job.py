@@ -28,6 +28,9 @@ from filters.rules import (
     NGRAM_RANK,
     NONE,
     NSFW_MODEL,
+    PAIR_SCORE,
+    SCORE_MODEL,
+    SEMANTIC_DEDUP,
     TEXT,
     Rule,
     rules_for,
@@ -45,6 +48,7 @@ from pipeline.filter.apply import (
 from pipeline.filter.counts import DistinctCountRule, RareTokens
 from pipeline.filter.evaldedup import EvalDedup, list_images
 from pipeline.filter.nsfw import NsfwScores
+from pipeline.filter.score import ScoreRule, ScoreSettings, settings_for
 from pipeline.filter.tfrecord import write_tfrecord
 from pipeline.filter.webdataset import write_webdataset
 from pipeline.options import MIN_SHARDS
@@ -153,8 +157,10 @@ class Filter(beam.PTransform):
         eval_sets: dict[str, str] | None = None,
         nsfw_model: str | None = None,
         nsfw_batch_size: int = 32,
+        score: ScoreSettings | None = None,
     ):
         super().__init__()
+        self.score = score
         self.rules, self.config, self.kept_schema = rules, config, kept_schema
         self.scratch, self.batch_rows, self.key_buckets = scratch, batch_rows, key_buckets
         self.eval_sets = eval_sets or {}
@@ -205,6 +211,10 @@ class Filter(beam.PTransform):
                 joined["scores"] = _nsfw_scores(
                     partials, self.nsfw_model, self.nsfw_batch_size, self.scratch
                 )
+            elif rule.stage == PAIR_SCORE:
+                dedup = [r for r in self.rules if r.needs == SEMANTIC_DEDUP]
+                cosine = getattr(self.config, dedup[0].config_keys[0]) if dedup else None
+                flags.append(partials | label >> ScoreRule(self.score, *params, cosine))
         joined["flags"] = flags | "AllFlags" >> beam.Flatten()
         return joined, tallies
 
@@ -217,7 +227,16 @@ def build(
     mode = args.rules
     nsfw = bool(args.nsfw_model) and mode == ALL
     use_eval = bool(eval_sets) and mode == ALL
-    given = {EVAL_SETS: use_eval, NSFW_MODEL: nsfw, LANGUAGES: bool(config.languages)}
+    score = None
+    if mode == ALL and args.score_model:
+        score = settings_for(args.score_model, args.score_batch_size, args.semantic_dedup)
+    given = {
+        EVAL_SETS: use_eval,
+        NSFW_MODEL: nsfw,
+        SCORE_MODEL: score is not None,
+        SEMANTIC_DEDUP: score is not None and args.semantic_dedup,
+        LANGUAGES: bool(config.languages),
+    }
     rules = rules_for(mode, [name for name, on in given.items() if on])
     kept_schema = with_extras(PAIR_SCHEMA if mode == TEXT else DOWNLOAD_SCHEMA, schema)
     job = Filter(
@@ -230,6 +249,7 @@ def build(
         eval_sets,
         args.nsfw_model,
         args.nsfw_batch_size,
+        score,
     )
     tables = pipeline | "Read" >> ReadTables(pattern)
     tallies = []
@@ -250,6 +270,8 @@ def build(
         "shards": args.shards,
         "nsfw_applied": nsfw,
         "nsfw_model": args.nsfw_model if nsfw else None,
+        "score_models": list(score.exports) if score else [],
+        "score_trained_halves": list(score.trained_halves) if score else [],
         "eval_sets": {name: len(list_images(glob)) for name, glob in eval_sets.items()},
     }
     all_tallies = [results["tallies"], *tallies] | "WithOptOut" >> beam.Flatten()

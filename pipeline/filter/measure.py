@@ -38,6 +38,7 @@ from filters.rules import (
     MODEL_SCORE,
     N_UNIGRAMS,
     NGRAM_RANK,
+    PAIR_SCORE,
     Rule,
 )
 from filters.text import normalize, shuffle_key, tokenize
@@ -47,7 +48,7 @@ from pipeline.shards import split_by_index, write_parts, write_piece
 ROUTE = "_route"  # "<batch id>/<row>": where an NSFW score goes back to
 TALLIES = "tallies"
 # The stages whose rules need inputs from every batch (tagged with the rule's name).
-PARTIAL_STAGES = (DISTINCT_COUNT, NGRAM_RANK, EVAL_JOIN, MODEL_SCORE)
+PARTIAL_STAGES = (DISTINCT_COUNT, NGRAM_RANK, EVAL_JOIN, MODEL_SCORE, PAIR_SCORE)
 CANDIDATE_SCHEMA = pa.schema(
     [("band", pa.uint8()), ("value", pa.uint64()), ("phash", pa.string()), ("row", pa.uint32())]
 )
@@ -220,6 +221,8 @@ class MeasureBatch(beam.DoFn):
                 yield from self._eval_candidates(rule, bid, table, ok)
             elif rule.stage == MODEL_SCORE:
                 yield from self._images_to_score(rule, bid, table, ok)
+            elif rule.stage == PAIR_SCORE:
+                yield from self._pairs_to_score(rule, bid, table, ok)
 
     def _store(self, bid: str, table: pa.Table) -> str:
         """Writes the batch for ApplyRules; a retried bundle rewrites the same bytes."""
@@ -304,3 +307,16 @@ class MeasureBatch(beam.DoFn):
         images = table.take(pa.array(rows, pa.int64())).select(["image"])
         routes = pa.array([f"{bid}/{row}" for row in rows], pa.string())
         yield pvalue.TaggedOutput(rule.name, images.append_column(ROUTE, routes))
+
+    def _pairs_to_score(self, rule: Rule, bid: str, table: pa.Table, ok: list[bool]):
+        """PAIR_SCORE: the downloaded pairs' uid, image bytes and alt-text, with (bid, row)."""
+        rows = [row for row, good in enumerate(ok) if good]
+        if not rows:
+            return
+        pairs = table.take(pa.array(rows, pa.int64())).select(["uid", "image", "alt"])
+        yield pvalue.TaggedOutput(
+            rule.name,
+            pairs.append_column("bid", pa.array([bid] * len(rows), pa.string())).append_column(
+                "row", pa.array(rows, pa.uint32())
+            ),
+        )

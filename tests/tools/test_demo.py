@@ -20,13 +20,14 @@ pytestmark = pytest.mark.slow
 DATA_STAGES = ["crawl", "filter text", "download", "filter all"]
 BASELINE_STAGES = ["download unfiltered", "shards unfiltered"]
 ARM_STAGES = ["vocab", "train", "eval zero-shot", "eval retrieval"]
+SCORE_STAGES = ["train half 0 (score)", "train half 1 (score)", "filter all + score"]
 
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("demo") / "run"
     argv = ["--run-dir", str(run_dir), "--pairs", "400", "--steps", "20", "--batch-size", "16"]
-    argv += ["--eval-every", "10", "--with-unfiltered"]
+    argv += ["--eval-every", "10", "--with-unfiltered", "--score-steps", "10"]
     manifest = demo_cli.run([*argv, "--workers", "1", "--vocab-size", "300"])
     return run_dir, manifest
 
@@ -34,7 +35,8 @@ def finished_run(tmp_path_factory):
 def test_demo_runs_every_stage_in_order(finished_run):
     _, manifest = finished_run
     arms = [f"{stage} ({arm})" for arm in ("filtered", "unfiltered") for stage in ARM_STAGES]
-    assert [s["name"] for s in manifest["stages"]] == DATA_STAGES + BASELINE_STAGES + arms
+    expected = DATA_STAGES + BASELINE_STAGES + arms + SCORE_STAGES
+    assert [s["name"] for s in manifest["stages"]] == expected
 
 
 def test_every_beam_stage_of_the_demo_loses_nothing(finished_run):
@@ -91,6 +93,19 @@ def test_training_logs_held_out_learning_curves(finished_run):
     run_dir, _ = finished_run
     events = list((run_dir / "filtered" / "model" / "tensorboard" / "eval").glob("events.*"))
     assert events and events[0].stat().st_size > 0
+
+
+def test_the_score_rule_is_cross_fitted_and_judged_in_the_same_report(finished_run):
+    run_dir, manifest = finished_run
+    stats = json.loads((run_dir / "score_filter" / "stats.json").read_text())
+    assert "image_text_score" in stats["rules"] and stats["score_trained_halves"] == [0, 1]
+    quality = section(
+        (run_dir / "score_filter" / "report" / "report.md").read_text(),
+        "## Rules against the ground truth",
+    )
+    assert table_row(quality, "low_image_text_score")  # beside ALIGN's rules, same table
+    assert manifest["score_rule"]["judged"] > 0
+    assert stats["in"] == stats["kept"] + sum(stats["rejected"].values())
 
 
 def test_by_default_only_the_curated_model_is_trained(tmp_path):

@@ -78,19 +78,38 @@ def test_mean_spread_of_one_seed_or_none(values, expected):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1200)  # 2 webs, 3 filter jobs, 4 trainings and 4 evaluations
+@pytest.mark.timeout(1200)  # 2 webs, 6 filter jobs, 8 trainings, 6 evaluations (~11 min busy)
 def test_the_experiment_runs_every_arm_end_to_end(tmp_path, capsys):
     """A tiny experiment through every real stage: each arm trained and scored. One seed keeps
     it to a few minutes; the mean and spread over seeds are the table's test above."""
     argv = ["--experiment", "--run-dir", str(tmp_path / "run"), "--pairs", "300", "--scale", "2"]
     argv += ["--seeds", "1", "--steps", "2", "--batch-size", "8", "--eval-every", "0"]
+    argv += ["--score-steps", "2", "--min-score", "-1"]  # 2-step scorers: plumbing, no cut
     manifest = demo_cli.run([*argv, "--workers", "1", "--vocab-size", "300"])
     printed = capsys.readouterr().out
     assert set(manifest["trials"]) == {arm.key for arm in experiment.arms_of(tmp_path, 2)}
     assert all(len(trials) == 1 for trials in manifest["trials"].values())
     assert all(count > 0 for count in manifest["pairs"].values())
-    for label in ("(a) no rules", "(b) eval dedup only", "(c) all ALIGN rules", "(d) uncurated"):
+    labels = ["(a) no rules", "(b) eval dedup only", "(c) all ALIGN rules", "(d) uncurated"]
+    for label in labels + ["(e) ALIGN rules + score", "(b) at (d)'s epochs"]:
         row = next(line for line in printed.splitlines() if label in line)
         assert row.count("(1 seed)") == len(experiment.METRICS) and "n/a" not in row
     chance = next(line for line in printed.splitlines() if line.strip().startswith("chance"))
     assert chance.split()[1:4] == ["[4.0]", "[20.0]", "[20.0]"]
+    for _, _, label in experiment.COMPARISONS:
+        assert label in printed  # one seed each: printed with p n/a, never left out
+    assert manifest["score_rule"]["judged"] > 0
+
+
+def test_the_equal_epochs_arm_trains_for_the_large_arms_epochs_and_context_arms_fewer_seeds(
+    tmp_path,
+):
+    from tools import demo
+
+    args = demo.build_parser().parse_args(["--experiment", "--steps", "900", "--seeds", "4"])
+    arms = {arm.key: arm for arm in experiment.arms_of(tmp_path, scale=3)}
+    pairs = {"eval_dedup": 1000, "eval_dedup_epochs": 1000, "uncurated_large": 3000}
+    assert experiment.steps_of(args, arms["eval_dedup_epochs"], pairs) == 300
+    assert experiment.steps_of(args, arms["eval_dedup"], pairs) == 900
+    assert experiment.seeds_of(args, arms["score"]) == [0, 1, 2, 3]
+    assert experiment.seeds_of(args, arms["no_rules"]) == [0, 1]
