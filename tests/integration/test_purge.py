@@ -41,6 +41,8 @@ def snapshot(root: Path) -> dict[str, str]:
 def uids_in(path: Path) -> list[str]:
     """The uids a shard holds, read without align-purge's own code where a reader exists."""
     if path.suffix == ".parquet":
+        if "uid" not in pq.read_schema(path).names:
+            return []  # the download's policy record: files, not pairs
         return pq.read_table(path, columns=["uid"]).column("uid").to_pylist()
     if path.suffix == ".tfrecord":
         return [example_strings(record)["uid"] for record in read_records(path.read_bytes())]
@@ -177,5 +179,8 @@ def test_every_signal_removed_exactly_the_pairs_the_ground_truth_labels(local_ch
     assert {signal for job, signal in by_job if job == "align-download"} == {
         "x_robots_tag",
         "robots_disallowed",
+        "ai_txt",
+        "tdmrep_json",
+        "tdm_reservation",
     }
     assert all(pairs == labelled and pairs for pairs, labelled in by_job.values())
