@@ -8,9 +8,11 @@ returns a ``PipelineResult`` at once, like Dataflow's: ``metrics()`` answers whi
 
 Live counters come from the bundles' own progress reports (Beam's Fn API asks each running
 bundle for its counters every second) plus the final counters of every finished bundle.
-Those reports need a worker that answers while it works, so a run that names no
-``--direct_running_mode`` gets ``multi_threading`` (Beam's default, ``in_memory``, runs a
-bundle inside the request that starts it and cannot report before it ends).
+Those reports need a worker that answers while it works: ``multi_processing`` workers (a
+job's default with more than one worker, pipeline/options.py) answer over gRPC from their own
+processes, and ``multi_threading`` (one worker) from a thread of this one. A run that names
+no ``--direct_running_mode`` gets ``multi_threading`` here (Beam's default, ``in_memory``,
+runs a bundle inside the request that starts it and cannot report before it ends).
 """
 
 from __future__ import annotations
