@@ -17,6 +17,8 @@ runs a bundle inside the request that starts it and cannot report before it ends
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -31,6 +33,7 @@ from apache_beam.runners.portability import portable_metrics
 from apache_beam.runners.portability.fn_api_runner import fn_runner
 from apache_beam.runners.portability.portable_runner import JobServiceHandle
 from apache_beam.runners.runner import PipelineResult, PipelineState
+from apache_beam.transforms import environments
 
 REPORT_SECONDS = 1.0  # how often a running bundle is asked for its counters
 DEFAULT_RUNNING_MODE = "multi_threading"
@@ -131,11 +134,25 @@ class _ReportingProgressRequester(fn_runner.ProgressRequester):
 
 
 class _WatchedFnApiRunner(fn_runner.FnApiRunner):
-    """The FnApiRunner, telling ``live`` the final counters of each bundle it finishes."""
+    """The FnApiRunner, telling ``live`` the final counters of each bundle it finishes, and
+    starting its worker processes as pipeline/worker_main.py (they end with this process)."""
 
     def __init__(self, live: LiveCounters, **kwargs):
         super().__init__(progress_request_frequency=REPORT_SECONDS, **kwargs)
         self.live = live
+
+    # FnApiRunner.run_pipeline picks its environment from --direct_running_mode and builds
+    # the pipeline proto with it at once; multi_processing's is replaced as it is set.
+    @property
+    def _default_environment(self):
+        return self._environment
+
+    @_default_environment.setter
+    def _default_environment(self, environment) -> None:
+        if isinstance(environment, environments.SubprocessSDKEnvironment):
+            command = f"{sys.executable} -m pipeline.worker_main {os.getpid()}"
+            environment = environments.SubprocessSDKEnvironment.from_command_string(command)
+        self._environment = environment
 
     def _execute_bundle(self, runner_execution_context, bundle_context_manager, bundle_input):
         result = super()._execute_bundle(
