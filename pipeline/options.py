@@ -123,11 +123,8 @@ def local_workers(options, workers: int | None) -> None:
     runner = options.view_as(StandardOptions).runner
     if not is_local(runner):
         if workers is not None:
-            hint = (
-                "--max_num_workers (and --num_workers)"
-                if "Dataflow" in str(runner)
-                else ("that runner's own flags")
-            )
+            dataflow = "Dataflow" in str(runner)
+            hint = "--max_num_workers (and --num_workers)" if dataflow else "its own flags"
             raise UsageError(f"--workers counts local processes; on {runner} use {hint}")
         return
     given = options.get_all_options(drop_default=True)
