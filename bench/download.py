@@ -237,7 +237,7 @@ def main() -> None:
         runs = [
             ("img2dataset (multiprocessing)", *peer),
             ("align-download, default flags (polite)", *run_align(pairs, work / "a0")),
-            ("  tuned: politeness relaxed, as img2dataset", *run_align(pairs, work / "a1", *tuned)),
+            ("  tuned: no politeness (as img2dataset)", *run_align(pairs, work / "a1", *tuned)),
             ("  tuned, Beam's 2 processes", *run_align(pairs, work / "a2", *tuned, *BEAM_FLAGS)),
         ]  # fmt: skip
     print_tables(args, len(files), megapixels, runs, floors(files, args.floor_sample))
