@@ -1,4 +1,4 @@
-"""align-crawl throughput: the Beam job on 2 workers against a one-process loop of the same code.
+"""align-crawl throughput: the job as a user types it against a one-process loop of the same code.
 
     .venv/bin/python bench/crawl.py                       # one Common Crawl WARC file's worth
     .venv/bin/python bench/crawl.py --pages 120000        # several
@@ -11,8 +11,10 @@ holds ``--pages`` HTML pages, each padded to about ``--page-kb`` KB with varied 
 links, a script, icons without alt-text) so pages weigh what Common Crawl's do: the default
 40,000 pages of ~75 KB make ~1 GB of gzip members, the size of one Common Crawl WARC file.
 Then times (1) the floor: the job's reader and extractor in a plain loop in one process, and
-(2) the job on the DirectRunner with ``--workers`` worker processes, dedup and Parquet shards
-included, and (3) the same job on a tiny input (its start-up). Prints pages/s, the ratio to the
+(2) the job with default flags (a worker process per usable core; ``--workers`` to choose),
+dedup and Parquet shards included, (3) the same job on a tiny input (its start-up), and (4),
+labelled, the job with Beam's explicit ``--direct_running_mode multi_processing
+--direct_num_workers 2``. Prints pages/s, the ratio to the
 floor, and CPU seconds (this process and its children), which a busy machine disturbs less
 than wall time: on 2 cores the job cannot beat ``floor CPU x 2 / job CPU``. Then where the
 job's time went: wall and CPU of the runner process and of each worker during start-up, the
@@ -41,6 +43,7 @@ from pipeline.crawl.harvest import HarvestOptions  # noqa: E402
 from pipeline.crawl.job import HarvestFile  # noqa: E402
 from pipeline.stats import read_stats  # noqa: E402
 from pipeline.warc.reader import WarcRecord, iter_records  # noqa: E402
+from pipeline.workers import default_workers  # noqa: E402
 from tests.pipeline.crawl.warc_write import gzip_member  # noqa: E402
 from tools.synthweb import generate, small_config  # noqa: E402
 
@@ -252,12 +255,9 @@ def _cpu_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def job(corpus: Path, output: Path, workers: int, timeline: Timeline | None = None):
-    """Pages parsed, seconds and CPU seconds of the Beam job on ``workers`` processes."""
-    argv = ["--input", str(corpus / "*.warc.gz"), "--output", str(output)]
-    argv += ["--direct_num_workers", str(workers)]
-    if workers > 1:
-        argv += ["--direct_running_mode", "multi_processing"]
+def job(corpus: Path, output: Path, flags: list[str], timeline: Timeline | None = None):
+    """Pages parsed, seconds and CPU seconds of the Beam job with ``flags``."""
+    argv = ["--input", str(corpus / "*.warc.gz"), "--output", str(output), *flags]
     start, cpu = time.perf_counter(), cpu_seconds()
     if timeline is None:
         run(argv)
@@ -273,7 +273,7 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=40_000, help="HTML pages in the corpus")
     parser.add_argument("--page-kb", type=int, default=75, help="pages padded to this size")
     parser.add_argument("--files", type=int, default=16, help="WARC files the corpus is split in")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, help="the job's --workers (default: its own)")
     parser.add_argument("--keep", type=Path, help="build the corpus here and keep it (reused)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -294,25 +294,30 @@ def main() -> None:
         (root / "tiny").mkdir()
         build_corpus(records, root / "tiny", 1, 1)
         rows = [("floor: reader + extractor loop, 1 process", *floor(paths))]
-        name = f"align-crawl, DirectRunner, {args.workers} workers"
+        flags = [] if args.workers is None else ["--workers", str(args.workers)]
+        name = "align-crawl, default flags" if not flags else f"align-crawl, {' '.join(flags)}"
         timeline = Timeline()
-        rows.append((name, *job(corpus, root / "out", args.workers, timeline)))
-        startup = job(root / "tiny", root / "o0", args.workers)
+        rows.append((name, *job(corpus, root / "out", flags, timeline)))
+        startup = job(root / "tiny", root / "o0", flags)
+        beam_flags = ["--direct_running_mode", "multi_processing", "--direct_num_workers", "2"]
+        explicit = job(corpus, root / "out2", beam_flags)
     base = rows[0][1] / rows[0][2]
     pages, seconds, cpu = rows[1][1], rows[1][2] - startup[1], rows[1][3] - startup[2]
     rows.append(("  the same less its start-up (tiny input run)", pages, seconds, cpu))
+    rows.append(("  Beam's flags: multi_processing, 2 workers", *explicit))
     print(f"\n{'run':<46} {'pages':>8} {'seconds':>8} {'pages/s':>9} {'ratio':>6} {'CPU s':>7}")
     for name, pages, seconds, cpu in rows:
         rate = pages / seconds
         print(
             f"{name:<46} {pages:>8} {seconds:>8.1f} {rate:>9.0f} {rate / base:>5.2f}x {cpu:>7.1f}"
         )
-    print(f"start-up of a {args.workers}-worker job on a 53-page input: {startup[1]:.1f} s wall, "
+    print(f"start-up of the job on a 53-page input: {startup[1]:.1f} s wall, "
           f"{startup[2]:.1f} CPU-s")  # fmt: skip
-    bound = rows[0][3] * args.workers / rows[1][3]
-    print(f"CPU bound on {args.workers} free cores: floor CPU x {args.workers} / job CPU = "
+    cores = args.workers or default_workers()
+    bound = rows[0][3] * cores / rows[1][3]
+    print(f"CPU bound on {cores} free cores: floor CPU x {cores} / job CPU = "
           f"{bound:.2f}x")  # fmt: skip
-    print(f"\nwhere the {args.workers}-worker job's time went (floor: {rows[0][3]:.1f} CPU-s):")
+    print(f"\nwhere the {cores}-worker job's time went (floor: {rows[0][3]:.1f} CPU-s):")
     print(timeline.report())
 
 

@@ -222,16 +222,20 @@ def archive_argv(folder: Path) -> list[str]:
             "--output", str(folder / "archive-out"), "--archive-only", "--image-size", "64",
             "--archive", f"{folder}/archive-warc/*.warc.gz"]  # fmt: skip
 
+# One worker, in the job's own process: the peak RSS measured is then a worker's (by default a
+# job starts a worker process per core, and the launcher's own peak would say little).
+ONE_PROCESS = ["--workers", "1"]
+
 
 def download_argv(source: Path, output: Path) -> list[str]:
     return [sys.executable, "-m", "pipeline.download", "--input", str(source), "--output",
             str(output), "--allow-private-networks", "--image-size", "64", "--threads", "32",
-            "--per-host-concurrency", "32", "--per-host-rate", "0"]  # fmt: skip
+            "--per-host-concurrency", "32", "--per-host-rate", "0", *ONE_PROCESS]  # fmt: skip
 
 
 def filter_argv(source: Path, output: Path, config: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "pipeline.filter", "--input", str(source), "--output",
-            str(output), "--config", str(config), *extra]  # fmt: skip
+            str(output), "--config", str(config), *ONE_PROCESS, *extra]  # fmt: skip
 
 
 def median_run(argv: list[str], output: Path, repeats: int) -> tuple[float, float]:
@@ -263,7 +267,7 @@ def measure_crawl(records: list, folder: Path, size: int, args) -> tuple[int, fl
     count = load_bench("crawl").build_corpus(records, folder / "warc", copies, files)
     output = folder / "crawl-out"
     argv = [sys.executable, "-m", "pipeline.crawl", "--input", f"{folder}/warc/*.warc.gz",
-            "--output", str(output)]  # fmt: skip
+            "--output", str(output), *ONE_PROCESS]  # fmt: skip
     seconds, rss = median_run(argv, output, args.repeats)
     stats = read_stats(str(output))
     assert stats["balanced"] and stats["in"] == count, stats

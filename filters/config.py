@@ -15,7 +15,7 @@ from typing import Any
 
 from filters import cli
 from filters.cli import UsageError
-from filters.language import BACKENDS
+from filters.language import BACKENDS, DEFAULT_BACKEND
 
 SHIPPED = Path(__file__).parent / "configs"
 
@@ -42,8 +42,9 @@ class FilterConfig:
     max_aspect_ratio: float = 3.0
     # English alt-text in the paper; "all" (an empty tuple) turns the rule off.
     languages: tuple[str, ...] = ("en",)
-    # Not in the paper: which detector, and its seed (langdetect is randomised).
-    language_backend: str = "langdetect"
+    # Not in the paper: which detector (fastText's lid.176, or langdetect), and langdetect's
+    # seed (it is randomised; fastText is deterministic).
+    language_backend: str = DEFAULT_BACKEND
     language_seed: int = 0
     # "remove duplicates and near-duplicates of test images": pHash within this Hamming
     # distance (ours; 8 separates resized/recompressed/cropped copies from other photos).

@@ -8,13 +8,17 @@ returns a ``PipelineResult`` at once, like Dataflow's: ``metrics()`` answers whi
 
 Live counters come from the bundles' own progress reports (Beam's Fn API asks each running
 bundle for its counters every second) plus the final counters of every finished bundle.
-Those reports need a worker that answers while it works, so a run that names no
-``--direct_running_mode`` gets ``multi_threading`` (Beam's default, ``in_memory``, runs a
-bundle inside the request that starts it and cannot report before it ends).
+Those reports need a worker that answers while it works: ``multi_processing`` workers (a
+job's default with more than one worker, pipeline/options.py) answer over gRPC from their own
+processes, and ``multi_threading`` (one worker) from a thread of this one. A run that names
+no ``--direct_running_mode`` gets ``multi_threading`` here (Beam's default, ``in_memory``,
+runs a bundle inside the request that starts it and cannot report before it ends).
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -29,6 +33,7 @@ from apache_beam.runners.portability import portable_metrics
 from apache_beam.runners.portability.fn_api_runner import fn_runner
 from apache_beam.runners.portability.portable_runner import JobServiceHandle
 from apache_beam.runners.runner import PipelineResult, PipelineState
+from apache_beam.transforms import environments
 
 REPORT_SECONDS = 1.0  # how often a running bundle is asked for its counters
 DEFAULT_RUNNING_MODE = "multi_threading"
@@ -129,11 +134,25 @@ class _ReportingProgressRequester(fn_runner.ProgressRequester):
 
 
 class _WatchedFnApiRunner(fn_runner.FnApiRunner):
-    """The FnApiRunner, telling ``live`` the final counters of each bundle it finishes."""
+    """The FnApiRunner, telling ``live`` the final counters of each bundle it finishes, and
+    starting its worker processes as pipeline/worker_main.py (they end with this process)."""
 
     def __init__(self, live: LiveCounters, **kwargs):
         super().__init__(progress_request_frequency=REPORT_SECONDS, **kwargs)
         self.live = live
+
+    # FnApiRunner.run_pipeline picks its environment from --direct_running_mode and builds
+    # the pipeline proto with it at once; multi_processing's is replaced as it is set.
+    @property
+    def _default_environment(self):
+        return self._environment
+
+    @_default_environment.setter
+    def _default_environment(self, environment) -> None:
+        if isinstance(environment, environments.SubprocessSDKEnvironment):
+            command = f"{sys.executable} -m pipeline.worker_main {os.getpid()}"
+            environment = environments.SubprocessSDKEnvironment.from_command_string(command)
+        self._environment = environment
 
     def _execute_bundle(self, runner_execution_context, bundle_context_manager, bundle_input):
         result = super()._execute_bundle(

@@ -7,8 +7,17 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import options
 from tools.synthweb import WebConfig, generate, small_config
 from tools.webserver import DEFAULT_HOSTS, WebServer
+
+
+@pytest.fixture(autouse=True)
+def one_worker_per_job(monkeypatch):
+    """A job run in a test gets one worker unless its argv says --workers (or Beam's flags):
+    the suite runs two test files at a time on 2 cores, and a worker process costs ~1.5 s
+    to start. tests/pipeline/test_workers.py checks the default itself."""
+    monkeypatch.setattr(options, "default_workers", lambda: 1)
 
 
 @dataclass

@@ -72,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--download-image-size", type=int, default=96, help="stored shorter side")
     parser.add_argument("--vocab-size", type=int, default=2000)
-    parser.add_argument("--workers", type=int, default=2, help="DirectRunner workers")
+    parser.add_argument(
+        "--workers", type=int, help="each job's local worker processes (default: the jobs')"
+    )
     parser.add_argument(
         "--eval-every", type=int, default=500, help="held-out eval to TensorBoard every N steps"
     )
@@ -116,10 +118,9 @@ def script(name: str) -> str:
     return str(candidate) if candidate.exists() else name
 
 
-def beam_flags(workers: int) -> list[str]:
-    if workers <= 1:
-        return []
-    return ["--direct_num_workers", str(workers), "--direct_running_mode", "multi_processing"]
+def beam_flags(workers: int | None) -> list[str]:
+    """The jobs' --workers, when the demo is given one (else each job's default: every core)."""
+    return [] if workers is None else ["--workers", str(workers)]
 
 
 def package_config(package: str, name: str) -> str:

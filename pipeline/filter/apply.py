@@ -15,7 +15,7 @@ import pyarrow as pa
 from apache_beam import pvalue
 from apache_beam.io.filesystems import FileSystems
 
-from filters.language import detector
+from filters.language import batch_detector
 from filters.rules import MODEL_SCORE, N_UNIGRAMS, NGRAM_RANK, RECORD, SURVIVORS, Rule, rule_of
 from pipeline.filter.measure import gc_paused
 from pipeline.records import REJECT_SCHEMA, STATUS_OK
@@ -122,7 +122,7 @@ class ApplyRules(beam.DoFn):
         self.detect = None
         self.by_reason: dict[str, Rule] = {}
         if self._staged(SURVIVORS):
-            self.detect = detector(self.config.language_backend, self.config.language_seed)
+            self.detect = batch_detector(self.config.language_backend, self.config.language_seed)
 
     def _staged(self, stage: str) -> list[Rule]:
         return [rule for rule in self.rules if rule.stage == stage]
@@ -225,10 +225,11 @@ class ApplyRules(beam.DoFn):
         if self.detect is None:
             return languages
         (rule,) = self._staged(SURVIVORS)
-        for row, alt in enumerate(table.column("alt").to_pylist()):
-            if verdicts[row]:
-                continue  # rejected already: not worth the detector's time
-            languages[row] = language = self.detect(alt or "")
+        alts = table.column("alt").to_pylist()
+        rows = [row for row, found in enumerate(verdicts) if not found]  # the rest: rejected
+        detected = self.detect([alts[row] or "" for row in rows])  # the batch in one call
+        for row, language in zip(rows, detected, strict=True):
+            languages[row] = language
             verdict = rule.check(language, self.config.languages)
             if verdict:
                 verdicts[row].append(verdict)

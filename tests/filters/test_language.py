@@ -4,7 +4,8 @@ import importlib.util
 
 import pytest
 
-from filters.language import LANGUAGE, check_language, detector
+from filters.config import FilterConfig
+from filters.language import LANGUAGE, batch_detector, check_language, detector
 
 SAMPLES = {
     "a brown dog running on the beach at sunset": "en",
@@ -54,3 +55,15 @@ def test_check_language_keeps_listed_codes():
 def test_unknown_backend_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown language backend"):
         detector("cld9")
+
+
+def test_fasttext_is_the_default_backend():
+    assert FilterConfig().language_backend == "fasttext"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_batch_gets_the_codes_each_text_gets_alone(backend):
+    texts = [*SAMPLES, "", "a line\nbroken in two by a newline", "   ", "a brown dog"]
+    one_at_a_time = [detector(backend)(text) for text in texts]
+    assert batch_detector(backend)(texts) == one_at_a_time
+    assert batch_detector(backend)([]) == []

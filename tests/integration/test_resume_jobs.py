@@ -44,7 +44,14 @@ def kill_after_first_output(argv: list[str], module: str, output: Path, pattern:
     under output, and returns the files there at that moment, as paths relative to output
     ([] if it finished first)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", module, *argv],
+        [
+            sys.executable,
+            "-m",
+            module,
+            *argv,
+            "--workers",
+            "1",
+        ],  # as the in-process runs (conftest)
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

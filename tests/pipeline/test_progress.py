@@ -3,6 +3,7 @@ progress line, the closing summary, and a Dataflow submission that does not wait
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -64,6 +65,47 @@ def test_a_local_run_shows_its_counters_while_it_runs_and_counts_each_bundle_onc
     assert while_running == second_running == first_finished == five
     assert state == PipelineState.RUNNING
     assert job_counters(result, "first") == job_counters(result, "second") == five
+
+
+class CountThenWaitForFile(beam.DoFn):
+    """Counts 5 into ``namespace``, then holds its bundle until the file ``release`` exists
+    (an event cannot cross into a worker process)."""
+
+    def __init__(self, namespace: str, release: str):
+        self.namespace, self.release = namespace, release
+
+    def process(self, element):
+        tally = LiveTally(self.namespace, every=0)
+        for _ in range(5):
+            tally.add({"in": 1, "kept": 1})
+        deadline = time.monotonic() + 120
+        while not os.path.exists(self.release) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield element
+
+
+def test_a_run_in_worker_processes_shows_its_counters_while_it_runs(tmp_path):
+    """The jobs' default on a machine with several cores: multi_processing workers answer
+    the runner's progress requests over gRPC while their bundles run."""
+    release = tmp_path / "release"
+    multi = ["--direct_running_mode", "multi_processing", "--direct_num_workers", "2"]
+    pipeline = beam.Pipeline(runner=LocalRunner(), options=PipelineOptions(multi))
+    _ = (
+        pipeline
+        | beam.Create(["x", "y"])
+        | beam.Reshuffle()
+        | beam.ParDo(CountThenWaitForFile("held", str(release)))
+    )
+    result = pipeline.run()
+    try:
+        while_running = wait_for(result, "held", {"in": 10, "kept": 10})
+        state = result.state
+    finally:
+        release.touch()
+    result.wait_until_finish()
+    assert while_running == {"in": 10, "kept": 10}
+    assert state == PipelineState.RUNNING
+    assert job_counters(result, "held") == {"in": 10, "kept": 10}
 
 
 def test_a_failed_local_run_raises_from_wait_until_finish():

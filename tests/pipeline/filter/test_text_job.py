@@ -58,8 +58,7 @@ def runs(tmp_path_factory) -> tuple[Path, Path, Path]:
     for name, extra in [
         ("out", []),
         # Rerun on two worker processes with other batches: the same bytes must come out.
-        ("rerun", ["--batch-rows", "5", "--key-buckets", "3", "--direct_num_workers", "2",
-                   "--direct_running_mode", "multi_processing"]),
+        ("rerun", ["--batch-rows", "5", "--key-buckets", "3", "--workers", "2"]),
     ]:  # fmt: skip
         run(["--input", str(source), "--output", str(root / name), "--rules", "text",
              "--config", str(config), "--shards", "2", "--batch-rows", "7", *extra])  # fmt: skip
