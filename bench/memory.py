@@ -220,7 +220,8 @@ def _warc_write():
 def archive_argv(folder: Path) -> list[str]:
     return [sys.executable, "-m", "pipeline.download", "--input", str(folder / "archive-in"),
             "--output", str(folder / "archive-out"), "--archive-only", "--image-size", "64",
-            "--archive", f"{folder}/archive-warc/*.warc.gz"]  # fmt: skip
+            "--archive", f"{folder}/archive-warc/*.warc.gz", *ONE_PROCESS]  # fmt: skip
+
 
 # One worker, in the job's own process: the peak RSS measured is then a worker's (by default a
 # job starts a worker process per core, and the launcher's own peak would say little).
