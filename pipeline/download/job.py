@@ -425,12 +425,22 @@ class FetchList:
 
 
 def _write_table(table: pa.Table, path: str) -> None:
-    folder = path.rsplit("/", 1)[0]
-    if not FileSystems.exists(folder):
-        FileSystems.mkdirs(folder)
+    """Writes a list's deferred/ or policies/ file, atomically, making its folder if needed."""
+    ensure_folder(path.rsplit("/", 1)[0])
     with FileSystems.create(path + ".tmp") as handle:
         pq.write_table(table, handle, compression="zstd")
     publish(path + ".tmp", path)
+
+
+def ensure_folder(folder: str) -> None:
+    """A folder that exists afterwards, though lists finishing together race to make it."""
+    if FileSystems.exists(folder):
+        return
+    try:
+        FileSystems.mkdirs(folder)
+    except OSError:  # Beam's local mkdirs refuses a folder another thread just made
+        if not FileSystems.exists(folder):
+            raise
 
 
 def finished_tally(settings: Settings, index: int, expected: str) -> Counter | None:
@@ -505,8 +515,7 @@ def execute(args: argparse.Namespace, pipeline_options) -> dict:
     opt_out = read_list(args.opt_out, read_text) if args.opt_out else None
     archived = archive.archive_settings(args, config)
     settings = Settings(args, args.output, lists, schema, archived, opt_out)
-    if not FileSystems.exists(args.output):
-        FileSystems.mkdirs(args.output)
+    ensure_folder(args.output)
     # The input lets a later report follow the curation back to the text filter's run.
     extra = {"job": JOB, "input": args.input}
     extra.update(image_size=args.image_size, jpeg_quality=args.jpeg_quality)

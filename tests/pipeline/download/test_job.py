@@ -4,6 +4,7 @@ import hashlib
 import io
 import json
 import shutil
+import threading
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -11,7 +12,7 @@ import pytest
 from PIL import Image
 
 from pipeline.download.cli import run
-from pipeline.download.job import input_paths
+from pipeline.download.job import ensure_folder, input_paths
 from pipeline.records import DOWNLOAD_SCHEMA, PAIR_SCHEMA, make_uid
 from pipeline.shards import read_table, rows_to_table
 from pipeline.stats import read_stats
@@ -280,3 +281,23 @@ def test_an_opt_out_list_leaves_pairs_and_images_out_counted_by_kind(server, tmp
     assert stats["kept"] == 1 and stats["balanced"]
     table = read_table(str(tmp_path / "out" / "images-*.parquet")).to_pylist()
     assert [row["url"] for row in table] == [server.url("/moved.jpg", "127.0.0.1")]
+
+
+def test_lists_finishing_together_can_all_make_their_folder(tmp_path):
+    """Two lists publishing their first deferred/ file at once both find the folder made."""
+    folder, errors = str(tmp_path / "deferred"), []
+    start = threading.Barrier(8)
+
+    def make():
+        start.wait()
+        try:
+            ensure_folder(folder)
+        except OSError as error:  # what two lists racing to make it used to raise
+            errors.append(error)
+
+    threads = [threading.Thread(target=make) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and (tmp_path / "deferred").is_dir()
