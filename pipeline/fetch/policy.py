@@ -43,7 +43,7 @@ from pipeline.fetch.robots import (
 AI_TXT_FILE = "ai.txt"
 TDMREP_FILE = "tdmrep.json"
 HOST_FILES = (AI_TXT_FILE, TDMREP_FILE)  # what align-download reads beside robots.txt
-PATHS = {AI_TXT_FILE: AI_TXT_PATH, TDMREP_FILE: TDMREP_PATH}
+PATHS = {"robots.txt": "/robots.txt", AI_TXT_FILE: AI_TXT_PATH, TDMREP_FILE: TDMREP_PATH}
 POLICY_UNREACHABLE = "deferred_policy_unreachable"  # a FetchResult status: try in a later run
 
 
@@ -149,8 +149,7 @@ def prefetch(
     records = []
     for origin in origins:
         for file in ("robots.txt", *files):
-            path = "/robots.txt" if file == "robots.txt" else PATHS[file]
-            answers[(origin, file)] = fetch(origin + path)
+            answers[(origin, file)] = fetch(origin + PATHS[file])
             records.append(policy_record(origin, file, *answers[(origin, file)]))
             if robots_outcome(answers[(origin, file)][0]) == "unreachable":
                 break
