@@ -23,8 +23,8 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/align-demo $(ARGS)
 
-# ALIGN's curation claims over seeds: arms (a)-(e) and (b) at equal epochs, 4 seeds per compared arm,
-# seed-paired p-values (~80 min alone on 2 cores, estimated; docs/model.md).
+# ALIGN's curation claims over seeds: arms (b)-(e) and (b) at equal epochs, 4 seeds per arm,
+# seed-paired p-values (~88 min alone on 2 cores, estimated; docs/model.md).
 experiment: $(STAMP)
 	$(BIN)/align-demo --experiment $(ARGS)
 

@@ -101,12 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.add_argument(
         "--experiment",
         action="store_true",
-        help="no rules / eval dedup only / all rules / uncurated at --scale x pairs / rules + "
-        "score, and eval dedup at the large arm's epochs; "
-        "--seeds seeds each, equal steps",
+        help="eval dedup only / all rules / uncurated at --scale x pairs / rules + score, and "
+        "eval dedup at the large arm's epochs; --seeds seeds each, equal steps",
     )
     experiment.add_argument(
-        "--seeds", type=int, default=4, help="training seeds per compared arm ((a): at most 2)"
+        "--seeds", type=int, default=4, help="training seeds per arm ((e): each its own scorers)"
     )
     experiment.add_argument("--scale", type=int, default=3, help="the uncurated arm's web size")
     return parser

@@ -24,35 +24,49 @@ DEMO_MIN_SCORE = 0.2
 SCORE_DIR, SCORE_FILTER = "score", "score_filter"
 
 
-def half_model_dir(run: Path, half: int) -> Path:
-    return run / SCORE_DIR / f"half{half}"
+def half_model_dir(place: Path, half: int) -> Path:
+    return place / SCORE_DIR / f"half{half}"
 
 
-def score_stages(args, run: Path, web: Path, demo, vocab: Path | None = None) -> list:
+def scorer_seeds(seed: int) -> tuple[int, int]:
+    """The training seeds of the two uid-half scorers of training seed ``seed``: 2s+1, 2s+2,
+    so the scorers of different seeds never share one (the demo, seed 0: 1 and 2)."""
+    return 2 * seed + 1, 2 * seed + 2
+
+
+def score_stages(
+    args, run: Path, web: Path, demo, vocab: Path | None = None, seed: int | None = None,
+    place: Path | None = None,
+) -> list:  # fmt: skip
     """Trainings on each uid half of run/filter, then the cross-fitted filter with its report:
     ALIGN's rules as in the demo's ``filter all`` (eval-set dedup included) plus the score rule.
 
     ``demo`` is tools/demo.py, passed in by its caller (demo.py imports this module, so this
     module does not import it back); ``vocab`` is the curated arm's (run/filtered/vocab.txt
-    by default).
+    by default). ``seed`` picks the scorers' training seeds (scorer_seeds; default --seed);
+    their models and the scored filter go under ``place`` (default ``run``): the experiment
+    gives each of its seeds its own pair of scorers.
     """
     cli, stage_class, train_stage = demo.cli, demo.Stage, demo.train_stage
     vocab = vocab or run / "filtered" / "vocab.txt"
+    place = place or run
+    seeds = scorer_seeds(args.seed if seed is None else seed)
+    suffix = "" if seed is None else f" s{seed}"
     stages = []
     for half in (0, 1):
         trainer = train_stage(
-            args, f"train half {half} (score)", run / "filter", vocab,
-            half_model_dir(run, half), web, args.seed + 1 + half,
+            args, f"train half {half} (score{suffix})", run / "filter", vocab,
+            half_model_dir(place, half), web, seeds[half],
         )  # fmt: skip
         trainer.command = with_flags(trainer.command, steps=args.score_steps, uid_half=half)
         trainer.command = _without_eval(trainer.command)
         stages.append(trainer)
     exports = []
     for half in (0, 1):
-        exports += ["--score-model", str(half_model_dir(run, half) / "export")]
+        exports += ["--score-model", str(half_model_dir(place, half) / "export")]
     stages.append(
         stage_class(
-            "filter all + score",
+            f"filter all + score{suffix}",
             cli(
                 "align-filter",
                 "--stats",
@@ -61,12 +75,12 @@ def score_stages(args, run: Path, web: Path, demo, vocab: Path | None = None) ->
                 *demo.beam_flags(args.workers),
                 rules="all",
                 input=run / "download",
-                output=run / SCORE_FILTER,
+                output=place / SCORE_FILTER,
                 config=_package_config(),
                 min_score=args.min_score,
                 ground_truth=web / "ground_truth.parquet",
             ),
-            run / SCORE_FILTER,
+            place / SCORE_FILTER,
         )
     )
     return stages

@@ -1,17 +1,22 @@
 """align-demo --experiment: does curation help the model? ALIGN's claims on the synthetic web.
 
-Four arms of the same synthetic web, each trained for the same number of steps over several
-seeds and evaluated on the same held-out sets:
+Arms of the same synthetic web, each trained for the same number of steps over several seeds
+and evaluated on the same held-out sets:
 
-  (a) no rules        every crawled pair that downloads (eval-set near-duplicates included)
-  (b) eval dedup      the same, minus near-duplicates of the evaluation images: what (a) gains
-                      from test leakage is not credited to the filters
+  (b) eval dedup      every crawled pair that downloads, minus near-duplicates of the
+                      evaluation images, so test leakage is credited to no arm
   (c) all rules       ALIGN's text and image rules and eval dedup: the demo's curated data
   (d) uncurated x N   a web N times larger, eval dedup only: the paper's "scale beats noise"
   (e) rules + score   (c) minus the pairs the cross-fitted image-text score rule removes: two
-                      short models, one per uid half of (c), each scoring the other half
+                      short models, one per uid half of (c), each scoring the other half. Each
+                      seed has its own pair of scorers, so (e)'s spread holds the scorers' too
+                      and the score rule's precision and recall are a mean over seeds
   (b) equal epochs    (b) trained for (d)'s number of epochs instead of its number of steps
                       (steps x (b)'s pairs / (d)'s pairs): scale at equal passes over the data
+
+Arm (a) of earlier runs, every download with eval near-duplicates kept, is gone from the plan:
+two full runs found no test leakage ((a) vs (b), p = 0.39) and its trials paid for (e)'s
+per-seed scorers.
 
 Each arm learns its own vocabulary (as ALIGN does from its data). Seeds vary the training
 (initialisation, order, crops), not the web; a seed is the same in every arm, so differences
@@ -19,8 +24,8 @@ are seed-paired (tools/experiment_stats.py: paired t-test and 95% interval). Fig
 mean ± standard deviation over the seeds, chance beside each.
 
 The plan is fixed before any result, from the budget (90 minutes on 2 cores, ``make
-experiment``): ``--seeds`` (4) seeds of demo.EXPERIMENT_STEPS (1000) steps for the compared
-arms (b)-(e) and the equal-epochs (b), CONTEXT_SEEDS for (a), which no comparison needs.
+experiment``): ``--seeds`` (4) seeds of demo.EXPERIMENT_STEPS (1000) steps for every arm, and
+for each seed two scorers of demo_score.SCORE_STEPS (700) steps.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ from tools import demo, demo_score
 from tools.experiment_stats import comparison_table, paired
 from tools.progress import StageProgress, format_seconds
 from tools.webserver import serve
+
+SCORE_SEEDS = "score_seeds"  # run/score_seeds/seed<N>/: that seed's scorers and scored filter
 
 # Every ALIGN rule switched off; only eval-set dedup (and failed downloads) removes pairs.
 EVAL_DEDUP_ONLY = {
@@ -61,10 +68,10 @@ METRICS = (
 
 
 # The budget's plan (see the module docstring and `make experiment`): a trial of 1000 steps
-# takes ~3.4 minutes on a 2-core machine (the demo: 1,500 steps in 4 min 50 s, shared), so 16
-# compared trials (--seeds, default 4), 2 context trials, 4 equal-epoch trials of ~1/3 the
-# steps, two 700-step scorers and the data stages come to ~80 minutes: inside 90.
-CONTEXT_SEEDS = 2
+# with its evaluation takes ~3.3 minutes on a quiet 2-core machine (the 4-arm run: 12 trials
+# and the data stages in 45 min 45 s), a pair of 700-step scorers and their filter ~5.7. So
+# 16 compared trials (--seeds, default 4), 4 equal-epoch trials of ~1/3 the steps, 4 pairs of
+# scorers and the data stages (~8 minutes, both webs) come to ~88 minutes: inside 90.
 COMPARISONS = (  # (first, second, label): first minus second, seed-paired
     ("score", "all_rules", "(e) rules+score vs (c) rules"),
     ("uncurated_large", "eval_dedup", "(d) 3x uncurated vs (b), equal steps"),
@@ -77,18 +84,22 @@ COMPARISONS = (  # (first, second, label): first minus second, seed-paired
 class Arm:
     key: str
     label: str
-    shards: Path  # an align-filter output folder
-    context: bool = False  # no comparison needs it: CONTEXT_SEEDS seeds
+    shards: Path  # an align-filter output folder, or with per_seed a folder of seed<N>/ ones
     equal_epochs_to: str | None = None  # trained for this arm's epochs, not its steps
+    per_seed: bool = False  # each seed trains on its own shards (its own scorers' cut)
+
+    def shards_for(self, seed: int) -> Path:
+        if not self.per_seed:
+            return self.shards
+        return self.shards / f"seed{seed}" / demo_score.SCORE_FILTER
 
 
 def arms_of(run: Path, scale: int) -> list[Arm]:
     return [
-        Arm("no_rules", "(a) no rules", run / "unfiltered", context=True),
         Arm("eval_dedup", "(b) eval dedup only", run / "eval_dedup"),
         Arm("all_rules", "(c) all ALIGN rules", run / "filter"),
         Arm("uncurated_large", f"(d) uncurated, {scale}x pairs", run / "large" / "eval_dedup"),
-        Arm("score", "(e) ALIGN rules + score", run / demo_score.SCORE_FILTER),
+        Arm("score", "(e) ALIGN rules + score", run / SCORE_SEEDS, per_seed=True),
         Arm(
             "eval_dedup_epochs",
             "(b) at (d)'s epochs",
@@ -98,9 +109,8 @@ def arms_of(run: Path, scale: int) -> list[Arm]:
     ]
 
 
-def seeds_of(args, arm: Arm) -> list[int]:
-    count = min(CONTEXT_SEEDS, args.seeds) if arm.context else args.seeds
-    return list(range(args.seed, args.seed + count))
+def seeds_of(args) -> list[int]:
+    return list(range(args.seed, args.seed + args.seeds))
 
 
 def steps_of(args, arm: Arm, pairs: dict[str, int]) -> int:
@@ -174,8 +184,9 @@ def trial_stages(
     model_dir = folder / f"seed{seed}"
     metrics = model_dir / "metrics.json"
     train = demo.train_stage(
-        args, f"train {arm.key} s{seed}", arm.shards, folder / "vocab.txt", model_dir, web, seed
-    )
+        args, f"train {arm.key} s{seed}", arm.shards_for(seed), vocab_of(run, arm, seed),
+        model_dir, web, seed,
+    )  # fmt: skip
     if steps is not None:
         train.command = demo_score.with_flags(train.command, steps=steps)
     evaluate = demo.Stage(
@@ -191,6 +202,25 @@ def trial_stages(
         describe=lambda log: demo.metric_line(metrics, "both"),
     )
     return [train, evaluate]
+
+
+def vocab_of(run: Path, arm: Arm, seed: int) -> Path:
+    """Each arm learns its own vocabulary from its shards: a per-seed arm, one per seed."""
+    folder = run / "trials" / arm.key
+    return folder / (f"vocab-seed{seed}.txt" if arm.per_seed else "vocab.txt")
+
+
+def vocab_stages(args, run: Path, arm: Arm) -> list[demo.Stage]:
+    seeds = seeds_of(args) if arm.per_seed else [args.seed]
+    return [
+        demo.vocab_stage(
+            args,
+            f"vocab {arm.key}" + (f" s{seed}" if arm.per_seed else ""),
+            arm.shards_for(seed),
+            vocab_of(run, arm, seed),
+        )  # fmt: skip
+        for seed in seeds
+    ]
 
 
 def read_trials(run: Path, arm: Arm) -> list[dict]:
@@ -274,21 +304,58 @@ def experiment_table(run: Path, arms: list[Arm], pairs: dict[str, int]) -> str:
 
 
 def score_arm_stages(args, run: Path, web: Path) -> list[demo.Stage]:
-    """(e)'s data: a vocabulary of (c), two uid-half models on (c), the cross-fitted filter."""
-    vocab = run / demo_score.SCORE_DIR / "vocab.txt"
-    return [
-        demo.vocab_stage(args, "vocab (score)", run / "filter", vocab),
-        *demo_score.score_stages(args, run, web, demo, vocab),
-    ]
+    """(e)'s data: a vocabulary of (c), then per seed two uid-half models on (c) and the
+    cross-fitted filter (run/score_seeds/seed<N>/)."""
+    vocab = run / SCORE_SEEDS / "vocab.txt"
+    stages = [demo.vocab_stage(args, "vocab (score)", run / "filter", vocab)]
+    for seed in seeds_of(args):
+        place = run / SCORE_SEEDS / f"seed{seed}"
+        stages += demo_score.score_stages(args, run, web, demo, vocab, seed=seed, place=place)
+    return stages
 
 
-def kept_pairs(stage_output: Path) -> int:
-    stats = stage_output / "stats.json"
-    return json.loads(stats.read_text())["kept"] if stats.exists() else 0
+def kept_pairs(args, arm: Arm) -> int:
+    """The pairs an arm trains on: a per-seed arm's mean over its seeds."""
+    counts = []
+    for seed in seeds_of(args) if arm.per_seed else [args.seed]:
+        stats = arm.shards_for(seed) / "stats.json"
+        if stats.exists():
+            counts.append(json.loads(stats.read_text())["kept"])
+    return round(statistics.mean(counts)) if counts else 0
+
+
+def score_rule_by_seed(args, run: Path, web: Path) -> dict[int, dict | None]:
+    """{seed: the score rule's precision and recall against the web's ground truth}."""
+    return {
+        seed: demo_score.quality_dict(
+            demo_score.score_quality(run / SCORE_SEEDS / f"seed{seed}", web)
+        )
+        for seed in seeds_of(args)
+    }
+
+
+def score_rule_text(by_seed: dict[int, dict | None]) -> str:
+    """The score rule's quality as mean ± standard deviation over the experiment's seeds."""
+    found = [quality for quality in by_seed.values() if quality]
+    if not found:
+        return ""
+
+    def figure(key: str) -> str:
+        values = [q[key] for q in found if q[key] is not None]
+        return mean_spread(values).strip() + "%" if values else "n/a"
+
+    return "\n".join([
+        "",
+        f"Score rule, cross-fitted, over {len(found)} seeds (each its own two scorers), "
+        "against the web's ground truth:",
+        f"  recall on mismatched captions {figure('recall')} (target >= 80%)",
+        f"  precision, any noise {figure('precision_any_noise')} (target >= 80%); "
+        f"on mismatched captions alone {figure('precision')}",
+    ])  # fmt: skip
 
 
 def run_experiment(args) -> dict:
-    """Builds the four arms' shards, trains every (arm, seed), prints and returns the table."""
+    """Builds the arms' shards, trains every (arm, seed), prints and returns the table."""
     from tools.synthweb import WebConfig  # noqa: PLC0415 - slow import, after parsing (demo.py)
 
     run = Path(args.run_dir).resolve()
@@ -300,8 +367,10 @@ def run_experiment(args) -> dict:
     web, large_web = run / "web", run / "large" / "web"
     arms = arms_of(run, args.scale)
     started = time.monotonic()
-    trials = sum(len(seeds_of(args, arm)) for arm in arms)
-    total = 1 + 6 + 1 + 1 + 3 + 4 + len(arms) + 2 * trials
+    trials = len(arms) * args.seeds
+    scorers = 3 * args.seeds + 1  # per seed two trainings and a filter; one vocabulary
+    vocabs = len(arms) - 1 + args.seeds  # one per arm, one per seed for (e)
+    total = 1 + 6 + 1 + 1 + 3 + scorers + vocabs + 2 * trials
     progress = StageProgress(total)
     stages: list[demo.Stage] = []
 
@@ -323,14 +392,17 @@ def run_experiment(args) -> dict:
             raise RuntimeError("the large web's evaluation sets differ from the small web's")
         run_all(large_web_stages(args, run, web, large_web))
     run_all(score_arm_stages(args, run, web))
-    pairs = {arm.key: kept_pairs(arm.shards) for arm in arms}
+    pairs = {arm.key: kept_pairs(args, arm) for arm in arms}
     for arm in arms:
-        vocab = run / "trials" / arm.key / "vocab.txt"
-        run_all([demo.vocab_stage(args, f"vocab {arm.key}", arm.shards, vocab)])
-        for seed in seeds_of(args, arm):
+        run_all(vocab_stages(args, run, arm))
+        for seed in seeds_of(args):
             run_all(trial_stages(args, run, arm, web, seed, steps_of(args, arm, pairs)))
 
-    table = experiment_table(run, arms, pairs) + "\n" + comparisons_text(run, arms)
+    score_rule = score_rule_by_seed(args, run, web)
+    table = "\n".join([
+        experiment_table(run, arms, pairs), comparisons_text(run, arms),
+        score_rule_text(score_rule),
+    ])  # fmt: skip
     manifest = {
         "arguments": {k: v for k, v in vars(args).items() if k != "run_dir_path"},
         "versions": demo.package_versions(),
@@ -340,7 +412,7 @@ def run_experiment(args) -> dict:
         ],
         "pairs": pairs,
         "trials": {arm.key: read_trials(run, arm) for arm in arms},
-        "score_rule": demo_score.quality_dict(demo_score.score_quality(run, web)),
+        "score_rule": {f"seed{seed}": quality for seed, quality in score_rule.items()},
         "total_seconds": round(time.monotonic() - started, 1),
     }
     (run / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))

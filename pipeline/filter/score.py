@@ -24,6 +24,7 @@ As for the NSFW hook, workers that score need the 'train' extra (TensorFlow, ten
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -74,6 +75,21 @@ def trained_half(export: str) -> int | None:
         return json.load(handle).get("uid_half")
 
 
+def self_grading_warning(trained_halves: tuple[int | None, ...]) -> str | None:
+    """What to tell a user who scores with one export: nothing here can tell whether it
+    trained on the pairs it scores, and if it did, it grades its own homework (a clean score
+    for every pair it memorised). Two exports, one per uid half, cannot."""
+    if len(trained_halves) != 1:
+        return None
+    trained = "every pair" if trained_halves[0] is None else f"uid half {trained_halves[0]}"
+    return (
+        f"--score-model: one export (trained on {trained} of its input) scores every pair; "
+        "if these pairs were in its training data it grades its own homework. Cross-fit "
+        "instead: two exports trained with align-train --uid-half 0 and --uid-half 1, "
+        "each scoring the half the other trained on (docs/stages.md)."
+    )
+
+
 def settings_for(
     exports: Sequence[str], batch_size: int = 64, semantic_dedup: bool = False
 ) -> ScoreSettings:
@@ -84,6 +100,9 @@ def settings_for(
             raise FileNotFoundError(f"--score-model {export}: no {SAVED_MODEL}/ (an export?)")
     halves = tuple(trained_half(export) for export in exports)
     scorer_for("0", halves)  # raises on an impossible combination, before any worker starts
+    warning = self_grading_warning(halves)
+    if warning:
+        logging.warning(warning)
     if batch_size < 1:
         raise ValueError(f"score batch size must be at least 1, got {batch_size}")
     return ScoreSettings(tuple(exports), halves, batch_size, semantic_dedup)

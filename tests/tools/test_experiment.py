@@ -60,15 +60,15 @@ def trial(top1: float, colour: float, shape: float, i2t: float, t2i: float) -> d
 def test_the_table_gives_each_arm_mean_and_spread_over_seeds_with_chance(tmp_path):
     arms = experiment.arms_of(tmp_path, scale=3)
     for seed, top1 in enumerate([0.5, 0.6, 0.7]):
-        folder = tmp_path / "trials" / arms[2].key / f"seed{seed}"
+        folder = tmp_path / "trials" / "all_rules" / f"seed{seed}"
         folder.mkdir(parents=True)
         (folder / "metrics.json").write_text(json.dumps(trial(top1, 0.9, 0.55, 0.3, 0.2)))
-    table = experiment.experiment_table(tmp_path, arms, {arms[2].key: 3390})
+    table = experiment.experiment_table(tmp_path, arms, {"all_rules": 3390})
     row = next(line for line in table.splitlines() if "(c) all ALIGN rules" in line)
     assert "3,390" in row and "60.0 ± 10.0" in row and "90.0 ±  0.0" in row
     chance = next(line for line in table.splitlines() if line.strip().startswith("chance"))
     assert chance.split()[1:] == ["[4.0]", "[20.0]", "[20.0]", "[5.0]", "[1.0]"]
-    missing = next(line for line in table.splitlines() if "(a) no rules" in line)
+    missing = next(line for line in table.splitlines() if "(b) eval dedup only" in line)
     assert "n/a" in missing
 
 
@@ -90,7 +90,7 @@ def test_the_experiment_runs_every_arm_end_to_end(tmp_path, capsys):
     assert set(manifest["trials"]) == {arm.key for arm in experiment.arms_of(tmp_path, 2)}
     assert all(len(trials) == 1 for trials in manifest["trials"].values())
     assert all(count > 0 for count in manifest["pairs"].values())
-    labels = ["(a) no rules", "(b) eval dedup only", "(c) all ALIGN rules", "(d) uncurated"]
+    labels = ["(b) eval dedup only", "(c) all ALIGN rules", "(d) uncurated"]
     for label in labels + ["(e) ALIGN rules + score", "(b) at (d)'s epochs"]:
         row = next(line for line in printed.splitlines() if label in line)
         assert row.count("(1 seed)") == len(experiment.METRICS) and "n/a" not in row
@@ -98,12 +98,11 @@ def test_the_experiment_runs_every_arm_end_to_end(tmp_path, capsys):
     assert chance.split()[1:4] == ["[4.0]", "[20.0]", "[20.0]"]
     for _, _, label in experiment.COMPARISONS:
         assert label in printed  # one seed each: printed with p n/a, never left out
-    assert manifest["score_rule"]["judged"] > 0
+    assert manifest["score_rule"]["seed0"]["judged"] > 0
+    assert "Score rule, cross-fitted, over 1 seeds" in printed
 
 
-def test_the_equal_epochs_arm_trains_for_the_large_arms_epochs_and_context_arms_fewer_seeds(
-    tmp_path,
-):
+def test_the_equal_epochs_arm_trains_for_the_large_arms_epochs(tmp_path):
     from tools import demo
 
     args = demo.build_parser().parse_args(["--experiment", "--steps", "900", "--seeds", "4"])
@@ -111,5 +110,23 @@ def test_the_equal_epochs_arm_trains_for_the_large_arms_epochs_and_context_arms_
     pairs = {"eval_dedup": 1000, "eval_dedup_epochs": 1000, "uncurated_large": 3000}
     assert experiment.steps_of(args, arms["eval_dedup_epochs"], pairs) == 300
     assert experiment.steps_of(args, arms["eval_dedup"], pairs) == 900
-    assert experiment.seeds_of(args, arms["score"]) == [0, 1, 2, 3]
-    assert experiment.seeds_of(args, arms["no_rules"]) == [0, 1]
+    assert experiment.seeds_of(args) == [0, 1, 2, 3]
+
+
+def test_each_seed_of_the_score_arm_trains_on_its_own_scorers_cut(tmp_path):
+    from tools import demo
+
+    args = demo.build_parser().parse_args(["--experiment", "--seeds", "3", "--run-dir", "r"])
+    args.steps, args.run_dir_path = 1000, tmp_path
+    score = next(arm for arm in experiment.arms_of(tmp_path, 3) if arm.key == "score")
+    stages = experiment.score_arm_stages(args, tmp_path, tmp_path / "web")
+    filters = [stage for stage in stages if stage.name.startswith("filter all + score")]
+    assert [stage.output for stage in filters] == [score.shards_for(seed) for seed in (0, 1, 2)]
+    trainers = [stage.command for stage in stages if stage.name.startswith("train half")]
+    seeds = [int(command[command.index("--seed") + 1]) for command in trainers]
+    assert len(set(seeds)) == 6  # no two scorers share a training seed
+    for seed, stage in zip((0, 1, 2), filters, strict=True):
+        models = [part for part in stage.command if part.endswith("export")]
+        assert all(f"seed{seed}" in model for model in models) and len(models) == 2
+    trial = experiment.trial_stages(args, tmp_path, score, tmp_path / "web", seed=2)[0].command
+    assert str(score.shards_for(2) / "shards") in " ".join(trial)

@@ -16,7 +16,13 @@ from apache_beam.testing.util import assert_that, equal_to
 from filters.score import LOW_SCORE, SEMANTIC_DUPLICATE, histogram, keep_fraction_cut, uid_half
 from pipeline.filter import score as score_module
 from pipeline.filter.cli import run
-from pipeline.filter.score import SCORES_SCHEMA, FlagScores, ScoreRule, settings_for
+from pipeline.filter.score import (
+    SCORES_SCHEMA,
+    FlagScores,
+    ScoreRule,
+    self_grading_warning,
+    settings_for,
+)
 from pipeline.shards import read_table
 from pipeline.stats import read_stats
 from tests.pipeline.filter.inputs import downloaded, noise_image, write_images
@@ -128,6 +134,15 @@ def test_cross_fitting_scores_each_pair_with_the_model_of_the_other_half(
 def test_two_exports_of_the_same_half_are_refused_before_the_job_runs(exports):
     with pytest.raises(ValueError, match="cross-fitting"):
         settings_for([exports["h0"], exports["h0"]])
+
+
+@pytest.mark.parametrize("halves", [(None,), (0,), (1,)])
+def test_one_export_scoring_every_pair_is_warned_of_grading_its_own_homework(halves):
+    assert "own homework" in self_grading_warning(halves)
+
+
+def test_cross_fitted_exports_are_not_warned_of():
+    assert self_grading_warning((0, 1)) is None
 
 
 def score_table(bid: str, scores: list[float]) -> pa.Table:
