@@ -40,6 +40,7 @@ from pathlib import Path
 import yaml
 
 from tools import demo, demo_score
+from tools.experiment_curve import curve_text
 from tools.experiment_stats import comparison_table, paired
 from tools.progress import StageProgress, format_seconds
 from tools.webserver import serve
@@ -72,6 +73,7 @@ METRICS = (
 # and the data stages in 45 min 45 s), a pair of 700-step scorers and their filter ~5.7. So
 # 16 compared trials (--seeds, default 4), 4 equal-epoch trials of ~1/3 the steps, 4 pairs of
 # scorers and the data stages (~8 minutes, both webs) come to ~88 minutes: inside 90.
+CURVE_STEP = 500  # the learning-curve check: the comparisons again at this step (--eval-every)
 COMPARISONS = (  # (first, second, label): first minus second, seed-paired
     ("score", "all_rules", "(e) rules+score vs (c) rules"),
     ("uncurated_large", "eval_dedup", "(d) 3x uncurated vs (b), equal steps"),
@@ -401,6 +403,7 @@ def run_experiment(args) -> dict:
     score_rule = score_rule_by_seed(args, run, web)
     table = "\n".join([
         experiment_table(run, arms, pairs), comparisons_text(run, arms),
+        curve_text(run, COMPARISONS, CURVE_STEP),
         score_rule_text(score_rule),
     ])  # fmt: skip
     manifest = {
