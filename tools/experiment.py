@@ -330,7 +330,17 @@ def run_experiment(args) -> dict:
         for seed in seeds_of(args, arm):
             run_all(trial_stages(args, run, arm, web, seed, steps_of(args, arm, pairs)))
 
-    table = experiment_table(run, arms, pairs) + "\n" + comparisons_text(run, arms)
+    manifest = write_manifest(args, run, web, stages, arms, pairs, started)
+    print(experiment_table(run, arms, pairs) + "\n" + comparisons_text(run, arms))
+    print(f"\nPer-seed metrics: {run / 'trials'}/<arm>/seed<N>/metrics.json")
+    print(f"TensorBoard:      tensorboard --logdir {run / 'trials'}")
+    print(f"\nFinished in {format_seconds(manifest['total_seconds'])}.")
+    return manifest
+
+
+def write_manifest(args, run: Path, web: Path, stages, arms, pairs: dict, started: float) -> dict:
+    """RUN/manifest.json: the arguments, versions, every stage's command and stats, the kept
+    pairs per arm, every trial's metrics and the score rule's quality; returns it."""
     manifest = {
         "arguments": {k: v for k, v in vars(args).items() if k != "run_dir_path"},
         "versions": demo.package_versions(),
@@ -344,8 +354,4 @@ def run_experiment(args) -> dict:
         "total_seconds": round(time.monotonic() - started, 1),
     }
     (run / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
-    print(table)
-    print(f"\nPer-seed metrics: {run / 'trials'}/<arm>/seed<N>/metrics.json")
-    print(f"TensorBoard:      tensorboard --logdir {run / 'trials'}")
-    print(f"\nFinished in {format_seconds(manifest['total_seconds'])}.")
     return manifest
