@@ -337,12 +337,16 @@ def download_settings(args) -> dict:
 
 def data_stages(args, run: Path, web: Path) -> list[Stage]:
     """Crawl, text filter, download and the full filter (plus the unfiltered baseline)."""
-    beam = beam_flags(args.workers)
-    small_filter = package_config("filters", "small.yaml")
-    eval_sets = eval_set_flags(web)
-    download = download_settings(args)
-    private = "--allow-private-networks"
-    stages = [
+    stages = curation_stages(args, run, web)
+    if args.with_unfiltered or args.experiment:
+        stages += unfiltered_stages(args, run)
+    return stages
+
+
+def curation_stages(args, run: Path, web: Path) -> list[Stage]:
+    """The recipe: crawl -> filter --rules text -> download -> filter --rules all (shards)."""
+    beam, small_filter = beam_flags(args.workers), package_config("filters", "small.yaml")
+    return [
         Stage(
             "crawl",
             cli("align-crawl", *beam, input=web / "warc" / "*.warc.gz", output=run / "crawl"),
@@ -360,24 +364,13 @@ def data_stages(args, run: Path, web: Path) -> list[Stage]:
             ),
             run / "text_filter",
         ),
-        Stage(
-            "download",
-            cli(
-                "align-download",
-                private,
-                *beam,
-                input=run / "text_filter",
-                output=run / "download",
-                **download,
-            ),
-            run / "download",
-        ),
+        download_stage(args, "download", run / "text_filter", run / "download"),
         Stage(
             "filter all",
             cli(
                 "align-filter",
                 "--stats",
-                *eval_sets,
+                *eval_set_flags(web),
                 *beam,
                 rules="all",
                 input=run / "download",
@@ -389,33 +382,34 @@ def data_stages(args, run: Path, web: Path) -> list[Stage]:
             run / "filter",
         ),
     ]
-    if args.with_unfiltered or args.experiment:  # the baseline: every download, no rule
-        stages += [
-            Stage(
-                "download unfiltered",
-                cli(
-                    "align-download",
-                    private,
-                    *beam,
-                    input=run / "crawl",
-                    output=run / "download_unfiltered",
-                    **download,
-                ),
-                run / "download_unfiltered",
-            ),
-            Stage(
-                "shards unfiltered",
-                cli(
-                    "align-filter",
-                    *beam,
-                    rules="none",
-                    input=run / "download_unfiltered",
-                    output=run / "unfiltered",
-                ),
-                run / "unfiltered",
-            ),
-        ]
-    return stages
+
+
+def unfiltered_stages(args, run: Path) -> list[Stage]:
+    """The baseline: every crawled pair downloaded and sharded with no rule applied."""
+    shards = cli(
+        "align-filter",
+        *beam_flags(args.workers),
+        rules="none",
+        input=run / "download_unfiltered",
+        output=run / "unfiltered",
+    )
+    return [
+        download_stage(args, "download unfiltered", run / "crawl", run / "download_unfiltered"),
+        Stage("shards unfiltered", shards, run / "unfiltered"),
+    ]
+
+
+def download_stage(args, name: str, pairs: Path, output: Path) -> Stage:
+    """align-download of ``pairs`` from the synthetic web on loopback (private addresses)."""
+    command = cli(
+        "align-download",
+        "--allow-private-networks",
+        *beam_flags(args.workers),
+        input=pairs,
+        output=output,
+        **download_settings(args),
+    )
+    return Stage(name, command, output)
 
 
 def read_metrics(arm: Path) -> dict:

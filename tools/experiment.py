@@ -401,11 +401,23 @@ def run_experiment(args) -> dict:
             run_all(trial_stages(args, run, arm, web, seed, steps_of(args, arm, pairs)))
 
     score_rule = score_rule_by_seed(args, run, web)
-    table = "\n".join([
+    manifest = write_manifest(args, run, stages, arms, pairs, score_rule, started)
+    print("\n".join([
         experiment_table(run, arms, pairs), comparisons_text(run, arms),
         curve_text(run, COMPARISONS, CURVE_STEP),
         score_rule_text(score_rule),
-    ])  # fmt: skip
+    ]))  # fmt: skip
+    print(f"\nPer-seed metrics: {run / 'trials'}/<arm>/seed<N>/metrics.json")
+    print(f"TensorBoard:      tensorboard --logdir {run / 'trials'}")
+    print(f"\nFinished in {format_seconds(manifest['total_seconds'])}.")
+    return manifest
+
+
+def write_manifest(
+    args, run: Path, stages, arms, pairs: dict, score_rule: dict, started: float
+) -> dict:
+    """RUN/manifest.json: the arguments, versions, every stage's command and stats, the kept
+    pairs per arm, every trial's metrics and the score rule's quality per seed; returns it."""
     manifest = {
         "arguments": {k: v for k, v in vars(args).items() if k != "run_dir_path"},
         "versions": demo.package_versions(),
@@ -419,8 +431,4 @@ def run_experiment(args) -> dict:
         "total_seconds": round(time.monotonic() - started, 1),
     }
     (run / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
-    print(table)
-    print(f"\nPer-seed metrics: {run / 'trials'}/<arm>/seed<N>/metrics.json")
-    print(f"TensorBoard:      tensorboard --logdir {run / 'trials'}")
-    print(f"\nFinished in {format_seconds(manifest['total_seconds'])}.")
     return manifest

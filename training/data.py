@@ -53,7 +53,37 @@ def make_dataset(
     """
     seed = config.seed if seed is None else seed
     ordered = config.deterministic or not training  # evaluation keeps the file order
-    files = list_shards(pattern)
+    dataset = read_records(list_shards(pattern), training, ordered, input_context, seed)
+    if config.uid_half is not None:
+        dataset = dataset.filter(lambda record: in_uid_half(parse_uid(record), config.uid_half))
+    if training:
+        dataset = dataset.shuffle(config.shuffle_buffer, seed=seed + 1)
+    dataset = dataset.enumerate().map(
+        lambda index, record: decode_pair(record, index, config, training, seed),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=ordered,
+    )
+    dataset = dataset.batch(batch_size, drop_remainder=True)
+
+    def tokenize(batch):
+        return {"images": batch["images"], **tokenizer(batch["text"])}
+
+    dataset = dataset.map(tokenize, num_parallel_calls=tf.data.AUTOTUNE, deterministic=ordered)
+    options = tf.data.Options()
+    options.deterministic = ordered
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def read_records(
+    files: list[str],
+    training: bool,
+    ordered: bool,
+    input_context: tf.distribute.InputContext | None,
+    seed: int,
+) -> tf.data.Dataset:
+    """This input pipeline's serialised records: its share of the files (or, with fewer files
+    than pipelines, of the records), read interleaved; in training shuffled and repeated."""
     pipelines = input_context.num_input_pipelines if input_context else 1
     pipeline_id = input_context.input_pipeline_id if input_context else 0
     dataset = tf.data.Dataset.from_tensor_slices(files)
@@ -70,39 +100,26 @@ def make_dataset(
     )
     if pipelines > 1 and not by_file:
         dataset = dataset.shard(pipelines, pipeline_id)  # fewer files than hosts: split records
-    if config.uid_half is not None:
-        dataset = dataset.filter(
-            lambda record: in_uid_half(
-                tf.io.parse_single_example(record, {"uid": FEATURES["uid"]})["uid"],
-                config.uid_half,
-            )
-        )
-    if training:
-        dataset = dataset.shuffle(config.shuffle_buffer, seed=seed + 1)
+    return dataset
 
-    def decode(index, record):
-        example = tf.io.parse_single_example(record, FEATURES)
-        image = decode_image(example["image/encoded"])
-        element_seed = tf.stack([tf.cast(seed, tf.int64), index])
-        size = (config.image_size, config.resize_size)
-        return {
-            "images": resize_and_crop(image, *size, training=training, seed=element_seed),
-            "text": example["text"],
-        }
 
-    dataset = dataset.enumerate().map(
-        decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=ordered
-    )
-    dataset = dataset.batch(batch_size, drop_remainder=True)
+def parse_uid(record: tf.Tensor) -> tf.Tensor:
+    return tf.io.parse_single_example(record, {"uid": FEATURES["uid"]})["uid"]
 
-    def tokenize(batch):
-        return {"images": batch["images"], **tokenizer(batch["text"])}
 
-    dataset = dataset.map(tokenize, num_parallel_calls=tf.data.AUTOTUNE, deterministic=ordered)
-    options = tf.data.Options()
-    options.deterministic = ordered
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+def decode_pair(
+    record: tf.Tensor, index: tf.Tensor, config: TrainConfig, training: bool, seed: int
+) -> dict:
+    """One record -> {"images": float32 [S, S, 3], "text"}: decoded, resized and cropped (at
+    random in training, keyed by the seed and the record's index, so a run repeats)."""
+    example = tf.io.parse_single_example(record, FEATURES)
+    image = decode_image(example["image/encoded"])
+    element_seed = tf.stack([tf.cast(seed, tf.int64), index])
+    size = (config.image_size, config.resize_size)
+    return {
+        "images": resize_and_crop(image, *size, training=training, seed=element_seed),
+        "text": example["text"],
+    }
 
 
 def distributed_dataset(

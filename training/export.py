@@ -3,8 +3,12 @@
 The SavedModel carries the preprocessing (tokeniser, decode, resize, crop) as graph ops, so a
 reader needs TensorFlow and tensorflow-text, never this project; align-eval and align-embed
 run it too (training.encoders). text_encoder.keras takes strings too, built from stock
-keras-hub layers only; image_encoder.keras takes cropped pixels, as Keras has no layer that
-decodes images.
+keras-hub layers only. image_encoder.keras takes cropped pixels: no stock Keras or keras-hub
+layer decodes images (Keras's image layers are Resizing, Rescaling, CenterCrop, on pixels),
+and the one stock layer that could carry the decoder, keras.layers.TFSMLayer over
+serving_image, is refused by ``keras.saving.load_model`` in its default safe mode (Keras 3.15)
+and stores the SavedModel's absolute path. Keras users build that layer themselves instead
+(docs/training.md; tests/training/test_export.py checks it).
 """
 
 from __future__ import annotations

@@ -112,8 +112,9 @@ def live_encoders_fn(model: DualEncoder, tokenizer: AlignTokenizer, config: Trai
     return encoders
 
 
-def train(args: argparse.Namespace, config: TrainConfig) -> dict:
-    # --- Set-up: devices, precision, seeds. -------------------------------------------------
+def set_up(args: argparse.Namespace, config: TrainConfig):
+    """Devices, precision, seeds, and the vocabulary's tokeniser: (strategy, policy, vocabulary,
+    tokenizer). Fails early on a shard glob that matches nothing or a bad vocabulary."""
     if args.cpu_replicas > 1:
         split_cpu(args.cpu_replicas)
     strategy = choose_strategy(args.tpu, args.cpu_replicas)
@@ -124,8 +125,12 @@ def train(args: argparse.Namespace, config: TrainConfig) -> dict:
     list_shards(args.shards)  # fail early, with the glob in the message
     vocabulary = read_vocabulary(args.vocab)
     tokenizer = AlignTokenizer(vocabulary, config.lowercase, config.max_tokens)
+    return strategy, policy, vocabulary, tokenizer
 
-    # --- Model, optimizer, checkpoint (restored if one exists: automatic resume). ------------
+
+def build_or_resume(strategy, config: TrainConfig, vocabulary: list[str], model_dir: str):
+    """Model, optimizer and checkpoint manager, restored from the latest checkpoint if one
+    exists (automatic resume): (model, manager). The step is the optimizer's iterations."""
     with strategy.scope():
         model = build_dual_encoder(config, len(vocabulary))
         whole_step_xla, tower_xla = jit_compile_plan(config.jit_compile, strategy)
@@ -137,33 +142,24 @@ def train(args: argparse.Namespace, config: TrainConfig) -> dict:
             jit_compile=whole_step_xla,
         )
         model.optimizer.build(model.trainable_variables)
-        step = model.optimizer.iterations
         checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
         manager = tf.train.CheckpointManager(
-            checkpoint, os.path.join(args.model_dir, "checkpoints"), config.keep_checkpoints
+            checkpoint, os.path.join(model_dir, "checkpoints"), config.keep_checkpoints
         )
         checkpoint.restore(manager.latest_checkpoint).expect_partial()
+    return model, manager
+
+
+def fit_to_the_last_step(model, config: TrainConfig, dataset, dataset_from, callbacks) -> dict:
+    """Runs ``model.fit`` from the current step to ``config.steps``: one Keras "epoch" per
+    checkpoint interval on ``dataset``, then the tail shorter than one interval on
+    ``dataset_from(step)``. Each input is reseeded by the step it starts at, so a resumed run
+    does not replay old batches. Returns the Keras history of both fits, joined."""
+    step = model.optimizer.iterations
     start = int(step.numpy())
-    xla = ", XLA" if config.jit_compile else ""
-    print(f"align-train: {strategy.num_replicas_in_sync} replica(s), {policy}{xla}, step {start}")
-
-    # --- Input: reseeded by the start step, so a resumed run does not replay old batches. ----
-    dataset = distributed_dataset(
-        strategy, args.shards, config, tokenizer, seed=config.seed + start
-    )
-
-    # --- Loop: one Keras "epoch" per checkpoint interval. ------------------------------------
-    log_dir = os.path.join(args.model_dir, "tensorboard")
-    progress = TrainProgress(config.steps, config.batch_size, step, args.progress_every, args.quiet)
-    callbacks = [
-        Checkpointer(manager, step),
-        Scalars(os.path.join(log_dir, "train"), config.log_every, config.batch_size, step),
-        *eval_callbacks(args, log_dir, live_encoders_fn(model, tokenizer, config)),
-        progress,
-    ]
-    verbose = 0  # the progress line above, in a log as on a terminal (Keras's bar is tty-only)
     every = config.checkpoint_every
     full = config.steps // every
+    verbose = 0  # the progress line, in a log as on a terminal (Keras's bar is tty-only)
     history = {}
     if start < full * every:
         fit = model.fit(
@@ -176,21 +172,45 @@ def train(args: argparse.Namespace, config: TrainConfig) -> dict:
         )
         history = fit.history
         start = int(step.numpy())
-    if start < config.steps:  # the tail shorter than one checkpoint interval
-        tail = distributed_dataset(
-            strategy, args.shards, config, tokenizer, seed=config.seed + start
-        )
+    if start < config.steps:
         fit = model.fit(
-            tail,
+            dataset_from(start),
             epochs=1,
             steps_per_epoch=config.steps - start,
             callbacks=callbacks,
             verbose=verbose,
         )
         history = {k: history.get(k, []) + v for k, v in fit.history.items()}
+    return history
+
+
+def train(args: argparse.Namespace, config: TrainConfig) -> dict:
+    """Set-up, model (resumed), the loop with its callbacks, then the export."""
+    strategy, policy, vocabulary, tokenizer = set_up(args, config)
+    model, manager = build_or_resume(strategy, config, vocabulary, args.model_dir)
+    step = model.optimizer.iterations
+    start = int(step.numpy())
+    xla = ", XLA" if config.jit_compile else ""
+    print(f"align-train: {strategy.num_replicas_in_sync} replica(s), {policy}{xla}, step {start}")
+
+    def dataset_from(first_step: int):
+        return distributed_dataset(
+            strategy, args.shards, config, tokenizer, seed=config.seed + first_step
+        )
+
+    dataset = dataset_from(start)
+    log_dir = os.path.join(args.model_dir, "tensorboard")
+    progress = TrainProgress(config.steps, config.batch_size, step, args.progress_every, args.quiet)
+    callbacks = [
+        Checkpointer(manager, step),
+        Scalars(os.path.join(log_dir, "train"), config.log_every, config.batch_size, step),
+        *eval_callbacks(args, log_dir, live_encoders_fn(model, tokenizer, config)),
+        progress,
+    ]
+    history = fit_to_the_last_step(model, config, dataset, dataset_from, callbacks)
     progress.close()
 
-    # --- Export: the towers, vocabulary and encoders.json for align-eval / align-embed. ------
+    # The towers, vocabulary and encoders.json for align-eval / align-embed.
     export = export_encoders(model, config, vocabulary, args.model_dir)
     print(summary(progress, export, args.model_dir), flush=True)
     return {"step": int(step.numpy()), "history": history, "export": export, "model": model}

@@ -76,6 +76,9 @@ image_tower = keras.saving.load_model(export + "/image_encoder.keras")
 text_encoder = keras.saving.load_model(export + "/text_encoder.keras")
 out["image_tower"] = image_tower(inputs["pixels"])
 out["text_encoder"] = text_encoder(tf.constant(json.loads(str(inputs["texts"]))))
+image_layer = keras.layers.TFSMLayer(export + "/saved_model", call_endpoint="serving_image")
+out["image_layer"] = image_layer(tf.constant(
+    [open(f"image{i}", "rb").read() for i in range(int(inputs["images"]))]))["embeddings"]
 np.savez(sys.argv[4], **{k: np.asarray(v) for k, v in out.items()})
 """
 
@@ -163,6 +166,12 @@ def test_text_encoder_keras_takes_strings_without_the_project(fresh, trainers_vi
 
 def test_image_encoder_keras_takes_the_trainers_crops_without_the_project(fresh, trainers_view):
     np.testing.assert_allclose(fresh["image_tower"], trainers_view["image"], atol=TOLERANCE)
+
+
+def test_keras_takes_image_bytes_through_the_saved_model_as_a_stock_layer(fresh, trainers_view):
+    """No stock Keras layer decodes images, and Keras 3 refuses to deserialise a TFSMLayer
+    from a .keras file in safe mode, so Keras users wrap serving_image themselves."""
+    np.testing.assert_allclose(fresh["image_layer"], trainers_view["image"], atol=TOLERANCE)
 
 
 def test_encoders_json_marks_the_format_and_the_preprocessing(trained_like):
