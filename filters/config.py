@@ -1,6 +1,6 @@
 """The filter configuration: ALIGN's thresholds as defaults, YAML and flags checked by name.
 
-Loading follows the dialect of every command (filters/cli.py): ``--config small`` names the
+Loading follows the dialect of every command (commandline/flags.py): ``--config small`` names the
 shipped config, a path (local, or any file system the caller's reader knows) a file of one's
 own, and each key can be overridden by a typed flag.
 """
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from filters import cli
-from filters.cli import UsageError
+from commandline import flags
+from commandline.flags import UsageError
 from filters.language import BACKENDS, DEFAULT_BACKEND
 
 SHIPPED = Path(__file__).parent / "configs"
@@ -133,20 +133,20 @@ def config_from_dict(values: Mapping[str, Any] | None, source: str = "") -> Filt
         values = {}
     if not isinstance(values, Mapping):
         raise UsageError(f"{source or 'config'}: expected a mapping of settings")
-    return cli.build_config(FilterConfig, values, source, PARSERS)
+    return flags.build_config(FilterConfig, values, source, PARSERS)
 
 
 def load_config(
     path: str | Path | None = None,
     overrides: Mapping[str, Any] | None = None,
-    read_text: Callable[[str], str] = cli.local_text,
+    read_text: Callable[[str], str] = flags.local_text,
 ) -> FilterConfig:
     """ALIGN's defaults, then a YAML file (a path, or ``small``), then the overrides.
 
     ``read_text`` reads the file: the local disk by default; the Beam jobs pass a reader
     for gs:// (pipeline.options.read_text), so this module never imports Beam.
     """
-    return cli.load_config(
+    return flags.load_config(
         FilterConfig, path, overrides, shipped=SHIPPED, read_text=read_text, parsers=PARSERS
     )
 

@@ -3,7 +3,7 @@
 A rule's name, the reasons it rejects with, what it measures, how the filter job computes it
 (its stage), which ``--rules`` modes run it, its config keys and its predicate are written
 here and nowhere else. The filter job (pipeline/filter) builds its steps from this table, the
-report (tools/report_data.py) orders and judges reasons by it, and docs/architecture.md holds
+report (pipeline/report/gather.py) orders and judges reasons by it, and docs/architecture.md holds
 ``markdown_table()`` (a test keeps them equal). Adding a rule is a predicate, a ``Rule`` in
 ``RULES`` and a test: a rule of an existing stage needs nothing else.
 
@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from filters import eval_index, image, language, score, text
+from filters import eval_index, image, language, text
+from filters import scoring as score
 
 # How the filter job computes a rule, with what its predicate is called.
 RECORD = "record"  # check(*the record's inputs, *its config values), per record

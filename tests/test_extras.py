@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from filters.extras import EXTRAS, MissingExtra
+from commandline.extras import EXTRAS, MissingExtra
 from pipeline.records import DOWNLOAD_SCHEMA, make_uid
 from pipeline.shards import rows_to_table, write_parquet
 from tests.blocked_imports import TRAIN, run_command_without, run_without

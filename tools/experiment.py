@@ -36,7 +36,7 @@ import yaml
 
 from tools import demo, demo_score
 from tools.experiment_stats import comparison_table, paired
-from tools.progress import StageProgress, format_seconds
+from tools.stage_progress import StageProgress, format_seconds
 from tools.webserver import serve
 
 # Every ALIGN rule switched off; only eval-set dedup (and failed downloads) removes pairs.

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from filters.cli import (
+from commandline.flags import (
     UsageError,
     add_config_flags,
     add_output_flags,

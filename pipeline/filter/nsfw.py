@@ -41,7 +41,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, RunInference
 from PIL import Image
 
-from filters.extras import require
+from commandline.extras import require
 
 METRICS_NAMESPACE = "pipeline.nsfw"
 NEEDED_BY = "the NSFW hook (--nsfw-model)"

@@ -14,7 +14,7 @@ from apache_beam.metrics.metricbase import MetricName
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineResult, PipelineState
 
-from pipeline.progress import LiveTally, Meter, job_counters, judged, run_job, summary, watch
+from pipeline.monitor import LiveTally, Meter, job_counters, judged, run_job, summary, watch
 from pipeline.runner import LocalRunner
 
 FIRST, SECOND = threading.Event(), threading.Event()  # held in this process (multi_threading)

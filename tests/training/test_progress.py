@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from training.progress import TrainProgress, summary
+from training.train_progress import TrainProgress, summary
 
 
 class Step:

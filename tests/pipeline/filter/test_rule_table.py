@@ -8,10 +8,10 @@ import pytest
 from filters import rules
 from filters.rules import ALL, ALT_TEXT, DISTINCT_COUNT, IMAGE, RECORD, TEXT, Rule
 from pipeline.filter.cli import run
+from pipeline.report.gather import ordered_reasons
+from pipeline.report.gather import rule_of as report_rule_of
 from pipeline.shards import read_table
 from tests.pipeline.filter.inputs import pair, write_pairs
-from tools.report_data import ordered_reasons
-from tools.report_data import rule_of as report_rule_of
 
 
 def check_no_digits(alt: str | None) -> tuple[str, str] | None:

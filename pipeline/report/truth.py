@@ -18,14 +18,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from filters.cli import UsageError
+from commandline.flags import UsageError
 from filters.eval_index import EVAL_DUPLICATE
 from filters.image import EXTREME_ASPECT, IMAGE_MANY_ALTS, IMAGE_TOO_SMALL
 from filters.language import LANGUAGE
 from filters.rules import RULES, SURVIVORS
-from filters.score import LOW_SCORE
+from filters.scoring import LOW_SCORE
 from filters.text import ALT_SHARED, ALT_TOO_LONG, ALT_TOO_SHORT, RARE_TOKEN
-from tools.report_chain import matching_paths
+from pipeline.report.chain import matching_paths
 
 # The one table of which noise label of the synthetic web each rule targets.
 RULE_TARGETS: dict[str, str] = {
@@ -275,6 +275,6 @@ def read_ground_truth(path: str) -> pa.Table:
         raise UsageError(f"ground truth {path} lacks column(s) {', '.join(sorted(missing))}")
     labels = [name for name in table.column_names if name.startswith("noise_")]
     keys = ["url", "alt"] + ["page_url"] * ("page_url" in table.column_names)
-    consent = ["consent", "emitted_by_crawl"]  # tools/report_consent.py
+    consent = ["consent", "emitted_by_crawl"]  # pipeline/report/consent_counts.py
     consent = [name for name in consent if name in table.column_names]
     return table.select([*keys, *labels, *consent])

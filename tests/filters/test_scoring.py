@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from filters.score import (
+from filters.scoring import (
     LOW_SCORE,
     SEMANTIC_DUPLICATE,
     check_score,

@@ -15,8 +15,11 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from filters.cli import UsageError
-from tests.tools.report_fixtures import (
+from commandline.flags import UsageError
+from pipeline.report.gather import Frequent, Histogram, gather, read_thumbnails
+from pipeline.report.truth import QualityCounter
+from pipeline.report.writer import run, write_report
+from tests.pipeline.report.report_fixtures import (
     BOILERPLATE,
     REUSED_SHA,
     fact,
@@ -26,9 +29,6 @@ from tests.tools.report_fixtures import (
     write_ground_truth,
     write_run,
 )
-from tools.report import run, write_report
-from tools.report_data import Frequent, Histogram, gather, read_thumbnails
-from tools.report_truth import QualityCounter
 
 # Slow: real filter runs over the synthetic web; started first (tests/conftest.py).
 pytestmark = pytest.mark.slow
@@ -297,7 +297,7 @@ def test_the_command_reports_a_missing_run_in_one_line(tmp_path, capsys):
         run([str(tmp_path / "absent")])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("python -m tools.report: error:") and "\n" not in err
+    assert err.startswith("python -m pipeline.report.writer: error:") and "\n" not in err
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,8 @@ captions shown as noise no rule targets when it did not."""
 
 import pyarrow as pa
 
-from filters.score import LOW_SCORE
-from tools.report_truth import QualityCounter
+from filters.scoring import LOW_SCORE
+from pipeline.report.truth import QualityCounter
 
 TRUTH = pa.table({
     "url": ["a", "b", "c", "d"], "alt": ["w", "x", "y", "z"],

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.tools.report_fixtures import (
+from pipeline.report.chain import curation_of, input_folder
+from pipeline.report.gather import gather
+from pipeline.report.writer import write_report
+from tests.pipeline.report.report_fixtures import (
     TEXT_REASONS,
     fact,
     make_records,
@@ -18,9 +21,6 @@ from tests.tools.report_fixtures import (
     write_chain,
     write_ground_truth,
 )
-from tools.report import write_report
-from tools.report_chain import curation_of, input_folder
-from tools.report_data import gather
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,9 @@
 """The report of a finished align-filter run: Markdown, HTML and PNG plots, and a terminal summary.
 
 ``align-filter ... --stats`` calls :func:`write_report` after its run, ``align-filter --stats
-DIR`` on a finished one; ``python -m tools.report DIR [--ground-truth FILE]`` runs it alone.
-The data is gathered in one streaming pass (tools/report_data.py), drawn
-(tools/report_plots.py) and written out (tools/report_render.py) to ``DIR/report/``.
+DIR`` on a finished one; ``python -m pipeline.report.writer DIR [--ground-truth FILE]`` runs it
+alone. The data is gathered in one streaming pass (pipeline/report/gather.py), drawn
+(pipeline/report/plots.py) and written out (pipeline/report/render.py) to ``DIR/report/``.
 
 The plots need matplotlib, the 'report' extra, which the curation core (a Dataflow worker's
 install) leaves out; without it the report is its tables, and says which extra draws them.
@@ -17,11 +17,11 @@ from collections.abc import Sequence
 
 from apache_beam.io.filesystems import FileSystems
 
-from filters.cli import UsageError, exits_cleanly
-from filters.extras import MissingExtra, require
+from commandline.extras import MissingExtra, require
+from commandline.flags import UsageError, exits_cleanly
+from pipeline.report.gather import ReportData, gather
+from pipeline.report.render import html_page, markdown, notes
 from pipeline.stats import write_bytes
-from tools.report_data import ReportData, gather
-from tools.report_render import html_page, markdown, notes
 
 REPORT_DIR = "report"
 OWNED_SUFFIXES = (".png", ".md", ".html", ".jpg")
@@ -88,7 +88,7 @@ def plots(data: ReportData) -> tuple[dict[str, bytes], list[str]]:
         require("report", "drawing them")
     except MissingExtra as missing:
         return {}, [f"No plots: {missing}."]
-    from tools.report_plots import all_figures, png_bytes  # noqa: PLC0415 - the optional extra
+    from pipeline.report.plots import all_figures, png_bytes  # noqa: PLC0415 - the optional extra
 
     return {name: png_bytes(figure) for name, figure in all_figures(data).items()}, []
 
@@ -119,11 +119,12 @@ def write_report(
     return report_path
 
 
-@exits_cleanly("python -m tools.report")
+@exits_cleanly("python -m pipeline.report.writer")
 def run(argv: Sequence[str] | None = None) -> str:
     """Writes the report of a finished run; returns report.md's path."""
     parser = argparse.ArgumentParser(
-        prog="python -m tools.report", description="Report of a finished align-filter run."
+        prog="python -m pipeline.report.writer",
+        description="Report of a finished align-filter run.",
     )
     parser.add_argument("output_dir", help="the align-filter --output directory")
     parser.add_argument(
@@ -137,7 +138,7 @@ def run(argv: Sequence[str] | None = None) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m tools.report``: runs it; returns None, so success exits 0."""
+    """``python -m pipeline.report.writer``: runs it; returns None, so success exits 0."""
     run(argv)
 
 

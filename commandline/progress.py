@@ -3,7 +3,7 @@
 On a terminal the line is redrawn in place by tqdm (done/total, rate, ETA, and a note such as
 the kept share and the top rejection reasons). In a log or CI, where a redrawn line is a
 flood of carriage returns, a plain line with the same fields is written every ``every``
-seconds. The Beam jobs (pipeline/progress.py) and the trainer (training/progress.py) both
+seconds. The Beam jobs (pipeline/monitor.py) and the trainer (training/train_progress.py) both
 draw with it; it sits in filters/, the bottom of the import graph, because it imports
 neither Beam nor TensorFlow (docs/architecture.md).
 """
@@ -17,7 +17,7 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-from filters.cli import DEFAULT_PROGRESS_EVERY
+from commandline.flags import DEFAULT_PROGRESS_EVERY
 
 WITH_TOTAL = (
     "{desc}: {percentage:3.0f}% {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}{postfix}]"

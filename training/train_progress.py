@@ -1,4 +1,4 @@
-"""The trainer's progress line and closing summary, drawn by filters/progress.py.
+"""The trainer's progress line and closing summary, drawn by commandline/progress.py.
 
 Keras's own bar redraws in place with backspaces, unreadable in a log; this callback gives
 the same facts the jobs' lines give: step / total, steps/s, ETA, the loss and images/s, live
@@ -11,7 +11,7 @@ import time
 
 import keras
 
-from filters.progress import ProgressLine, duration
+from commandline.progress import ProgressLine, duration
 
 LABEL = "align-train"
 

@@ -6,7 +6,7 @@ once a second, so a long element (a 1 GB WARC file, a download shard) shows prog
 it runs. The launcher watches (``run_job``): it starts the pipeline, polls the result's
 metrics (every second on the local runner, pipeline/runner.py; every 10 s on Dataflow,
 whose ``--no_wait_until_finish`` and ``--template_location`` return at once as before) and
-draws one line (filters/progress.py); when the job ends, ``summary`` says what stats.json
+draws one line (commandline/progress.py); when the job ends, ``summary`` says what stats.json
 holds: records in, kept, rejected by reason, throughput and where the outputs are.
 
 A job adopts it in a few lines (docs/architecture.md, "A new job"): count with
@@ -32,7 +32,7 @@ from apache_beam.options.pipeline_options import (
 )
 from apache_beam.runners.runner import PipelineResult
 
-from filters.progress import ProgressLine, duration, share, top_reasons
+from commandline.progress import ProgressLine, duration, share, top_reasons
 from pipeline.runner import LocalResult
 from pipeline.stats import IN, KEPT, REJECTED_PREFIX, mirror_to_metrics
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from itertools import zip_longest
 
 from filters.rules import GIVEN_BY
-from tools.report_data import DOWNLOAD_RULE, ReportData, rule_of
-from tools.report_truth import RuleQuality, reason_family
+from pipeline.report.gather import DOWNLOAD_RULE, ReportData, rule_of
+from pipeline.report.truth import RuleQuality, reason_family
 
 TEXT_LIMIT = 160
 FIGURE_TITLES = {

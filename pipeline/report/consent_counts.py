@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
-from tools.report_chain import Curation, Run
+from pipeline.report.chain import Curation, Run
 
 # Reasons that are an owner's reservation (or the user's list), by the jobs that give them.
 PAGE_SIGNALS = ("x_robots_tag", "meta_robots", "tdm_reservation", "tdm_reservation_meta")

@@ -2,7 +2,7 @@
 
 - A bad flag, path or value is a ``UsageError``; ``exits_cleanly`` prints it as
   ``prog: error: message`` in one line and exits 2, never a traceback; so is a feature used
-  without its extra (``MissingExtra``, filters/extras.py), which names the extra to install.
+  without its extra (``MissingExtra``, commandline/extras.py), which names the extra to install.
 - Quiet by default: TensorFlow's C++ and absl logs, Beam's worker warnings and the
   frameworks' Python warnings are off (``quiet_frameworks``, ``muted_stderr``) unless
   ``-v/--verbose``; the frameworks are imported after parsing, so ``--help`` is instant.
@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from filters.extras import MissingExtra
+from commandline.extras import MissingExtra
 
 C = TypeVar("C")
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")

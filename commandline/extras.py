@@ -63,7 +63,7 @@ def running_command() -> str | None:
 def require_at_import(extra: str, needed_by: str) -> None:
     """For a package whose every module imports ``extra``, before any of them does: run as an
     align-* command, ``prog: error: ...`` in one line and exit 2, as the commands' other
-    usage errors (filters/cli.py); imported by a library caller, MissingExtra."""
+    usage errors (commandline/flags.py); imported by a library caller, MissingExtra."""
     try:
         require(extra, needed_by)
     except MissingExtra as missing:

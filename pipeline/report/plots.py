@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from tools.report_data import Histogram, ReportData, rule_of
+from pipeline.report.gather import Histogram, ReportData, rule_of
 
 STYLE = {
     "font.size": 11,

@@ -1,6 +1,6 @@
 """The HTML report in a real browser: nothing wider than the page at 1000 and 1400 px.
 
-Headless Chromium lays the page out and a script measures it (tests/tools/browser.py). The
+Headless Chromium lays the page out and a script measures it (tests/pipeline/report/browser.py). The
 records are hostile on purpose: an alt-text of one 300-character word, a URL with a long
 path, long measured values, so a table that cannot wrap them would show here.
 """
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.report.writer import write_report
+from tests.pipeline.report.report_fixtures import make_records, write_chain, write_ground_truth
 from tests.tools.browser import find_browser, measure_layout
-from tests.tools.report_fixtures import make_records, write_chain, write_ground_truth
-from tools.report import write_report
 
 WIDTHS = (1000, 1400)
 # .ci/run installs Chromium and sets this, so CI cannot pass by skipping these tests.

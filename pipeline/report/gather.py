@@ -19,18 +19,18 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from PIL import Image
 
+from commandline.flags import UsageError
 from filters import rules as rule_table
-from filters.cli import UsageError
 from filters.rules import GIVEN_BY
-from tools.report_chain import (
+from pipeline.report.chain import (
     Curation,
     Run,
     curation_of,
     matching_paths,
     measurements_pattern,
 )
-from tools.report_consent import ConsentRow, PurgeRow, consent_rows, purge_rows
-from tools.report_truth import (
+from pipeline.report.consent_counts import ConsentRow, PurgeRow, consent_rows, purge_rows
+from pipeline.report.truth import (
     EXAMPLE_COLUMNS,
     GroundTruthResult,
     QualityCounter,
@@ -163,7 +163,7 @@ class ReportData:
     ground_truth: GroundTruthResult | None
     curation: Curation  # the runs: upstream filter runs, the download, this run
     rows_read: dict[str, int] = field(default_factory=dict)  # per run folder
-    consent: list[ConsentRow] = field(default_factory=list)  # tools/report_consent.py
+    consent: list[ConsentRow] = field(default_factory=list)  # pipeline/report/consent_counts.py
     purges: list[PurgeRow] = field(default_factory=list)
 
     @property

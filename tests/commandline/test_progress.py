@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from filters.progress import ProgressLine, top_reasons
+from commandline.progress import ProgressLine, top_reasons
 
 
 class Terminal(io.StringIO):

@@ -4,8 +4,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from filters import cli
-from filters.cli import UsageError
+from commandline import flags
+from commandline.flags import UsageError
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,7 @@ class Toy:
 
 
 def test_text_from_a_flag_becomes_the_fields_type():
-    config = cli.build_config(Toy, {"steps": "12", "rate": "2", "fast": "yes", "codes": "a,b"})
+    config = flags.build_config(Toy, {"steps": "12", "rate": "2", "fast": "yes", "codes": "a,b"})
     assert config == Toy(steps=12, rate=2.0, fast=True, codes=("a", "b"))
 
 
@@ -26,19 +26,19 @@ def test_text_from_a_flag_becomes_the_fields_type():
 def test_a_value_of_the_wrong_kind_names_its_key(values):
     key = next(iter(values))
     with pytest.raises(UsageError, match=f"config key '{key}' wants"):
-        cli.build_config(Toy, values)
+        flags.build_config(Toy, values)
 
 
 def test_an_unknown_key_is_named_with_the_file_it_came_from(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("stepz: 3\n")
     with pytest.raises(UsageError, match=r"unknown config key 'stepz' in .*c\.yaml"):
-        cli.load_config(Toy, path, shipped=tmp_path / "none")
+        flags.load_config(Toy, path, shipped=tmp_path / "none")
 
 
 def test_a_shipped_config_is_found_by_its_name(tmp_path):
     (tmp_path / "small.yaml").write_text("steps: 3\n")
-    assert cli.load_config(Toy, "small", shipped=tmp_path).steps == 3
+    assert flags.load_config(Toy, "small", shipped=tmp_path).steps == 3
 
 
 def test_flags_override_the_file_and_unset_flags_do_not(tmp_path):
@@ -46,22 +46,22 @@ def test_flags_override_the_file_and_unset_flags_do_not(tmp_path):
 
     (tmp_path / "c.yaml").write_text("steps: 3\nrate: 0.25\n")
     parser = argparse.ArgumentParser()
-    cli.add_config_flags(parser, Toy)
+    flags.add_config_flags(parser, Toy)
     args = parser.parse_args(["--steps", "7"])
-    config = cli.load_config(
-        Toy, tmp_path / "c.yaml", cli.overrides_from(args, Toy), shipped=tmp_path
+    config = flags.load_config(
+        Toy, tmp_path / "c.yaml", flags.overrides_from(args, Toy), shipped=tmp_path
     )
     assert (config.steps, config.rate) == (7, 0.25)
 
 
 def test_a_file_elsewhere_is_read_by_the_callers_reader(tmp_path):
     files = {"gs://bucket/c.yaml": "steps: 4\n"}
-    config = cli.load_config(Toy, "gs://bucket/c.yaml", shipped=tmp_path, read_text=files.get)
+    config = flags.load_config(Toy, "gs://bucket/c.yaml", shipped=tmp_path, read_text=files.get)
     assert config.steps == 4
 
 
 def test_exits_cleanly_turns_a_usage_error_into_one_line_and_exit_2(capsys):
-    @cli.exits_cleanly("align-toy")
+    @flags.exits_cleanly("align-toy")
     def run(argv=None):
         raise UsageError("--steps must be at least 1")
 
