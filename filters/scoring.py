@@ -1,6 +1,6 @@
-"""The model-as-curator rules, their pure parts: the image-text score's verdict, the job-wide
-keep-fraction cut from a histogram, the uid halves of cross-fitting, and the semantic
-near-duplicate verdict.
+"""The model-as-curator rules' shared pure parts: the job-wide keep-fraction cut from a
+histogram, the uid halves of cross-fitting, and the LSH search for semantic near-duplicates.
+Their predicates are in filters/rules/image_text_score.py and semantic_dedup.py.
 
 A dual encoder trained on rule-curated pairs scores each pair by the cosine of its image and
 alt-text embeddings (a dot product: the export's embeddings are unit vectors). ALIGN's
@@ -13,11 +13,6 @@ model and the distributed parts; these functions decide.
 from __future__ import annotations
 
 import numpy as np
-
-LOW_SCORE = "low_image_text_score"
-SEMANTIC_DUPLICATE = "semantic_duplicate"
-
-Verdict = tuple[str, str] | None  # None keeps; otherwise (reason, what was measured)
 
 # The histogram the keep-fraction cut is read from: cosines lie in [-1, 1]; 4000 bins put the
 # cut within 0.0005 of the exact quantile, and summing two histograms is the whole combine.
@@ -72,14 +67,6 @@ def keep_fraction_cut(counts: np.ndarray, keep_fraction: float) -> float:
     return float(edges[HISTOGRAM_BINS - min(bins_kept, HISTOGRAM_BINS)])
 
 
-def check_score(score: float, min_score: float, cut: float = HISTOGRAM_RANGE[0]) -> Verdict:
-    """A pair whose image and alt-text score below ``min_score``, or below the job-wide
-    keep-fraction ``cut``, is dropped: its caption likely does not describe its image."""
-    if score < min_score or score < cut:
-        return LOW_SCORE, f"image_text_score={score:.4f} (cut {max(min_score, cut):.4f})"
-    return None
-
-
 # Random-hyperplane LSH for the semantic near-duplicates: a pair of images at cosine c lands
 # in the same bucket of one table with probability (1 - acos(c) / pi) ** LSH_BITS: 0.31 at
 # c = 0.95 with 10 bits, so 8 tables find it with probability 0.95 (1 - 0.69 ** 8).
@@ -112,11 +99,3 @@ def near_duplicates(
             kept = smaller[0]
             found.append((index, float(vectors[index] @ vectors[kept]), uids[kept]))
     return found
-
-
-def check_semantic_duplicate(similarity: float, kept_uid: str, min_cosine: float = 0.95) -> Verdict:
-    """A pair whose image embedding lies within ``min_cosine`` of a pair with a smaller uid is
-    a near-duplicate of it (SemDeDup): one pair of each group stays, the smallest uid."""
-    if similarity >= min_cosine:
-        return SEMANTIC_DUPLICATE, f"image_cosine={similarity:.4f} to {kept_uid}"
-    return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from filters.scoring import LOW_SCORE
+from filters.rules.image_text_score import LOW_SCORE
 
 # Two short trainings, one per uid half of the curated pairs (~1,700 each). Measured on the
 # demo's web (docs/model.md, "Your model as curator"): 350 steps learn colour but not yet shape

@@ -16,7 +16,7 @@ from apache_beam.io.filesystems import FileSystems
 from commandline.flags import UsageError
 from commandline.flags import overrides_from as config_overrides
 from filters.config import FilterConfig, load_config
-from filters.rules import (
+from filters.rule import (
     ALL,
     DISTINCT_COUNT,
     EVAL_JOIN,
@@ -31,8 +31,8 @@ from filters.rules import (
     SEMANTIC_DEDUP,
     TEXT,
     Rule,
-    rules_for,
 )
+from filters.table import rules_for
 from pipeline.filter import measure
 from pipeline.filter.apply import (
     MEASUREMENT_SCHEMA,
@@ -45,7 +45,7 @@ from pipeline.filter.apply import (
 )
 from pipeline.filter.counts import DistinctCountRule, RareTokens
 from pipeline.filter.evaldedup import EvalDedup, list_images
-from pipeline.filter.nsfw import NsfwScores
+from pipeline.filter.nsfw_scores import NsfwScores
 from pipeline.filter.score import ScoreRule, ScoreSettings, settings_for
 from pipeline.filter.tfrecord import write_tfrecord
 from pipeline.filter.webdataset import write_webdataset
@@ -141,7 +141,7 @@ class Filter(beam.PTransform):
     """Tables of records -> {"kept", "rejects", "measurements", "tallies"}: Measure | one join
     per rule that needs the whole input | ApplyRules.
 
-    The rules, their order and their stages come from the rule table (filters/rules.py).
+    The rules, their order and their stages come from the rule table (filters/table.py).
     Batches and partial counts wait in ``scratch`` between the steps.
     """
 

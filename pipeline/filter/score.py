@@ -35,10 +35,10 @@ from apache_beam.metrics import Metrics
 from apache_beam.utils import shared
 
 from commandline.extras import require
+from filters.rules.image_text_score import check_score
+from filters.rules.semantic_dedup import check_semantic_duplicate
 from filters.scoring import (
     HISTOGRAM_BINS,
-    check_score,
-    check_semantic_duplicate,
     histogram,
     hyperplanes,
     keep_fraction_cut,

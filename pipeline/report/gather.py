@@ -20,8 +20,8 @@ from apache_beam.io.filesystems import FileSystems
 from PIL import Image
 
 from commandline.flags import UsageError
-from filters import rules as rule_table
-from filters.rules import GIVEN_BY
+from filters import table as rule_table
+from filters.rule import GIVEN_BY
 from pipeline.report.chain import (
     Curation,
     Run,

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import zip_longest
 
-from filters.rules import GIVEN_BY
+from filters.rule import GIVEN_BY
 from pipeline.report.gather import DOWNLOAD_RULE, ReportData, rule_of
 from pipeline.report.truth import RuleQuality, reason_family
 

@@ -19,39 +19,37 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from commandline.flags import UsageError
-from filters.eval_index import EVAL_DUPLICATE
-from filters.image import EXTREME_ASPECT, IMAGE_MANY_ALTS, IMAGE_TOO_SMALL
-from filters.language import LANGUAGE
-from filters.rules import RULES, SURVIVORS
-from filters.scoring import LOW_SCORE
-from filters.text import ALT_SHARED, ALT_TOO_LONG, ALT_TOO_SHORT, RARE_TOKEN
+from filters import table
+from filters.rule import SURVIVORS
 from pipeline.report.chain import matching_paths
 
-# The one table of which noise label of the synthetic web each rule targets.
-RULE_TARGETS: dict[str, str] = {
-    ALT_SHARED: "noise_boilerplate_alt",
-    IMAGE_MANY_ALTS: "noise_reused_image",
-    RARE_TOKEN: "noise_rare_token",
-    ALT_TOO_SHORT: "noise_too_short",
-    ALT_TOO_LONG: "noise_too_long",
-    LANGUAGE: "noise_non_english",
-    IMAGE_TOO_SMALL: "noise_small_image",
-    EXTREME_ASPECT: "noise_extreme_aspect",
-    EVAL_DUPLICATE: "noise_eval_near_duplicate",
-}
-# Targets of rules judged only in runs that applied them (by rule name): without the score
-# rule, mismatched captions are noise no rule targets, and the report says how many stayed.
-APPLIED_TARGETS: dict[str, tuple[str, str]] = {
-    "image_text_score": (LOW_SCORE, "noise_mismatched_caption"),
-}
-# A rule judges only records with this measurement: language runs on the records every other
-# rule kept; image rules need a downloaded image. Precision and recall count judged records.
-JUDGED_BY: dict[str, str] = {
-    reason.split("/", 1)[0]: "language" if rule.stage == SURVIVORS else "sha256"
-    for rule in RULES
-    if rule.stage == SURVIVORS or rule.needs_image
-    for reason in rule.reasons
-}
+
+def targets(applied: Iterable[str] = ()) -> dict[str, str]:
+    """Reason (family) -> the noise label its rule targets (each rule's ``targets``). A rule
+    that is not ALIGN's is judged only in runs that applied it (by rule name): without the
+    score rule, mismatched captions are noise no rule targets, and the report says how many
+    stayed."""
+    applied = set(applied)
+    return {
+        reason: label
+        for rule in table.RULES
+        if rule.align or rule.name in applied
+        for reason, label in rule.targets.items()
+    }
+
+
+def judged_by() -> dict[str, str]:
+    """Reason (family) -> the measurement a record needs for its rule to judge it: language
+    runs on the records every other rule kept; image rules need a downloaded image.
+    Precision and recall count judged records."""
+    return {
+        reason.split("/", 1)[0]: "language" if rule.stage == SURVIVORS else "sha256"
+        for rule in table.RULES
+        if rule.stage == SURVIVORS or rule.needs_image
+        for reason in rule.reasons
+    }
+
+
 # What an example row shows.
 EXAMPLE_COLUMNS = ["uid", "url", "alt", "page_url", "reasons", "measured"]
 RIGHT, CLEAN = "right", "clean"  # a flagged record carrying the rule's label; carrying none
@@ -87,7 +85,7 @@ class RuleQuality:
 
     rule: str
     label: str
-    judged: int  # records the rule could judge (JUDGED_BY)
+    judged: int  # records the rule could judge (judged_by)
     flagged: int  # judged records the rule failed (first or not)
     labelled: int  # judged records carrying the label
     both: int
@@ -158,9 +156,9 @@ class QualityCounter:
             name for name in ground_truth.column_names if name.startswith("noise_")
         )
         self.truth, self.keys = None, None
-        targets = dict(RULE_TARGETS)
-        targets.update(target for name, target in APPLIED_TARGETS.items() if name in applied)
-        self.rules = {rule: label for rule, label in targets.items() if label in self.labels}
+        self.judged_by = judged_by()
+        found = targets(applied)
+        self.rules = {rule: label for rule, label in found.items() if label in self.labels}
         self.counts = {rule: np.zeros(7, dtype=np.int64) for rule in self.rules}
         self.examples = SmallestUids(examples)
         self.untargeted = {
@@ -187,7 +185,7 @@ class QualityCounter:
         self.matched += rows.num_rows
         self.unmatched += table.num_rows - rows.num_rows
         picked = table.take(rows.column("row"))
-        wanted = ["kept", "reasons", *sorted(set(JUDGED_BY.values())), *EXAMPLE_COLUMNS]
+        wanted = ["kept", "reasons", *sorted(set(self.judged_by.values())), *EXAMPLE_COLUMNS]
         for name in dict.fromkeys(wanted):
             if name in picked.column_names and name not in rows.column_names:
                 rows = rows.append_column(name, picked.column(name))
@@ -197,7 +195,7 @@ class QualityCounter:
         return joined.column(name).to_numpy(zero_copy_only=False).astype(bool)
 
     def _judged(self, joined: pa.Table, rule: str) -> np.ndarray:
-        needs = JUDGED_BY.get(rule)
+        needs = self.judged_by.get(rule)
         if needs is None:
             return np.ones(joined.num_rows, dtype=bool)
         if needs not in joined.column_names:

@@ -3,11 +3,9 @@
 import numpy as np
 import pytest
 
+from filters.rules.image_text_score import LOW_SCORE, check_score
+from filters.rules.semantic_dedup import SEMANTIC_DUPLICATE, check_semantic_duplicate
 from filters.scoring import (
-    LOW_SCORE,
-    SEMANTIC_DUPLICATE,
-    check_score,
-    check_semantic_duplicate,
     histogram,
     hyperplanes,
     keep_fraction_cut,
@@ -19,7 +17,7 @@ from filters.scoring import (
 
 
 def test_a_score_below_min_score_or_below_the_cut_is_flagged_and_others_kept():
-    assert check_score(0.1, min_score=0.2)[0] == LOW_SCORE
+    assert check_score(0.1, min_score=0.2, cut=-1.0)[0] == LOW_SCORE
     assert check_score(0.1, min_score=-1.0, cut=0.15)[0] == LOW_SCORE
     assert check_score(0.3, min_score=0.2, cut=0.25) is None
 

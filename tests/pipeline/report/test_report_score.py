@@ -3,7 +3,7 @@ captions shown as noise no rule targets when it did not."""
 
 import pyarrow as pa
 
-from filters.scoring import LOW_SCORE
+from filters.rules.image_text_score import LOW_SCORE
 from pipeline.report.truth import QualityCounter
 
 TRUTH = pa.table({

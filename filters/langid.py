@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from langdetect import DetectorFactory, detector_factory
 from langdetect.lang_detect_exception import LangDetectException
 
-LANGUAGE = "language"
 UNKNOWN = "unknown"
 BACKENDS = ("fasttext", "langdetect")
 DEFAULT_BACKEND = BACKENDS[0]
 
-Verdict = tuple[str, str] | None
 Batch = Callable[[Sequence[str]], list[str]]
 
 
@@ -77,7 +75,7 @@ def _label(labels) -> str:
 
 
 @functools.cache
-def batch_detector(backend: str = DEFAULT_BACKEND, seed: int = 0) -> Batch:
+def batch_detector(backend: str, seed: int) -> Batch:
     """A function [text] -> [ISO 639-1 code or "unknown"], loaded once per process."""
     if backend == "langdetect":
         return _langdetect(seed)
@@ -86,14 +84,7 @@ def batch_detector(backend: str = DEFAULT_BACKEND, seed: int = 0) -> Batch:
     raise ValueError(f"unknown language backend {backend!r} (choose from {', '.join(BACKENDS)})")
 
 
-def detector(backend: str = DEFAULT_BACKEND, seed: int = 0) -> Callable[[str], str]:
+def detector(backend: str, seed: int) -> Callable[[str], str]:
     """A function text -> code, for one text at a time (``batch_detector`` for many)."""
     detect = batch_detector(backend, seed)
     return lambda text: detect([text])[0]
-
-
-def check_language(language: str, languages: Iterable[str]) -> Verdict:
-    """Keeps a text in one of ``languages`` (ALIGN kept English alt-text)."""
-    if language not in set(languages):
-        return LANGUAGE, f"language={language}"
-    return None

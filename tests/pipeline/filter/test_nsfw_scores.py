@@ -14,8 +14,7 @@ import pyarrow as pa
 import pytest
 from apache_beam.metrics.metric import MetricsFilter
 from PIL import Image
-
-from pipeline.filter.nsfw import METRICS_NAMESPACE, NsfwScores, load_classifier
+from pipeline.filter.nsfw_scores import METRICS_NAMESPACE, NsfwScores, load_classifier
 
 SHARPNESS = 10.0  # the redness model's logit is SHARPNESS * (r - (g + b) / 2) / 255
 
@@ -159,7 +158,7 @@ def test_a_missing_model_is_a_clear_error_at_construction(tmp_path):
 
 def test_importing_the_hook_does_not_import_tensorflow():
     code = (
-        "import sys, pipeline.filter.nsfw; "
+        "import sys, pipeline.filter.nsfw_scores; "
         "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
     )
     output = subprocess.run(

@@ -5,7 +5,8 @@ import importlib.util
 import pytest
 
 from filters.config import FilterConfig
-from filters.language import LANGUAGE, batch_detector, check_language, detector
+from filters.langid import batch_detector, detector
+from filters.rules.language import LANGUAGE, check_language
 
 SAMPLES = {
     "a brown dog running on the beach at sunset": "en",
@@ -28,13 +29,13 @@ BACKENDS = [
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_backends_identify_clear_sentences(backend):
-    detect = detector(backend)
+    detect = detector(backend, 0)
     assert {text: detect(text) for text in SAMPLES} == SAMPLES
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_texts_without_letters_are_unknown_or_a_code_never_an_error(backend):
-    detect = detector(backend)
+    detect = detector(backend, 0)
     for text in ["", "   ", "12345", "\x00\x01", "\u202e"]:
         assert isinstance(detect(text), str)
     assert detect("") == "unknown"
@@ -54,7 +55,7 @@ def test_check_language_keeps_listed_codes():
 
 def test_unknown_backend_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown language backend"):
-        detector("cld9")
+        detector("cld9", 0)
 
 
 def test_fasttext_is_the_default_backend():
@@ -64,6 +65,6 @@ def test_fasttext_is_the_default_backend():
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_batch_gets_the_codes_each_text_gets_alone(backend):
     texts = [*SAMPLES, "", "a line\nbroken in two by a newline", "   ", "a brown dog"]
-    one_at_a_time = [detector(backend)(text) for text in texts]
-    assert batch_detector(backend)(texts) == one_at_a_time
-    assert batch_detector(backend)([]) == []
+    one_at_a_time = [detector(backend, 0)(text) for text in texts]
+    assert batch_detector(backend, 0)(texts) == one_at_a_time
+    assert batch_detector(backend, 0)([]) == []
