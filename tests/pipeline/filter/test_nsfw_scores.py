@@ -14,6 +14,7 @@ import pyarrow as pa
 import pytest
 from apache_beam.metrics.metric import MetricsFilter
 from PIL import Image
+
 from pipeline.filter.nsfw_scores import METRICS_NAMESPACE, NsfwScores, load_classifier
 
 SHARPNESS = 10.0  # the redness model's logit is SHARPNESS * (r - (g + b) / 2) / 255
