@@ -1,6 +1,6 @@
 """The HTML report in a real browser: nothing wider than the page at 1000 and 1400 px.
 
-Headless Chromium lays the page out and a script measures it (tests/pipeline/report/browser.py). The
+Headless Chromium lays the page out and a script measures it (tests/tools/browser.py). The
 records are hostile on purpose: an alt-text of one 300-character word, a URL with a long
 path, long measured values, so a table that cannot wrap them would show here.
 """
