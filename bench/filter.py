@@ -37,15 +37,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from filters.config import FilterConfig  # noqa: E402
-from filters.language import batch_detector  # noqa: E402
-from filters.text import (  # noqa: E402
-    check_images_per_alt,
-    check_length,
-    ngrams,
-    normalize,
-    rare_cut_count,
-    unigrams,
-)
+from filters.langid import batch_detector  # noqa: E402
+from filters.rules.alt_length import check_length  # noqa: E402
+from filters.rules.images_per_alt import check_images_per_alt  # noqa: E402
+from filters.rules.rare_tokens import rare_cut_count  # noqa: E402
+from filters.text import ngrams, normalize, unigrams  # noqa: E402
 
 ADJECTIVES = "red blue green small large old new bright dark wooden golden tiny".split()
 NOUNS = "dog cat house car tree boat bridge mountain river flower bird chair lamp".split()
@@ -165,7 +161,7 @@ def run_job(source: Path, output: Path, flags: list[str]) -> tuple[float, dict]:
 
 def language_rate(alts: list[str], backend: str, seconds: float = 3.0) -> float:
     """Texts per second in one process, batched as the job calls the detector."""
-    detect = batch_detector(backend)
+    detect = batch_detector(backend, 0)
     detect(alts[:10])
     start, done = time.perf_counter(), 0
     while time.perf_counter() - start < seconds and done < len(alts):

@@ -28,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from filters.language import BACKENDS, batch_detector  # noqa: E402
+from filters.langid import BACKENDS, batch_detector  # noqa: E402
 
 SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz", ".wat", ".wat.gz")
 ENGLISH = "en"
@@ -53,7 +53,7 @@ def rule_scores(detected: list[str], labels: list[str]) -> tuple[float, float]:
 
 
 def texts_per_second(backend: str, texts: list[str], seconds: float = 3.0) -> float:
-    detect = batch_detector(backend)
+    detect = batch_detector(backend, 0)
     detect(texts[:10])  # loaded
     start, done = time.perf_counter(), 0
     while time.perf_counter() - start < seconds:
@@ -72,7 +72,7 @@ def synthetic_part(pairs: int, seed: int) -> None:
     print("| detector | exact code | English-only rule: precision | recall | texts/s (1 process) |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for backend in BACKENDS:
-        detected = batch_detector(backend)(alts)
+        detected = batch_detector(backend, 0)(alts)
         exact = sum(d == label for d, label in zip(detected, labels, strict=True)) / len(labels)
         precision, recall = rule_scores(detected, labels)
         rate = texts_per_second(backend, alts)
@@ -101,7 +101,7 @@ def crawl_alts(folder: Path) -> list[str]:
 def agreement_part(folder: Path, show: int) -> None:
     pairs = crawl_alts(folder)
     alts = sorted(set(pairs))
-    found = {backend: batch_detector(backend)(alts) for backend in BACKENDS}
+    found = {backend: batch_detector(backend, 0)(alts) for backend in BACKENDS}
     fast, slow = found["fasttext"], found["langdetect"]
     rows = Counter()
     for f, s in zip(fast, slow, strict=True):

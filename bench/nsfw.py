@@ -29,7 +29,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.filter.nsfw import NsfwScores, decode_resized, load_classifier, probabilities  # noqa: E402
+from pipeline.filter.nsfw_scores import NsfwScores, decode_resized, load_classifier, probabilities  # noqa: E402
 
 
 def build_model(path: Path, size: int) -> None:

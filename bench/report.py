@@ -6,7 +6,7 @@ Writes a finished align-filter run folder (measurements and rejects shards as th
 writes them, Zipf-distributed alt-texts and images, realistic sizes, reasons and languages),
 then, each in a fresh process, times (1) the peer: pandas reads every measurement into one
 DataFrame and computes the same aggregates (histograms, languages, 20 most frequent alt-texts
-and images, examples per reason), the in-memory floor; (2) tools.report_data.gather, which
+and images, examples per reason), the in-memory floor; (2) pipeline.report.gather.gather, which
 streams the shards batch by batch in bounded memory; (3) the whole write_report (aggregation,
 six PNGs, Markdown and HTML). Prints seconds, rows/s and peak resident memory, with ratios.
 """
@@ -106,8 +106,8 @@ m.alt.value_counts().head(20); m.sha256.value_counts().head(20)
 r["first"] = r.reasons.str[0]
 r.sort_values("uid").groupby("first").head(4)
 """
-STREAMED = "from tools.report_data import gather; gather(RUN)"
-FULL = "from tools.report import write_report; write_report(RUN, print_summary=False)"
+STREAMED = "from pipeline.report.gather import gather; gather(RUN)"
+FULL = "from pipeline.report.writer import write_report; write_report(RUN, print_summary=False)"
 
 
 def timed(code: str, run: Path) -> tuple[float, float]:
@@ -117,7 +117,7 @@ def timed(code: str, run: Path) -> tuple[float, float]:
     script = (
         "import sys, time\n"
         f"sys.path.insert(0, {str(ROOT)!r})\nRUN = {str(run)!r}\n"
-        "import pandas, pyarrow, numpy, matplotlib, apache_beam, tools.report\n"
+        "import pandas, pyarrow, numpy, matplotlib, apache_beam, pipeline.report.writer\n"
         "start = time.perf_counter()\n"
         f"{code}\n"
         "peak = [line.split()[1] for line in open('/proc/self/status') if 'VmHWM' in line]\n"

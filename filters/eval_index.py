@@ -56,14 +56,6 @@ class EvalMatch:
         return f"eval_set={self.set_name},eval_image={self.image},distance={self.distance}"
 
 
-def check_eval_match(match: EvalMatch | None) -> tuple[str, str] | None:
-    """ALIGN removes duplicates and near-duplicates of the evaluation sets' images, so the
-    benchmarks measure what the model learnt, not what it saw."""
-    if match is None:
-        return None
-    return eval_reason(match.set_name), match.measured()
-
-
 def best_match(
     candidate: str, evals: Iterable[tuple[str, str, str]], max_distance: int
 ) -> EvalMatch | None:

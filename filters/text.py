@@ -1,4 +1,4 @@
-"""Alt-text normalisation, unigrams and bigrams, and ALIGN's alt-text length rule."""
+"""Alt-text normalisation, unigrams and bigrams: the form every text rule sees."""
 
 from __future__ import annotations
 
@@ -6,18 +6,11 @@ import hashlib
 import re
 import unicodedata
 
-ALT_TOO_SHORT = "alt_too_short"
-ALT_TOO_LONG = "alt_too_long"
-RARE_TOKEN = "rare_token"
-ALT_SHARED = "alt_shared_by_many_images"
-
 # Characters that carry no words but can hide or reorder them: C0/C1 controls, zero-width
 # spaces and joiners, bidirectional overrides and isolates, the byte-order mark.
 _INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 _WORD = re.compile(r"\w++(?:['\u2019]\w++)*+")  # possessive: no backtracking
 _MAX_KEY_CHARS = 64
-
-Verdict = tuple[str, str] | None  # None keeps; otherwise (reason, what was measured)
 
 
 def normalize(alt: str) -> str:
@@ -57,45 +50,3 @@ def shuffle_key(text: str) -> str:
     if len(text) <= _MAX_KEY_CHARS:
         return text
     return "#" + hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
-
-
-def check_length(n_unigrams: int, min_unigrams: int = 3, max_unigrams: int = 20) -> Verdict:
-    """ALIGN keeps alt-texts of 3 to 20 unigrams: shorter ones say too little about the
-    image, longer ones are rarely descriptions."""
-    if n_unigrams < min_unigrams:
-        return ALT_TOO_SHORT, f"n_unigrams={n_unigrams}"
-    if n_unigrams > max_unigrams:
-        return ALT_TOO_LONG, f"n_unigrams={n_unigrams}"
-    return None
-
-
-def check_images_per_alt(n_images: int, max_images: int = 10) -> Verdict:
-    """ALIGN drops an alt-text shared by more than 10 distinct images: it is boilerplate
-    ("image", "click to enlarge"), not a description of any one of them."""
-    if n_images > max_images:
-        return ALT_SHARED, f"images_per_alt>={n_images}"
-    return None
-
-
-def check_rare_tokens(rare: list[str]) -> Verdict:
-    """ALIGN drops an alt-text with any unigram or bigram outside the frequent vocabulary."""
-    if rare:
-        shown = ",".join(sorted(rare)[:3])
-        return RARE_TOKEN, f"rare_tokens={len(rare)}:{shown[:200]}"
-    return None
-
-
-def rare_cut_count(histogram: dict[int, int], vocab_size: int, min_count: int = 1) -> int:
-    """The smallest count a token needs to be frequent, from {count: number of tokens}.
-
-    "In the V most frequent" is "count >= the count of the V-th most frequent token".
-    Ties at the cut are kept: every token tied with the V-th is frequent, so the cut depends
-    only on counts, never on token order (deterministic; may keep slightly more than V).
-    With V or fewer distinct tokens nothing is cut by rank; ``min_count`` applies either way.
-    """
-    seen = 0
-    for count in sorted(histogram, reverse=True):
-        seen += histogram[count]
-        if seen >= vocab_size:
-            return max(count, min_count)
-    return max(min_count, 1)

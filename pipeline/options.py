@@ -1,6 +1,6 @@
 """Command-line plumbing shared by the Beam jobs: their common flags, own flags vs Beam's.
 
-The dialect itself (UsageError, exits_cleanly, configs, -v) is filters/cli.py, shared with
+The dialect itself (UsageError, exits_cleanly, configs, -v) is commandline/flags.py, shared with
 the trainer; this module adds what only Beam jobs need. It imports no Beam at the top: a
 job's command line (``--help``, a usage error) is answered before Beam is imported.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from filters.cli import UsageError, quiet_frameworks
+from commandline.flags import UsageError, quiet_frameworks
 from pipeline.workers import default_workers
 
 # What a job runs on when no --runner is given (pipeline/runner.py).

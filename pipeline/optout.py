@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import pyarrow as pa
 
-from filters.cli import UsageError
+from commandline.flags import UsageError
 from pipeline.pairs import resolve_url
 
 PAIR_KINDS = ("uid", "url", "page", "prefix", "domain")

@@ -21,10 +21,10 @@ from typing import BinaryIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from filters.cli import UsageError
+from commandline.flags import UsageError
 
 # "ok": the status of a usable download, declared beside the download rule that reads it.
-from filters.image import STATUS_OK as STATUS_OK
+from filters.rules.download import STATUS_OK as STATUS_OK
 
 PAIR_SCHEMA = pa.schema(
     [

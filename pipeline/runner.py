@@ -4,7 +4,7 @@ Beam's local runner blocks until the pipeline is done and only then hands back i
 so a launcher could not show progress. ``LocalRunner`` runs the pipeline on a thread and
 returns a ``PipelineResult`` at once, like Dataflow's: ``metrics()`` answers while it runs,
 ``wait_until_finish()`` waits and raises what the pipeline raised. The jobs' launcher
-(pipeline/progress.py) then reads a local run and a Dataflow run the same way.
+(pipeline/monitor.py) then reads a local run and a Dataflow run the same way.
 
 Live counters come from the bundles' own progress reports (Beam's Fn API asks each running
 bundle for its counters every second) plus the final counters of every finished bundle.

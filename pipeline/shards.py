@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from filters.cli import UsageError
+from commandline.flags import UsageError
 from pipeline.records import Contract, check_files, shard_of
 
 TableWriter = Callable[[pa.Table, str], None]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from filters.extras import EXTRAS, MissingExtra
+from commandline.extras import EXTRAS, MissingExtra
 from pipeline.records import DOWNLOAD_SCHEMA, make_uid
 from pipeline.shards import rows_to_table, write_parquet
 from tests.blocked_imports import TRAIN, run_command_without, run_without
@@ -123,7 +123,7 @@ def test_the_nsfw_hook_without_the_train_extra_names_it_before_any_worker_starts
 
 def test_a_worker_loading_the_nsfw_model_without_tensorflow_names_the_extra(tmp_path):
     code = (
-        "from pipeline.filter.nsfw import load_classifier\n"
+        "from pipeline.filter.nsfw_scores import load_classifier\n"
         "try:\n    load_classifier('nsfw.keras')\n"
         "except ImportError as error:\n    print(error)\n"
     )

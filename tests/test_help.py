@@ -1,7 +1,7 @@
 """Every console script answers ``--help`` before importing a framework, and says nothing else.
 
 TensorFlow, Keras and Beam take seconds to import and print start-up logs; a command imports
-them only once its flags are parsed (filters/cli.py). Checked by the modules loaded, not by
+them only once its flags are parsed (commandline/flags.py). Checked by the modules loaded, not by
 a clock (bench/cli.py times it).
 """
 

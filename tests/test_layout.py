@@ -1,6 +1,7 @@
 """The import graph of the product packages, read from the source (ast): arrows only point
-down (tools -> pipeline | training -> filters), a job never imports another job, there are no
-cycles, and every import inside a function says why it is not at the top of its file.
+down (tools -> pipeline | training -> filters -> commandline), a job never imports another
+job, there are no cycles, every import inside a function says why it is not at the top of its
+file, and no two modules share a file name unless they play one role in parallel packages.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("filters", "pipeline", "training", "tools")
-# What each top-level package may import from the project besides itself.
+PACKAGES = ("commandline", "filters", "pipeline", "training", "tools")
+# What each top-level package may import from the project besides itself: commandline (the
+# flags, the progress line, the extras check) is the bottom and imports nothing of the project.
 MAY_IMPORT = {
-    "filters": set(),
-    "pipeline": {"filters"},
-    "training": {"filters"},
-    "tools": {"filters", "pipeline", "training"},
+    "commandline": set(),
+    "filters": {"commandline"},
+    "pipeline": {"filters", "commandline"},
+    "training": {"filters", "commandline"},
+    "tools": {"filters", "pipeline", "training", "commandline"},
 }
 # pipeline/'s rooms: each job's package may use the shared base (the modules at pipeline/'s
 # root), the fetcher and the archive reader, never another job; the base uses none of them.
@@ -26,8 +29,9 @@ PIPELINE_ROOMS = {
     "crawl": {"fetch", "warc"},
     "download": {"fetch", "warc"},
     "ingest": set(),
-    "filter": set(),
+    "filter": {"report"},  # --stats draws the run's report
     "purge": set(),
+    "report": set(),
     "fetch": set(),
     "warc": set(),
 }
@@ -36,6 +40,7 @@ KNOWN_CYCLES: list[set[str]] = []  # none: a new cycle fails the test below
 
 # Frameworks a package never imports: rules are plain Python, the trainer never needs Beam.
 FORBIDDEN = {
+    "commandline": {"apache_beam", "tensorflow", "keras", "keras_hub"},
     "filters": {"apache_beam", "tensorflow", "keras", "keras_hub"},
     "training": {"apache_beam"},
 }
@@ -179,3 +184,46 @@ def test_every_import_inside_a_function_says_why():
                     if "noqa: PLC0415" not in lines[node.lineno - 1]:
                         unexplained.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert unexplained == []
+
+
+# Modules that may share a file name: the same role in parallel packages. Each job's package
+# under pipeline/ has its command line, its pipeline, its settings and its formats; each
+# command of training/cli/ is named after the module it runs; filters/ and training/ each
+# have a config loaded from YAML (their configs/ folders).
+PARALLEL_NAMES = {"__init__", "__main__"}
+
+
+def parallel_role(paths: list[Path]) -> bool:
+    """Whether modules of one file name play one role in parallel packages."""
+    parts = [path.relative_to(ROOT).parts for path in paths]
+    name = parts[0][-1]
+    if all(len(p) == 3 and p[0] == "pipeline" and p[1] in PIPELINE_ROOMS for p in parts):
+        return name in {"cli.py", "job.py", "settings.py", "formats.py"}
+    if name == "config.py":
+        return sorted(p[:-1] for p in parts) == [("filters",), ("training",)]
+    commands = [p for p in parts if p[:2] == ("training", "cli")]
+    return len(commands) == 1 and sorted(parts) == sorted([("training", name), commands[0]])
+
+
+def shared_names() -> dict[str, list[Path]]:
+    found: dict[str, list[Path]] = {}
+    for path in MODULES.values():
+        if path.stem not in PARALLEL_NAMES:
+            found.setdefault(path.name, []).append(path)
+    return {name: paths for name, paths in found.items() if len(paths) > 1}
+
+
+def test_the_parallel_role_check_tells_roles_from_clashes():
+    assert parallel_role([ROOT / "pipeline/crawl/cli.py", ROOT / "pipeline/filter/cli.py"])
+    assert parallel_role([ROOT / "training/train.py", ROOT / "training/cli/train.py"])
+    assert not parallel_role([ROOT / "filters/progress.py", ROOT / "pipeline/progress.py"])
+    assert not parallel_role([ROOT / "filters/score.py", ROOT / "pipeline/filter/score.py"])
+
+
+def test_no_two_modules_share_a_file_name_but_parallel_roles():
+    clashes = sorted(
+        " ".join(str(path.relative_to(ROOT)) for path in sorted(paths))
+        for paths in shared_names().values()
+        if not parallel_role(paths)
+    )
+    assert clashes == []

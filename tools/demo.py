@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from importlib import metadata, resources
 from pathlib import Path
 
-from filters.cli import UsageError
+from commandline.flags import UsageError
 from tools import demo_score
-from tools.progress import StageProgress, format_seconds
+from tools.stage_progress import StageProgress, format_seconds
 from tools.webserver import serve
 
 # The small config crosses from "colour only" to colour and shape near step 500 (probes: 60-64%

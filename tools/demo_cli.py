@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from filters.cli import exits_cleanly
-from filters.extras import require
+from commandline.extras import require
+from commandline.flags import exits_cleanly
 from tools import demo, experiment
 
 

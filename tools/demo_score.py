@@ -3,7 +3,7 @@ rule-curated shards, then align-filter with both exports as cross-fitted scorers
 rules beside them, and the report scoring every rule against the web's ground truth.
 
 No model scores a pair it trained on: half 0's model scores half 1 and the other way round
-(filters/score.py). The score rule's row in that report (run/score_filter/report) is judged
+(filters/scoring.py). The score rule's row in that report (run/score_filter/report) is judged
 against noise_mismatched_caption, the noise ALIGN's rules cannot see.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from filters.score import LOW_SCORE
+from filters.rules.image_text_score import LOW_SCORE
 
 # Two short trainings, one per uid half of the curated pairs (~1,700 each). Measured on the
 # demo's web (docs/model.md, "Your model as curator"): 350 steps learn colour but not yet shape
@@ -119,11 +119,11 @@ def _without_eval(command: list[str]) -> list[str]:
 
 
 def score_quality(run: Path, web: Path):
-    """The score rule's row of the report's ground-truth table (a report_truth.RuleQuality:
+    """The score rule's row of the report's ground-truth table (a pipeline.report.truth.RuleQuality:
     precision, precision on any noise, recall), None if the scored run is missing."""
     if not (run / SCORE_FILTER / "stats.json").exists():
         return None
-    from tools.report_data import gather  # noqa: PLC0415 - Beam's file systems, after the run
+    from pipeline.report.gather import gather  # noqa: PLC0415 - Beam's file systems, after the run
 
     truth = gather(str(run / SCORE_FILTER), str(web / "ground_truth.parquet")).ground_truth
     return truth.of(LOW_SCORE) if truth is not None else None

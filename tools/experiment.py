@@ -42,7 +42,7 @@ import yaml
 from tools import demo, demo_score
 from tools.experiment_curve import curve_text
 from tools.experiment_stats import comparison_table, paired
-from tools.progress import StageProgress, format_seconds
+from tools.stage_progress import StageProgress, format_seconds
 from tools.webserver import serve
 
 SCORE_SEEDS = "score_seeds"  # run/score_seeds/seed<N>/: that seed's scorers and scored filter

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw
 
-from filters.extras import MissingExtra
+from commandline.extras import MissingExtra
 from filters.phash import hamming, phash
 
 OBJECT_RGB = {

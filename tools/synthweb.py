@@ -21,8 +21,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from filters.cli import UsageError
-from filters.extras import require
+from commandline.extras import require
+from commandline.flags import UsageError
 from pipeline.records import make_uid
 from tools import synth_images
 from tools.synth_html import (

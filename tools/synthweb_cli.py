@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from filters.cli import UsageError, exits_cleanly
+from commandline.flags import UsageError, exits_cleanly
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,7 +11,7 @@ bench/accelerator.py trains them on a GPU machine that has JAX and no TensorFlow
 
 import os
 
-from filters.extras import require_at_import
+from commandline.extras import require_at_import
 
 if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
     require_at_import("train", "the trainer")

@@ -1,6 +1,6 @@
 """The trainer's configuration: ALIGN's defaults as data, YAML files that scale them down.
 
-Loaded in the dialect of every command (filters/cli.py), whose UsageError and exits_cleanly
+Loaded in the dialect of every command (commandline/flags.py), whose UsageError and exits_cleanly
 the trainer's modules import from here.
 """
 
@@ -10,8 +10,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from filters import cli
-from filters.cli import UsageError, exits_cleanly
+from commandline import flags
+from commandline.flags import UsageError, exits_cleanly
 
 __all__ = ["TrainConfig", "UsageError", "exits_cleanly", "load_config"]
 
@@ -57,7 +57,7 @@ class TrainConfig:
     steps_per_execution: int = 1
     seed: int = 0
     # Cross-fitting (align-filter --score-model, twice): train on one uid half only, 0 or 1
-    # (filters/score.py: uid_half), so the other half's model scores these pairs. None: all.
+    # (filters/scoring.py: uid_half), so the other half's model scores these pairs. None: all.
     uid_half: int | None = None
 
 
@@ -94,7 +94,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig
 
     An unknown key, a wrong type or an impossible value is a ``UsageError`` naming the key.
     """
-    return _validate(cli.load_config(TrainConfig, path, overrides, shipped=CONFIG_DIR))
+    return _validate(flags.load_config(TrainConfig, path, overrides, shipped=CONFIG_DIR))
 
 
 # What --help says of the keys whose values are not self-explanatory.
@@ -110,8 +110,8 @@ FLAG_HELPS = {
 
 def add_override_flags(parser) -> None:
     """Adds ``--<key>`` for every config key, so any value can be overridden on the command line."""
-    cli.add_config_flags(parser, TrainConfig, FLAG_HELPS)
+    flags.add_config_flags(parser, TrainConfig, FLAG_HELPS)
 
 
 def overrides_from(args) -> dict[str, Any]:
-    return cli.overrides_from(args, TrainConfig)
+    return flags.overrides_from(args, TrainConfig)

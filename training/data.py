@@ -17,7 +17,7 @@ ODD_HEX = "[13579bdfBDF]"
 
 
 def in_uid_half(uid: tf.Tensor, half: int) -> tf.Tensor:
-    """Whether a uid is in ``half``: the parity of its last hex digit, as filters.score.uid_half
+    """Whether a uid is in ``half``: the parity of its last hex digit, as filters.scoring.uid_half
     computes it on the filter's workers (the two must agree: cross-fitting rests on it)."""
     odd = tf.strings.regex_full_match(uid, f".*{ODD_HEX}")
     return tf.equal(odd, tf.constant(half == 1))

@@ -23,9 +23,9 @@ from training.evaluate import split_attributes
 from training.export import export_encoders
 from training.model import DualEncoder, build_dual_encoder
 from training.optimizer import make_optimizer
-from training.progress import TrainProgress, summary
 from training.summaries import scalar
 from training.tokenize import AlignTokenizer
+from training.train_progress import TrainProgress, summary
 
 
 def read_vocabulary(path: str) -> list[str]:

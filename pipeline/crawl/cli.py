@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from filters.cli import add_output_flags, check_at_least, exits_cleanly
+from commandline.flags import add_output_flags, check_at_least, exits_cleanly
 from pipeline.crawl.harvest import HarvestOptions
 from pipeline.fetch.settings import add_fetch_flags, fetch_config
 from pipeline.options import (

@@ -36,7 +36,7 @@ import pyarrow as pa
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from filters.cli import UsageError
+from commandline.flags import UsageError
 from pipeline.crawl.harvest import (
     HarvestOptions,
     Outcome,
@@ -51,10 +51,10 @@ from pipeline.fetch.consent import X_ROBOTS_TAG
 from pipeline.fetch.fetcher import FetchConfig, Fetcher, FetchResult
 from pipeline.fetch.settings import fetch_config
 from pipeline.fetch.units import batches_by_unit, unit_function
+from pipeline.monitor import LiveTally, Meter, run_job, summary
 from pipeline.options import MAX_DEDUP_BUCKETS, MIN_DEDUP_BUCKETS, MIN_SHARDS
 from pipeline.optout import read_list
 from pipeline.pairs import keep_first_per_uid
-from pipeline.progress import LiveTally, Meter, run_job, summary
 from pipeline.records import CRAWL_PAIR_SCHEMA, check_crawl_inputs, make_uid
 from pipeline.shards import (
     WriteShards,

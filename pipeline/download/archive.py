@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 import apache_beam as beam
 import pyarrow as pa
 
-from filters.cli import UsageError
+from commandline.flags import UsageError
 from pipeline.download.plan import Part, split_host
 from pipeline.fetch.fetcher import FetchConfig, FetchResult, http_failure_name
 from pipeline.fetch.robots import RobotsCache, opts_out, origin_of

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from filters.cli import add_output_flags, exits_cleanly
+from commandline.flags import add_output_flags, exits_cleanly
 from pipeline.download.settings import (
     add_archive_flags,
     add_image_flags,

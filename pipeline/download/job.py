@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
-from filters.cli import UsageError
+from commandline.flags import UsageError
 from pipeline.download import archive
 from pipeline.download.imaging import process_image
 from pipeline.download.plan import (
@@ -61,8 +61,8 @@ from pipeline.fetch.policy import HOST_FILES, prefetch
 from pipeline.fetch.robots import origin_of
 from pipeline.fetch.settings import fetch_config
 from pipeline.fetch.units import unit_function
+from pipeline.monitor import LiveTally, Meter, run_job, summary
 from pipeline.optout import read_list, reason_of
-from pipeline.progress import LiveTally, Meter, run_job, summary
 from pipeline.records import (
     DOWNLOAD_SCHEMA,
     PAIR_SCHEMA,

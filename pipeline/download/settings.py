@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from filters.cli import UsageError
+from commandline.flags import UsageError
 from pipeline.download.plan import DEFAULT_MAX_URLS_PER_HOST, DEFAULT_ROWS_PER_SHARD
 
 DEFAULT_IMAGE_SIZE = 346  # ALIGN: shorter side 346, then a 289 crop in training

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from filters.cli import UsageError
+from commandline.flags import UsageError
 from pipeline.fetch.fetcher import FetchConfig
 from pipeline.fetch.units import DEFAULT_UNIT, UNITS
 

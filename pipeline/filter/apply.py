@@ -2,7 +2,7 @@
 and splits the records into kept, rejects (every failing rule, first first) and measurements.
 
 Which rules run, in which order, and how each is called all come from the rule table
-(filters/rules.py): this module implements the stages, not the rules.
+(filters/table.py): this module implements the stages, not the rules.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import pyarrow as pa
 from apache_beam import pvalue
 from apache_beam.io.filesystems import FileSystems
 
-from filters.language import batch_detector
-from filters.rules import MODEL_SCORE, N_UNIGRAMS, NGRAM_RANK, RECORD, SURVIVORS, Rule, rule_of
+from filters.langid import batch_detector
+from filters.rule import MODEL_SCORE, N_UNIGRAMS, NGRAM_RANK, RECORD, SURVIVORS, Rule
+from filters.table import rule_of
 from pipeline.filter.measure import gc_paused
 from pipeline.records import REJECT_SCHEMA, STATUS_OK
 from pipeline.shards import read_parts, read_piece, split_by_column, write_parts

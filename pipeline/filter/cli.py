@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from filters.cli import (
+from commandline.flags import (
     UsageError,
     add_config_flags,
     add_output_flags,
@@ -24,12 +24,12 @@ from filters.cli import (
     exits_cleanly,
 )
 from filters.config import FilterConfig
-from filters.rules import ALL, MODES, RULES, TEXT, config_help
+from filters.rule import ALL, MODES, TEXT
+from filters.table import RULES, config_help
 from pipeline.options import MIN_SHARDS, add_sharding_flags, parse_job_args
 from pipeline.optout import add_opt_out_flag
 
 OUTPUT_FORMATS = ("tfrecord", "webdataset")
-CONFIG_HELP = {"languages": "language: codes to keep, e.g. 'en' or 'en,fr'; 'all' = off"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="an evaluation set whose near-duplicates are dropped (repeatable)",
     )
     parser.add_argument(
-        "--nsfw-model", help="NSFW classifier (pipeline/filter/nsfw.py); off by default"
+        "--nsfw-model", help="NSFW classifier (pipeline/filter/nsfw_scores.py); off by default"
     )
     parser.add_argument("--nsfw-batch-size", type=int, default=32)
     parser.add_argument(
@@ -96,8 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_opt_out_flag(parser)
     add_output_flags(parser)
-    config_flags = parser.add_argument_group("config overrides (filters/rules.py: the rules)")
-    add_config_flags(config_flags, FilterConfig, config_help() | CONFIG_HELP)
+    config_flags = parser.add_argument_group(
+        "config overrides (filters/rules/: the rules' thresholds)"
+    )
+    add_config_flags(config_flags, FilterConfig, config_help())
     return parser
 
 

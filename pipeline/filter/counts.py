@@ -17,7 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 
-from filters.text import RARE_TOKEN, Verdict, rare_cut_count
+from filters.rule import Verdict
+from filters.rules.rare_tokens import RARE_TOKEN, rare_cut_count
 from pipeline.shards import read_parts, split_by_column, write_parts
 from pipeline.stats import SumTallies
 
@@ -121,8 +122,8 @@ class RareTokens(beam.PTransform):
     """Flags rows holding a unigram or bigram outside the ``vocab_size`` most frequent.
 
     The rank cut is a count: the histogram of token totals gives the count of the V-th most
-    frequent token (ties kept, see filters.text.rare_cut_count), passed as a singleton side
-    input, which is one integer at any scale.
+    frequent token (ties kept, see filters/rules/rare_tokens.py: rare_cut_count), passed as a
+    singleton side input, which is one integer at any scale.
     """
 
     def __init__(self, vocab_size: int, min_count: int, scratch: str):

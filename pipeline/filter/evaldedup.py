@@ -18,8 +18,9 @@ import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 from PIL import Image
 
-from filters.eval_index import EvalMatch, bands, best_match, check_eval_match
+from filters.eval_index import EvalMatch, bands, best_match
 from filters.phash import phash
+from filters.rules.eval_dedup import check_eval_match
 from pipeline.filter.counts import FLAG_SCHEMA
 from pipeline.filter.measure import band_bucket
 from pipeline.shards import read_parts

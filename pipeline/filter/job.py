@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import argparse
 import functools
-from collections.abc import Callable
-from importlib.metadata import entry_points
 
 import apache_beam as beam
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
-from filters.cli import UsageError
-from filters.cli import overrides_from as config_overrides
+from commandline.flags import UsageError
+from commandline.flags import overrides_from as config_overrides
 from filters.config import FilterConfig, load_config
-from filters.rules import (
+from filters.rule import (
     ALL,
     DISTINCT_COUNT,
     EVAL_JOIN,
@@ -33,8 +31,8 @@ from filters.rules import (
     SEMANTIC_DEDUP,
     TEXT,
     Rule,
-    rules_for,
 )
+from filters.table import rules_for
 from pipeline.filter import measure
 from pipeline.filter.apply import (
     MEASUREMENT_SCHEMA,
@@ -47,14 +45,15 @@ from pipeline.filter.apply import (
 )
 from pipeline.filter.counts import DistinctCountRule, RareTokens
 from pipeline.filter.evaldedup import EvalDedup, list_images
-from pipeline.filter.nsfw import NsfwScores
+from pipeline.filter.nsfw_scores import NsfwScores
 from pipeline.filter.score import ScoreRule, ScoreSettings, settings_for
 from pipeline.filter.tfrecord import write_tfrecord
 from pipeline.filter.webdataset import write_webdataset
+from pipeline.monitor import Meter, judged, run_job, summary
 from pipeline.options import MIN_SHARDS
 from pipeline.optout import leave_out, read_list
-from pipeline.progress import Meter, judged, run_job, summary
 from pipeline.records import DOWNLOAD_SCHEMA, DOWNLOADED, PAIR_SCHEMA, PAIRS, with_extras
+from pipeline.report.writer import write_report as draw_report
 from pipeline.shards import (
     ReadTables,
     WriteShards,
@@ -142,7 +141,7 @@ class Filter(beam.PTransform):
     """Tables of records -> {"kept", "rejects", "measurements", "tallies"}: Measure | one join
     per rule that needs the whole input | ApplyRules.
 
-    The rules, their order and their stages come from the rule table (filters/rules.py).
+    The rules, their order and their stages come from the rule table (filters/table.py).
     Batches and partial counts wait in ``scratch`` between the steps.
     """
 
@@ -330,25 +329,11 @@ def _write_outputs(results: dict, args, kept_schema: pa.Schema) -> None:
     )
 
 
-# The entry-point group where the report of a run is found; pyproject.toml registers
-# tools/report.py's writer under it.
-REPORTS = "align_recipe.reports"
-
-
-def report_writer() -> Callable[[str, str | None], object]:
-    """--stats: the report is drawn in tools/ (plots, HTML), which sits above the jobs, so the
-    job finds its writer through the entry point the project installs instead of importing
-    tools/ (imports point down: tools -> pipeline -> filters)."""
-    found = entry_points(group=REPORTS, name="filter")
-    if not found:
-        raise UsageError(f"--stats: no report writer registered under {REPORTS} (make venv)")
-    return next(iter(found)).load()
-
-
 def write_report(output_dir: str, ground_truth: str | None = None) -> dict:
+    """--stats: the report of the run (pipeline/report, beside this job)."""
     if not FileSystems.exists(FileSystems.join(output_dir, "stats.json")):
         raise FileNotFoundError(f"--stats {output_dir}: no stats.json (not a finished run)")
-    report_writer()(output_dir, ground_truth)
+    draw_report(output_dir, ground_truth)
     return read_stats(output_dir)
 
 

@@ -29,7 +29,7 @@ from apache_beam import pvalue
 from apache_beam.io.filesystems import FileSystems
 
 from filters.eval_index import bands
-from filters.rules import (
+from filters.rule import (
     ALT_TEXT,
     DISTINCT_COUNT,
     DOWNLOADED_IMAGE,
@@ -246,7 +246,7 @@ class MeasureBatch(beam.DoFn):
         yield from self._emit(rule.name, bid, group_partial(keys, rows, bid))
 
     def _identities(self, what: str, table: pa.Table, normalized: list[str], ok: list[bool]):
-        """Per row, what a distinct-count rule keys or counts (filters.rules), None to skip:
+        """Per row, what a distinct-count rule keys or counts (filters/rule.py), None to skip:
         an image is its content hash when downloaded, so one picture at many URLs counts once."""
         if what == ALT_TEXT:
             return normalized

@@ -12,7 +12,7 @@ so the export decodes them; a batch it could not decode would fail the job, not 
 
 Cross-fitting: given two exports, each trained on one uid half (``align-train --uid-half``;
 its ``encoders.json`` says which), each pair is scored by the model that did not train on
-it, so no model grades its own homework (filters/score.py: ``scorer_for``).
+it, so no model grades its own homework (filters/scoring.py: ``scorer_for``).
 
 The keep-fraction cut is one number for the whole job: every worker's scores go into a
 fixed-bin histogram, the histograms are summed by one global combine, and the cut read from
@@ -35,11 +35,11 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.utils import shared
 
-from filters.extras import require
-from filters.score import (
+from commandline.extras import require
+from filters.rules.image_text_score import check_score
+from filters.rules.semantic_dedup import check_semantic_duplicate
+from filters.scoring import (
     HISTOGRAM_BINS,
-    check_score,
-    check_semantic_duplicate,
     histogram,
     hyperplanes,
     keep_fraction_cut,

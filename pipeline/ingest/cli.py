@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from filters.cli import add_output_flags, check_at_least, exits_cleanly
+from commandline.flags import add_output_flags, check_at_least, exits_cleanly
 from pipeline.ingest.settings import SHARD_ROWS, add_list_flags, extra_cols
 from pipeline.options import MIN_SHARDS, add_sharding_flags, parse_job_args
 from pipeline.optout import add_opt_out_flag

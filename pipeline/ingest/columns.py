@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from filters.cli import UsageError
+from commandline.flags import UsageError
 from pipeline.ingest.settings import ALL, NONE
 from pipeline.records import CAPTION_NAMES, CORE_COLUMNS, URL_NAMES
 

@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from filters.cli import UsageError
+from commandline.flags import UsageError
 from pipeline.ingest.clean import BAD_ROW, NOT_UTF8
 from pipeline.ingest.columns import Layout, is_header
 from pipeline.ingest.settings import FORMATS

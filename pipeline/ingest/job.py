@@ -32,7 +32,7 @@ import pyarrow as pa
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from filters.cli import UsageError
+from commandline.flags import UsageError
 from pipeline.ingest.clean import DUPLICATE, REJECTS_SCHEMA, VALID, clean, reject_table
 from pipeline.ingest.columns import Layout, choose_layout
 from pipeline.ingest.formats import (
@@ -45,10 +45,10 @@ from pipeline.ingest.formats import (
     sniff,
 )
 from pipeline.ingest.settings import SHARD_ROWS
+from pipeline.monitor import Meter, run_job, summary
 from pipeline.options import MIN_SHARDS
 from pipeline.optout import OptOutList, leave_out, read_list
 from pipeline.pairs import keep_first_per_uid
-from pipeline.progress import Meter, run_job, summary
 from pipeline.records import PAIR_SCHEMA, make_uid
 from pipeline.shards import WriteShards, open_raw, read_text, sized_inputs
 from pipeline.stats import (

@@ -23,9 +23,9 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from filters.cli import UsageError
+from commandline.flags import UsageError
+from pipeline.monitor import Meter, run_job
 from pipeline.optout import MATCH_ORDER, OptOutList, parse_list, reason_of
-from pipeline.progress import Meter, run_job
 from pipeline.purge.formats import MATCH_COLUMNS, format_of, purge_file, read_parquet
 from pipeline.purge.ledger import purge_record, updated_stats
 from pipeline.shards import match_files, read_text

@@ -2,7 +2,7 @@
 
 import pytest
 
-from filters.cli import UsageError
+from commandline.flags import UsageError
 from filters.config import (
     FilterConfig,
     config_from_dict,

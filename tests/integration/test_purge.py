@@ -21,11 +21,11 @@ from pipeline.filter import cli as filter_cli
 from pipeline.filter.tfrecord import read_records
 from pipeline.purge.cli import run as purge
 from pipeline.purge.formats import example_strings
+from pipeline.report.chain import curation_of
+from pipeline.report.consent_counts import consent_rows
+from pipeline.report.truth import read_ground_truth
 from pipeline.shards import read_table
 from pipeline.stats import read_stats
-from tools.report_chain import curation_of
-from tools.report_consent import consent_rows
-from tools.report_truth import read_ground_truth
 
 STAGES = ("crawl", "text", "download", "final")
 

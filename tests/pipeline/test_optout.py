@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from filters.cli import UsageError
+from commandline.flags import UsageError
 from pipeline.optout import PhashIndex, parse_list, reason_of
 
 LIST = """# a registry's export

@@ -1,6 +1,6 @@
 """stats.json: every record in is kept, rejected or deferred, and the document says so."""
 
-from pipeline.progress import summary
+from pipeline.monitor import summary
 from pipeline.stats import deferred, rejected, stats_document
 
 

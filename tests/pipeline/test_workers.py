@@ -7,7 +7,7 @@ import os
 import pytest
 from apache_beam.options.pipeline_options import DirectOptions
 
-from filters.cli import UsageError
+from commandline.flags import UsageError
 from pipeline import options as job_options
 from pipeline import workers
 from pipeline.options import parse_job_args

@@ -8,10 +8,10 @@ import pytest
 from tensorboard import context
 from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
 
-from filters.cli import UsageError
+from commandline.flags import UsageError
+from tests.pipeline.report.report_fixtures import section, table_row
+from tests.pipeline.report.test_report_layout import WIDTHS, browser_or_skip
 from tests.tools.browser import measure_layout
-from tests.tools.report_fixtures import section, table_row
-from tests.tools.test_report_layout import WIDTHS, browser_or_skip
 from tools import demo, demo_cli
 
 # Slow: the demo runs once for the module, every stage; started first (tests/conftest.py).

@@ -1,12 +1,12 @@
 """align-train --uid-half: training reads one uid half, the same split the filter's
-cross-fitting uses (filters/score.py: uid_half), so a pair's scorer never trained on it."""
+cross-fitting uses (filters/scoring.py: uid_half), so a pair's scorer never trained on it."""
 
 import dataclasses
 
 import pytest
 import tensorflow as tf
 
-from filters.score import scorer_for, uid_half
+from filters.scoring import scorer_for, uid_half
 from pipeline.records import make_uid
 from tests.training.synthetic import make_pairs, write_shards
 from training.config import UsageError, load_config

@@ -2,5 +2,5 @@
 
 Each module parses and checks its flags, then imports its command's TensorFlow/Keras work
 (training/vocab.py, train.py, evaluate.py, embed.py): ``--help`` and usage errors come
-before TensorFlow's seconds of import and its start-up logs (filters/cli.py).
+before TensorFlow's seconds of import and its start-up logs (commandline/flags.py).
 """

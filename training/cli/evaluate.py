@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from filters.cli import UsageError, add_output_flags, exits_cleanly, importing_frameworks
+from commandline.flags import UsageError, add_output_flags, exits_cleanly, importing_frameworks
 
 
 def build_parser() -> argparse.ArgumentParser:

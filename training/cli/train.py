@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from filters.cli import add_output_flags, exits_cleanly, importing_frameworks
+from commandline.flags import add_output_flags, exits_cleanly, importing_frameworks
 from training import config as config_lib
 
 

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from filters.cli import UsageError
+from commandline.flags import UsageError
 from pipeline.crawl.cli import build_parser as crawl_parser
 from pipeline.download.cli import build_parser as download_parser
 from pipeline.fetch.fetcher import FetchConfig

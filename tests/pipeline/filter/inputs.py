@@ -70,3 +70,8 @@ def write_images(folder: Path, rows: list[dict]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     pq.write_table(rows_to_table(rows, DOWNLOAD_SCHEMA), folder / "images-00000-of-00001.parquet")
     return folder
+
+
+def names(rules) -> list[str]:
+    """The rule names stats.json lists for these rules (filters.table.rules_for's)."""
+    return [rule.name for rule in rules]

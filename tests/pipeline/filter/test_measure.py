@@ -6,7 +6,8 @@ import pyarrow as pa
 from apache_beam import pvalue
 
 from filters.config import FilterConfig
-from filters.rules import TEXT, rules_for
+from filters.rule import TEXT
+from filters.table import rules_for
 from filters.text import shuffle_key
 from pipeline.filter.apply import SpillScores, score_rows
 from pipeline.filter.measure import MeasureBatch, batch_id, bounded_keys

@@ -13,7 +13,9 @@ import pytest
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.util import assert_that, equal_to
 
-from filters.score import LOW_SCORE, SEMANTIC_DUPLICATE, histogram, keep_fraction_cut, uid_half
+from filters.rules.image_text_score import LOW_SCORE
+from filters.rules.semantic_dedup import SEMANTIC_DUPLICATE
+from filters.scoring import histogram, keep_fraction_cut, uid_half
 from pipeline.filter import score as score_module
 from pipeline.filter.cli import run
 from pipeline.filter.score import (

@@ -8,13 +8,15 @@ from pathlib import Path
 import pytest
 
 from filters.config import load_config, small_config_path
+from filters.rule import TEXT
+from filters.table import rules_for
 from pipeline.filter import cli as filter_cli
 from pipeline.filter import job as filter_job
 from pipeline.filter.cli import run
 from pipeline.options import MIN_SHARDS
 from pipeline.shards import read_table
 from pipeline.stats import read_stats
-from tests.pipeline.filter.inputs import pair, write_pairs
+from tests.pipeline.filter.inputs import names, pair, write_pairs
 
 CONFIG = "rare_token_min_count: 2\nlanguages: all\n"
 TWENTY = " ".join(["one two three four five"] * 4)
@@ -117,11 +119,7 @@ def test_stats_balance_and_match_the_written_files(runs):
     assert kept.num_rows == stats["kept"]
     assert rejects.num_rows == sum(stats["rejected"].values())
     assert stats["counts"]["any/rare_token"] == 2 + stats["rejected"]["rare_token"] - 1
-    assert stats["mode"] == "text" and stats["rules"] == [
-        "alt_length",
-        "images_per_alt",
-        "rare_tokens",
-    ]
+    assert stats["mode"] == "text" and stats["rules"] == names(rules_for(TEXT))
     assert stats["nsfw_applied"] is False
 
 

@@ -8,7 +8,8 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from filters.config import FilterConfig
-from filters.rules import TEXT, rules_for
+from filters.rule import TEXT
+from filters.table import rules_for
 from pipeline.filter.job import Filter
 from pipeline.records import PAIR_SCHEMA
 from pipeline.shards import rows_to_table

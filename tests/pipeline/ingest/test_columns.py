@@ -2,7 +2,7 @@
 
 import pytest
 
-from filters.cli import UsageError
+from commandline.flags import UsageError
 from pipeline.ingest.columns import choose_layout, is_header
 
 WHERE = "--input list.tsv"

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from filters.cli import UsageError
+from commandline.flags import UsageError
 from pipeline.ingest import formats
 from pipeline.ingest.columns import choose_layout
 from pipeline.ingest.formats import line_blocks, plan_units, read_unit, sniff
