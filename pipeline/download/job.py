@@ -665,7 +665,12 @@ def outputs_of(output: str, lists: int, stats: dict) -> list[str]:
         f"{output}: {written + resumed} shards {OUTPUT_PREFIX}-*-of-{lists:05d}.parquet"
         f" ({written} written, {resumed} already complete; {fetched:,.1f} MB fetched)",
         f"{FileSystems.join(output, POLICIES_FOLDER)}: robots.txt applied "
-        f"({counts.get('robots_fetched', 0):,} fetched)",
+        f"({counts.get('robots_fetched', 0):,} fetched"
+        + (
+            f"; {counts['policy_files_archived']:,} policy files read from the archive)"
+            if "policy_files_archived" in counts
+            else ")"
+        ),
     ]
     if stats.get("deferred"):
         folder = FileSystems.join(output, DEFERRED_FOLDER)
