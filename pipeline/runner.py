@@ -14,12 +14,13 @@ processes, and ``multi_threading`` (one worker) from a thread of this one. A run
 no ``--direct_running_mode`` gets ``multi_threading`` here (Beam's default, ``in_memory``,
 runs a bundle inside the request that starts it and cannot report before it ends).
 
-``multi_threading`` workers talk to the runner over in-process gRPC, and there Beam (2.77)
-flushes every data stream on a timer as well as by size (``DATA_BUFFER_TIME_LIMIT_MS``, 1 s):
-a ``PeriodicThread`` calls ``flush()`` (send the buffer, then clear it) while the bundle's
-thread goes on encoding elements into the same buffer, unlocked, so an element written
-between the send and the clear is dropped, and one caught half-written corrupts the stream.
-Jobs lost pairs that way (docs/archive.md); the local runner flushes by size only.
+Beam (2.77) flushes the runner's gRPC data streams (its inputs to every worker) and those
+of a ``multi_threading`` worker (its outputs, over in-process gRPC) on a timer as well as by
+size (``DATA_BUFFER_TIME_LIMIT_MS``, 1 s): a ``PeriodicThread`` calls ``flush()`` (send the
+buffer, then clear it) while the writing thread goes on encoding elements into the same
+buffer, unlocked, so an element written between the send and the clear is dropped, and one
+caught half-written corrupts the stream. Jobs lost pairs that way (docs/archive.md); the
+local runner flushes by size only (``multi_processing`` workers' own streams always did).
 """
 
 from __future__ import annotations
