@@ -12,8 +12,8 @@ runs take seconds, so each is run --repeats times and the median peak is shown (
 peak varies by some 10 MiB).
 
 align-download --archive-only reads the same few JPEGs from WARC files of --shard-rows records
-each (one capture per URL, written here), so nothing is fetched: the index, the join and the
-seeks are what grows with the records.
+each (one capture per URL, written here), so nothing is fetched: the scratch index, each
+bucket's lookups and the seeks are what would grow with the records.
 
 align-download fetches from a local HTTP server (threads, keep-alive) that serves a handful
 of JPEGs under as many URLs as there are records. align-filter --rules text reads pairs made

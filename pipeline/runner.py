@@ -13,6 +13,14 @@ job's default with more than one worker, pipeline/options.py) answer over gRPC f
 processes, and ``multi_threading`` (one worker) from a thread of this one. A run that names
 no ``--direct_running_mode`` gets ``multi_threading`` here (Beam's default, ``in_memory``,
 runs a bundle inside the request that starts it and cannot report before it ends).
+
+Beam (2.77) flushes the runner's gRPC data streams (its inputs to every worker) and those
+of a ``multi_threading`` worker (its outputs, over in-process gRPC) on a timer as well as by
+size (``DATA_BUFFER_TIME_LIMIT_MS``, 1 s): a ``PeriodicThread`` calls ``flush()`` (send the
+buffer, then clear it) while the writing thread goes on encoding elements into the same
+buffer, unlocked, so an element written between the send and the clear is dropped, and one
+caught half-written corrupts the stream. Jobs lost pairs that way (docs/archive.md); the
+local runner flushes by size only (``multi_processing`` workers' own streams always did).
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from apache_beam.options.pipeline_options import DirectOptions
 from apache_beam.portability.api import beam_provision_api_pb2
 from apache_beam.runners.direct.direct_runner import SwitchingDirectRunner
 from apache_beam.runners.portability import portable_metrics
-from apache_beam.runners.portability.fn_api_runner import fn_runner
+from apache_beam.runners.portability.fn_api_runner import fn_runner, worker_handlers
 from apache_beam.runners.portability.portable_runner import JobServiceHandle
 from apache_beam.runners.runner import PipelineResult, PipelineState
 from apache_beam.transforms import environments
@@ -192,6 +200,13 @@ class LocalResult(PipelineResult):
         return self._result.metrics() if self._result is not None else self._live.metrics()
 
 
+def flush_by_size_only() -> None:
+    """No timed flushes on the in-process gRPC data streams (see the module docstring): read
+    when the runner's data server and its embedded worker start, as a run starts; 0 makes
+    Beam pick its size-only stream (multi_processing workers already use that)."""
+    worker_handlers.DATA_BUFFER_TIME_LIMIT_MS = 0
+
+
 class LocalRunner(SwitchingDirectRunner):
     """Beam's DirectRunner without its first try on Prism, returning before the run ends.
 
@@ -214,6 +229,7 @@ class LocalRunner(SwitchingDirectRunner):
 
         def run() -> PipelineResult:
             fn_runner.ProgressRequester = _ReportingProgressRequester
+            flush_by_size_only()
             with _WATCHED_LOCK:
                 _WATCHED.append(live)
             try:

@@ -1,64 +1,61 @@
 """align-download --archive: images read from WARC/ARC captures instead of the live web.
 
-Located without holding the archive in memory, as a join (the CDX idea, built in the job):
+Located without holding the archive, the pairs or any record's bytes in memory:
 
-1. ``IndexArchive`` reads each archive file once and emits one small ``Capture`` per
-   response, resource or revisit record (pages left out), keyed by its canonical URL, and
-   originals also by payload digest (for revisits that name only a digest).
-2. ``ResolveInArchive`` joins the pairs with those keys, ``LOOKUPS`` rounds: a round picks a
-   pair's capture (the one in the page's file, else the nearest in time to the page's capture,
-   ``page_date``, else the latest); a revisit sends the pair on to its original (by
-   WARC-Refers-To-Target-URI and -Date, else by digest), a 3xx with Location to its target.
-   A last join finds each captured image's host's robots.txt, when the archive holds one.
-3. A resolved pair carries its record's place (``_archive``, a scratch key) into the plan: it
-   is planned under an ``archive <host>`` unit (no politeness: no request is made) and its
-   fetch list reads the record by seeking to its offset (``ArchiveReader``), then builds the
-   row with the same ``image_record`` as a live fetch: decode, orientation, resize, rules.
+1. The archive is indexed into scratch files by key bucket (archive_index.py: one pass per
+   archive file, or its CDXJ index), and the pairs are spilled the same way by their image
+   URL's key. There are as many buckets as fetch lists.
+2. Each bucket is one fetch list (``job.ArchiveLists``): its pairs are resolved against the
+   captures they ask for (``resolve``): the capture in the page's file, else the nearest in
+   time to the page's capture (``page_date``), else the latest; a revisit sends the pair on
+   to its original (by WARC-Refers-To-Target-URI and -Date, else by digest), a 3xx with
+   Location to its target, up to ``LOOKUPS`` keys in all. The host's archived policy files
+   (robots.txt, ai.txt, tdmrep.json) nearest the image's capture are attached
+   (``attach_policies``).
+3. The list reads its records by offset, a row group at a time sorted by file and offset
+   (``records_in_order``, ``ArchiveReader``), and builds each row with the same
+   ``image_record`` as a live fetch: decode, orientation, resize, rules.
 
-Pairs not in the archive keep their host and are fetched live, unless ``--archive-only``:
-then they are rejected as ``not_in_archive`` and the job makes no network request.
+Archived pairs skip the host planning (no request is made, so no politeness applies). Pairs
+not in the archive are planned by host and fetched live, unless ``--archive-only``: then they
+are rejected as ``not_in_archive`` and the job makes no network request.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
-import json
-import os
+import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 
-import apache_beam as beam
 import pyarrow as pa
 
 from commandline.flags import UsageError
-from pipeline.download.plan import Part, split_host
+from pipeline.download.archive_index import DIGEST, URL, CaptureLookup, pair_key
+from pipeline.fetch.consent import TDM_RESERVATION, tdm_reserves
 from pipeline.fetch.fetcher import FetchConfig, FetchResult, http_failure_name
-from pipeline.fetch.robots import RobotsCache, opts_out, origin_of
+from pipeline.fetch.policy import PATHS, HostPolicies
+from pipeline.fetch.robots import PolicyRecord, RobotsSeed, opts_out, origin_of, robots_outcome
 from pipeline.shards import match_files, open_raw
 from pipeline.warc.capture import (
-    PAGE_TYPES,
     Capture,
     canonical_url,
     capture_of,
     decoded_payload,
     header_values,
-    iso_date,
     record_at,
     same_file,
     seconds_of,
 )
-from pipeline.warc.reader import Damage, iter_records, parse_http_response
+from pipeline.warc.reader import Damage, parse_http_response
 
 ARCHIVE = "_archive"  # a resolved pair's scratch key: where its bytes are, or why not
 ARCHIVE_SOURCE = "_archive_source"  # what the plan's fingerprint adds for such a pair
-ARCHIVE_UNIT = "archive "  # the unit prefix of pairs answered by the archive
+ARCHIVE_UNIT = "archive"  # the unit of an archive list's one part
 IMAGE_SOURCE = pa.field("image_source", pa.string())  # file@offset of the record, or the URL
 NOT_IN_ARCHIVE = "not_in_archive"
-LOOKUPS = 4  # joins per pair: its URL, then up to 3 redirects or revisits
-URL, DIGEST = "u ", "d "
-NEXT = "next"
-JOB = "align-download"
+LOOKUPS = 4  # keys per pair: its URL, then up to 3 redirects or revisits
+READ_BATCH = 256  # records read at a time, sorted by file and offset
 
 
 @dataclass(frozen=True)
@@ -72,6 +69,8 @@ class ArchiveSettings:
     x_robots: bool
     agent_token: str
     max_bytes: int
+    policy_files: tuple[str, ...] = ()  # beside robots.txt: ai.txt, tdmrep.json
+    tdm_header: bool = False  # TDMRep's tdm-reservation: 1 on the image response refuses it
 
 
 def archive_settings(args: argparse.Namespace, config: FetchConfig) -> ArchiveSettings | None:
@@ -93,6 +92,8 @@ def archive_settings(args: argparse.Namespace, config: FetchConfig) -> ArchiveSe
         config.respect_x_robots_tag,
         config.agent_token,
         config.max_bytes,
+        tuple(config.policy_files),
+        config.respect_tdm_header,
     )
 
 
@@ -101,99 +102,24 @@ def with_image_source(schema: pa.Schema) -> pa.Schema:
     return schema if IMAGE_SOURCE.name in schema.names else schema.append(IMAGE_SOURCE)
 
 
-def is_archive_unit(unit: str) -> bool:
-    return unit.startswith(ARCHIVE_UNIT)
-
-
-# --- the index ------------------------------------------------------------------------------
-
-
-class IndexArchive(beam.DoFn):
-    """One archive file in, ``(key, Capture)`` out per capture record: one pass, no payloads
-    kept (a record's block is dropped once its headers are read)."""
-
-    def process(self, path: str) -> Iterator[tuple[str, Capture]]:
-        indexed = beam.metrics.Metrics.counter(JOB, "archive/captures_indexed")
-        with open_raw(path) as handle:
-            for item in iter_records(handle):
-                record = item.record if isinstance(item, Damage) else item
-                if record is None:
-                    continue
-                capture = capture_of(record, path)
-                if capture is None:
-                    continue
-                indexed.inc()
-                yield URL + capture.url, capture
-                if capture.digest and capture.kind != "revisit":
-                    yield DIGEST + capture.digest, capture
-
-
-class ReadCdxj(beam.DoFn):
-    """One CDXJ index file in (``surt timestamp {json}`` lines, pywb's format), ``(key,
-    Capture)`` out per line: the same captures as IndexArchive, without reading the archive.
-    Its ``filename`` names an --archive file (by name); lines of other files are skipped."""
-
-    def __init__(self, files: tuple[str, ...]):
-        self.by_name = {os.path.basename(path): path for path in files}
-
-    def process(self, path: str) -> Iterator[tuple[str, Capture]]:
-        with open_raw(path) as handle:
-            for line in io.TextIOWrapper(handle, encoding="utf-8", errors="replace"):
-                capture = capture_of_cdxj(line, self.by_name)
-                if capture is None:
-                    continue
-                yield URL + capture.url, capture
-                if capture.digest and capture.kind != "revisit":
-                    yield DIGEST + capture.digest, capture
-
-
-def capture_of_cdxj(line: str, by_name: dict[str, str]) -> Capture | None:
-    """A CDXJ line's capture, or None (a page, another file's record, a malformed line).
-    CDXJ holds no Location and no revisit reference: redirects are read from their record
-    when followed (``Choose``), revisits resolved by digest."""
-    parts = line.strip().split(" ", 2)
-    try:
-        fields = json.loads(parts[2])
-        file = by_name[os.path.basename(fields["filename"])]
-        offset = int(fields["offset"])
-    except (IndexError, ValueError, KeyError, TypeError):
-        return None
-    url = canonical_url(str(fields.get("url", "")))
-    mime = str(fields.get("mime", ""))
-    status = str(fields.get("status", ""))
-    http_status = int(status) if status.isdigit() else None
-    kind = "revisit" if mime == "warc/revisit" else "response"
-    answered = http_status is None or 200 <= http_status < 300
-    if url is None or (kind != "revisit" and answered and mime.lower().startswith(PAGE_TYPES)):
-        return None
-    return Capture(
-        url, file, offset, 0, iso_date(parts[1]), kind, http_status, mime,
-        str(fields.get("digest", "")), "", "", "",
-    )  # fmt: skip
-
-
 # --- resolving ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Want:
-    """A pair looking for its record: the key it looks under, what it prefers, how far it went."""
+    """A pair looking for its record: what it prefers, how far it went."""
 
-    unit: str
-    row: dict
     page_file: str
     date: str  # the capture time it prefers: the page's, or a revisit's original's
-    hops: int = 0
     originals_only: bool = False  # following a revisit: another revisit is no answer
     came_by: str = ""  # how it got here (for the reject's detail)
 
 
-def first_want(element: tuple[str, dict]) -> tuple[str, Want]:
-    unit, row = element
+def first_want(row: dict) -> tuple[str, Want]:
     source = row.get("source") or ""
     page_file = source.rpartition("@")[0] if "@" in source else ""
-    want = Want(unit, row, page_file, row.get("page_date") or "")
-    return URL + (canonical_url(row["url"] or "") or ""), want
+    absent = f"{row['url']} was not captured"
+    return pair_key(row["url"]), Want(page_file, row.get("page_date") or "", came_by=absent)
 
 
 def choose(captures: list[Capture], page_file: str, date: str) -> Capture:
@@ -209,51 +135,40 @@ def choose(captures: list[Capture], page_file: str, date: str) -> Capture:
     return max(pool, key=lambda c: c.date)  # the first of the latest: the earliest place
 
 
-class Choose(beam.DoFn):
-    """One join round: each pair's capture under its key; done, or on to the next key."""
+def step(want: Want, captures: list[Capture], last: bool) -> dict | tuple[str, Want]:
+    """One key's answer for a pair: where its bytes are or why not (a dict), or the next key
+    to look under (a revisit's original, a redirect's target)."""
+    if want.originals_only:
+        captures = [c for c in captures if c.kind != "revisit"]
+    if not captures:
+        return {"status": NOT_IN_ARCHIVE, "error": want.came_by}
+    chosen = choose(captures, want.page_file, want.date)
+    if chosen.kind == "revisit":
+        target = (URL + chosen.refers_to) if chosen.refers_to else None
+        target = target or ((DIGEST + chosen.digest) if chosen.digest else None)
+        if target is None:
+            why = f"revisit {chosen.source} names no original"
+            return {"status": NOT_IN_ARCHIVE, "error": why}
+        why = f"the original of revisit {chosen.source} was not captured"
+        onward = replace(want, date=chosen.refers_date or chosen.date, originals_only=True)
+        return _next(target, replace(onward, came_by=why), last)
+    if chosen.location or _unknown_location(chosen):
+        chosen = replace(chosen, location=_location_of(chosen))
+    if chosen.location:
+        why = f"{chosen.source} redirects to {chosen.location}, which was not captured"
+        return _next(URL + chosen.location, replace(want, originals_only=False, came_by=why), last)
+    status = chosen.http_status
+    if status is not None and not 200 <= status < 300:
+        name = "bad_redirect" if 300 <= status < 400 else http_failure_name(status)
+        return {"status": name, "error": f"archived HTTP {status} at {chosen.source}"}
+    return _located(chosen)
 
-    def __init__(self, last: bool):
-        self.last = last
 
-    def process(self, element):
-        key, groups = element
-        captures = sorted(groups["have"], key=lambda c: (c.date, c.file, c.offset, c.inner))
-        for want in groups["want"]:
-            pool = [c for c in captures if c.kind != "revisit"] if want.originals_only else captures
-            yield from self.step(key, want, pool)
-
-    def step(self, key: str, want: Want, captures: list[Capture]):
-        if not captures:
-            what = want.came_by or f"{want.row['url']} was not captured"
-            return [_done(want, {"status": NOT_IN_ARCHIVE, "error": what})]
-        chosen = choose(captures, want.page_file, want.date)
-        if chosen.kind == "revisit":
-            target = (URL + chosen.refers_to) if chosen.refers_to else None
-            target = target or ((DIGEST + chosen.digest) if chosen.digest else None)
-            if target is None:
-                why = f"revisit {chosen.source} names no original"
-                return [_done(want, {"status": NOT_IN_ARCHIVE, "error": why})]
-            date = chosen.refers_date or chosen.date
-            why = f"the original of revisit {chosen.source} was not captured"
-            return self._next(target, replace(want, date=date, originals_only=True, came_by=why))
-        if chosen.location or _unknown_location(chosen):
-            chosen = replace(chosen, location=_location_of(chosen))
-        if chosen.location:
-            why = f"{chosen.source} redirects to {chosen.location}, which was not captured"
-            onward = replace(want, originals_only=False, came_by=why)
-            return self._next(URL + chosen.location, onward)
-        status = chosen.http_status
-        if status is not None and not 200 <= status < 300:
-            name = "bad_redirect" if 300 <= status < 400 else http_failure_name(status)
-            why = f"archived HTTP {status} at {chosen.source}"
-            return [_done(want, {"status": name, "error": why})]
-        return [_done(want, _located(chosen))]
-
-    def _next(self, key: str, want: Want):
-        if self.last:
-            why = f"more than {LOOKUPS - 1} redirects or revisits in the archive"
-            return [_done(want, {"status": "too_many_redirects", "error": why})]
-        return [beam.pvalue.TaggedOutput(NEXT, (key, replace(want, hops=want.hops + 1)))]
+def _next(key: str, want: Want, last: bool) -> dict | tuple[str, Want]:
+    if last:
+        why = f"more than {LOOKUPS - 1} redirects or revisits in the archive"
+        return {"status": "too_many_redirects", "error": why}
+    return key, want
 
 
 def _unknown_location(capture: Capture) -> bool:
@@ -283,104 +198,87 @@ def _located(capture: Capture) -> dict:
     }
 
 
-def _done(want: Want, found: dict) -> tuple[str, dict]:
-    return want.unit, {**want.row, ARCHIVE: found}
+def _in_order(captures: list[Capture]) -> list[Capture]:
+    return sorted(captures, key=lambda c: (c.date, c.file, c.offset, c.inner))
 
 
-def robots_key(element: tuple[str, dict]) -> tuple[str, tuple[str, dict]]:
-    """A resolved pair keyed by its captured image's robots.txt URL (misses by their own)."""
-    found = element[1][ARCHIVE]
-    url = found.get("url") or element[1]["url"] or ""
-    return URL + (canonical_url(origin_of(url) + "/robots.txt") or ""), element
+def resolve(rows: list[dict], lookup: CaptureLookup) -> list[dict]:
+    """Each row with ``ARCHIVE``: where its record is, or why it has none. One read of the
+    index per round, for the keys the round's pairs look under."""
+    pending = [(index, *first_want(row)) for index, row in enumerate(rows)]
+    answers: list[dict | None] = [None] * len(rows)
+    for round_ in range(LOOKUPS):
+        found = lookup.find(key for _, key, _ in pending)
+        onward = []
+        for index, key, want in pending:
+            answer = step(want, _in_order(found.get(key, [])), last=round_ == LOOKUPS - 1)
+            if isinstance(answer, dict):
+                answers[index] = answer
+            else:
+                onward.append((index, *answer))
+        pending = onward
+    return [{**row, ARCHIVE: answer} for row, answer in zip(rows, answers, strict=True)]
 
 
-def attach_robots(element) -> Iterator[tuple[str, dict]]:
-    """Each pair with the archived robots.txt of its image's host (nearest the image's capture),
-    when the archive holds an answer (2xx, 4xx or 5xx; a redirect is not followed here)."""
-    _, groups = element
-    answers = [
-        c
-        for c in groups["have"]
-        if c.kind != "revisit" and c.http_status is not None and not 300 <= c.http_status < 400
-    ]
-    answers.sort(key=lambda c: (c.date, c.file, c.offset, c.inner))
-    for unit, row in groups["want"]:
-        found = row[ARCHIVE]
-        if found["status"] == "ok" and answers:
-            robots = choose(answers, found["file"], found["date"])
-            found = {**found, "robots": (robots.file, robots.offset, robots.inner, robots.source)}
-            row = {**row, ARCHIVE: found}
-        yield unit, row
+def attach_policies(rows: list[dict], lookup: CaptureLookup, files: Iterable[str]) -> list[dict]:
+    """Each located pair with its image host's archived policy files (robots.txt and
+    ``files``) when the archive answered them (2xx, 4xx or 5xx; a redirect is not followed),
+    the capture nearest the image's: ``(file name, archive file, offset, inner, source,
+    date)`` each."""
+    names = ("robots.txt", *files)
+
+    def url_of(row: dict, name: str) -> str:
+        return canonical_url(origin_of(row[ARCHIVE]["url"]) + PATHS[name]) or ""
+
+    located = [row for row in rows if row[ARCHIVE]["status"] == "ok"]
+    found = lookup.policies({url_of(row, name) for row in located for name in names})
+    out = []
+    for row in rows:
+        archived = row[ARCHIVE]
+        if archived["status"] == "ok":
+            policies = []
+            for name in names:
+                answers = [c for c in found.get(url_of(row, name), []) if _answered(c)]
+                if answers:
+                    c = choose(_in_order(answers), archived["file"], archived["date"])
+                    policies.append((name, c.file, c.offset, c.inner, c.source, c.date))
+            row = {**row, ARCHIVE: {**archived, "policies": tuple(policies)}}
+        out.append(row)
+    return out
 
 
-def replan(element: tuple[str, dict], only: bool) -> tuple[str, dict]:
-    """Answered by the archive (or refused without the network): an ``archive`` unit; a pair
-    the archive does not hold, fetched live: back to its host, as if no archive were given."""
-    unit, row = element
-    found = row[ARCHIVE]
-    if found["status"] == NOT_IN_ARCHIVE and not only:
-        row = {key: value for key, value in row.items() if key != ARCHIVE}
-        return unit, row
-    row = {**row, ARCHIVE_SOURCE: found.get("source") or found["status"]}
-    return ARCHIVE_UNIT + unit, row
+def _answered(capture: Capture) -> bool:
+    status = capture.http_status
+    return capture.kind != "revisit" and status is not None and not 300 <= status < 400
 
 
-class ResolveInArchive(beam.PTransform):
-    """``(host, pair)`` in, ``(unit, pair)`` out: each pair with its archived record's place,
-    or sent on live (see the module docstring)."""
-
-    def __init__(self, settings: ArchiveSettings):
-        super().__init__()
-        self.settings = settings
-
-    def expand(self, keyed):
-        if self.settings.indexes:
-            captures = (
-                keyed.pipeline
-                | "IndexFiles" >> beam.Create(list(self.settings.indexes))
-                | "SpreadIndexes" >> beam.Reshuffle()
-                | "ReadCdxj" >> beam.ParDo(ReadCdxj(self.settings.files))
-            )
-        else:
-            captures = (
-                keyed.pipeline
-                | "ArchiveFiles" >> beam.Create(list(self.settings.files))
-                | "SpreadFiles" >> beam.Reshuffle()
-                | "IndexArchive" >> beam.ParDo(IndexArchive())
-            )
-        pending = keyed | "FirstKey" >> beam.Map(first_want)
-        done = []
-        for lookup in range(LOOKUPS):
-            joined = {"want": pending, "have": captures} | f"Join{lookup}" >> beam.CoGroupByKey()
-            chosen = joined | f"Choose{lookup}" >> beam.ParDo(
-                Choose(last=lookup == LOOKUPS - 1)
-            ).with_outputs(NEXT, main="done")
-            done.append(chosen.done)
-            pending = chosen[NEXT]
-        resolved = done | "Resolved" >> beam.Flatten()
-        if self.settings.robots:
-            resolved = (
-                {"want": resolved | "RobotsKey" >> beam.Map(robots_key), "have": captures}
-                | "JoinRobots" >> beam.CoGroupByKey()
-                | "AttachRobots" >> beam.FlatMap(attach_robots)
-            )
-        return resolved | "Replan" >> beam.Map(replan, self.settings.only)
+def archive_source(row: dict) -> str:
+    """What a list's fingerprint holds for an archived pair: its record and policy files."""
+    archived = row[ARCHIVE]
+    policies = ",".join(policy[4] for policy in archived.get("policies", ()))
+    return (archived.get("source") or archived["status"]) + (f"|{policies}" if policies else "")
 
 
 # --- reading --------------------------------------------------------------------------------
 
 
 def _never_fetch(url: str):
-    raise AssertionError(f"an archived robots.txt is never fetched ({url})")
+    raise AssertionError(f"an archived policy file is never fetched ({url})")
 
 
 class ArchiveReader:
-    """One fetch list's reads from the archive: its open files and the robots.txt it applied."""
+    """One fetch list's reads from the archive: its open files, and the policy files it
+    applied (``records``, for the list's policy record)."""
 
     def __init__(self, settings: ArchiveSettings):
         self.settings = settings
         self.handles: dict[str, object] = {}
-        self.robots: dict[str, RobotsCache] = {}
+        self.policies: dict[tuple, HostPolicies] = {}
+        self.applied: dict[str, PolicyRecord] = {}
+
+    @property
+    def records(self) -> list[PolicyRecord]:
+        return [self.applied[source] for source in sorted(self.applied)]
 
     def close(self) -> None:
         for handle in self.handles.values():
@@ -425,63 +323,82 @@ class ArchiveReader:
 
     def _refusal(self, found: dict, block: bytes) -> dict | None:
         """The archived consent signals, applied as a live fetch applies them."""
-        token = self.settings.agent_token
         if self.settings.x_robots:
-            directive = opts_out(header_values(block, "x-robots-tag"), token)
+            directive = opts_out(header_values(block, "x-robots-tag"), self.settings.agent_token)
             if directive is not None:
                 return {"status": "x_robots_tag", "error": f"X-Robots-Tag: {directive} (archived)"}
-        robots = found.get("robots")
-        if self.settings.robots and robots:
-            refusal = self._robots_cache(robots, origin_of(found["url"])).refusal(found["url"])
-            if refusal is not None:
-                return {"status": refusal[0], "error": f"{refusal[1]} (archived at {robots[3]})"}
-        return None
+        if self.settings.tdm_header and tdm_reserves(header_values(block, "tdm-reservation")):
+            return {"status": TDM_RESERVATION, "error": "tdm-reservation: 1 (archived)"}
+        policies = found.get("policies", ())
+        if not (self.settings.robots and policies):
+            return None
+        refusal = self._host_policies(origin_of(found["url"]), policies).refusal(found["url"])
+        if refusal is None:
+            return None
+        where = ", ".join(policy[4] for policy in policies)
+        return {"status": refusal[0], "error": f"{refusal[1]} (archived at {where})"}
 
-    def _robots_cache(self, robots: tuple, origin: str) -> RobotsCache:
-        file, offset, inner, source = robots
-        if source not in self.robots:
-            record = self._record(file, offset, inner)
-            response = None if isinstance(record, Damage) else parse_http_response(record.block)
-            if response is None:
-                seed = (None, None)  # unreadable: as a live robots.txt that did not answer
-            else:
-                seed = (response.status, decoded_payload(response.headers, response.payload))
-            known = {origin: seed}
-            self.robots[source] = RobotsCache(_never_fetch, self.settings.agent_token, known=known)
-        return self.robots[source]
+    def _host_policies(self, origin: str, policies: tuple) -> HostPolicies:
+        """The host's policies from these archived files; a file the archive did not capture
+        reserves nothing (it cannot be checked offline)."""
+        key = (origin, policies)
+        if key not in self.policies:
+            known: dict[tuple[str, str], RobotsSeed] = {
+                (origin, name): (404, None) for name in ("robots.txt", *self.settings.policy_files)
+            }
+            for name, file, offset, inner, source, date in policies:
+                known[(origin, name)] = self._policy_seed(origin, name, (file, offset, inner))
+                self._note(origin, name, known[(origin, name)], source, date)
+            self.policies[key] = HostPolicies(
+                _never_fetch, self.settings.agent_token, self.settings.policy_files, known
+            )
+        return self.policies[key]
+
+    def _policy_seed(self, origin: str, name: str, place: tuple) -> RobotsSeed:
+        record = self._record(*place)
+        response = None if isinstance(record, Damage) else parse_http_response(record.block)
+        if response is None:
+            return None, None  # unreadable: as a live file that did not answer
+        return response.status, decoded_payload(response.headers, response.payload)
+
+    def _note(self, origin: str, name: str, seed: RobotsSeed, source: str, date: str) -> None:
+        status, body = seed
+        digest = hashlib.sha256(body).hexdigest() if body is not None else None
+        size = len(body) if body is not None else None
+        outcome = robots_outcome(status)
+        self.applied[source] = PolicyRecord(
+            origin, name, status, outcome, digest, size, date, source=source
+        )
 
 
 def records_in_order(
     order: list[dict],
-    settings: ArchiveSettings,
+    reader: ArchiveReader,
     process: Callable[[FetchResult], dict],
     fetch_map: Callable[[Iterable[str], Callable], Iterator[dict]],
 ) -> Iterator[dict]:
-    """A list's download columns in its order: archived pairs read here, the others fetched
+    """A list's download columns in its order: archived pairs read here, ``READ_BATCH`` at a
+    time in file and offset order (a sequential read of each file's part), the others fetched
     live through ``fetch_map`` (the worker's fetcher, with the list's politeness)."""
 
     def live(result: FetchResult) -> dict:
         return {**process(result), IMAGE_SOURCE.name: result.final_url or result.url}
 
-    live_rows = (row["url"] or "" for row in order if ARCHIVE not in row)
-    fetched = fetch_map(live_rows, live)
-    reader = ArchiveReader(settings)
-    try:
-        for row in order:
-            if ARCHIVE not in row:
-                yield next(fetched)
-                continue
-            answer = reader.result(row)
-            if isinstance(answer, dict):
-                yield {**answer, IMAGE_SOURCE.name: None}
-            else:
-                yield {**process(answer), IMAGE_SOURCE.name: answer.final_url}
-    finally:
-        reader.close()
+    def archived(row: dict) -> dict:
+        answer = reader.result(row)
+        if isinstance(answer, dict):
+            return {**answer, IMAGE_SOURCE.name: None}
+        return {**process(answer), IMAGE_SOURCE.name: answer.final_url}
+
+    fetched = fetch_map((row["url"] or "" for row in order if ARCHIVE not in row), live)
+    for start in range(0, len(order), READ_BATCH):
+        batch = order[start : start + READ_BATCH]
+        places = sorted((_place(row), index) for index, row in enumerate(batch) if ARCHIVE in row)
+        read = {index: archived(batch[index]) for _, index in places}
+        for index, row in enumerate(batch):
+            yield read[index] if ARCHIVE in row else next(fetched)
 
 
-def archive_parts(unit: str, rows: Iterable[dict], rows_per_shard: int) -> list[Part]:
-    """An archive unit's parts: every pair (no host budget: nothing is requested), split in
-    lists of ``rows_per_shard`` so a large collection spreads over the workers."""
-    rows = list(rows)
-    return split_host(unit, rows, 0, max(1, len(rows)), rows_per_shard)
+def _place(row: dict) -> tuple[str, int, int]:
+    found = row[ARCHIVE]
+    return found.get("file", ""), found.get("offset", -1), found.get("inner", 0)

@@ -41,7 +41,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
 from commandline.flags import UsageError
-from pipeline.download import archive
+from pipeline.download import archive, archive_index
 from pipeline.download.imaging import process_image
 from pipeline.download.plan import (
     HOST_URL_BUDGET,
@@ -57,6 +57,7 @@ from pipeline.download.plan import (
 )
 from pipeline.download.policies import POLICIES_FOLDER, policy_table
 from pipeline.fetch.fetcher import FetchConfig, Fetcher, FetchResult
+from pipeline.fetch.hostgate import Share
 from pipeline.fetch.policy import HOST_FILES, prefetch
 from pipeline.fetch.robots import origin_of
 from pipeline.fetch.settings import fetch_config
@@ -78,6 +79,7 @@ from pipeline.shards import (
     parquet_rows,
     publish,
     read_text,
+    remove_folder,
     rows_to_table,
     shard_name,
     total_rows,
@@ -136,7 +138,11 @@ class Settings:
         self.rows_per_shard = args.rows_per_shard
         self.opt_out = opt_out  # --opt-out's list (pipeline/optout.py), or None
         self.output = output
-        self.lists = lists
+        # With --archive, lists [0, archive_lists) are the archive's buckets, the rest
+        # (none with --archive-only) the live lists of the pairs the archive lacks.
+        self.archive_lists = lists if archive_settings else 0
+        self.live_lists = 0 if archive_settings and archive_settings.only else lists
+        self.lists = self.archive_lists + self.live_lists
         self.input_extras = [field.name for field in extra_fields(schema)]
         self.archive = archive_settings  # --archive: where images are read from first
         # DOWNLOAD_SCHEMA and the input's extras (and image_source with --archive)
@@ -145,6 +151,14 @@ class Settings:
     @property
     def pair_columns(self) -> list[str]:
         return PAIR_SCHEMA.names + self.input_extras
+
+    @property
+    def scratch(self) -> str:
+        """Where --archive's index and spilled pairs live while the job runs."""
+        return FileSystems.join(self.output, "_scratch")
+
+    def live_list(self, unit: str, part: int) -> int:
+        return self.archive_lists + list_of(unit, part, self.live_lists)
 
     def path(self, index: int, folder: str | None = None) -> str:
         """The list's image shard, or its file in a subfolder (deferred/, policies/)."""
@@ -241,15 +255,12 @@ class PlanHost(beam.DoFn):
     def process(self, element: tuple[str, Sequence[dict]]) -> Iterator[tuple[int, Part]]:
         unit, rows = element
         s = self.settings
-        if archive.is_archive_unit(unit):  # read from the archive: no request, no budget
-            parts = archive.archive_parts(unit, rows, s.rows_per_shard)
-        else:
-            concurrency = self.fetch_config.per_host_concurrency
-            parts = split_host(unit, rows, s.max_urls, concurrency, s.rows_per_shard)
-            if len(parts) > 1 and self.fetch_config.respect_robots:
-                self._fetch_policies(parts)
+        concurrency = self.fetch_config.per_host_concurrency
+        parts = split_host(unit, rows, s.max_urls, concurrency, s.rows_per_shard)
+        if len(parts) > 1 and self.fetch_config.respect_robots:
+            self._fetch_policies(parts)
         for part in parts:
-            yield list_of(unit, part.share.index, s.lists), part
+            yield s.live_list(unit, part.share.index), part
 
     def _fetch_policies(self, parts: list[Part]) -> None:
         politeness = self.fetcher.politeness(unit_function(self.settings.unit))
@@ -326,6 +337,9 @@ class FetchList:
         self.index, self.parts, self.fingerprint, self.counts = index, parts, expected, counts
         self.tally = Counter({"shards_written": 1})
         self.deferred: list[dict] = []
+        self.reader = (
+            archive.ArchiveReader(self.settings.archive) if self.settings.archive else None
+        )
 
     def run(self) -> Counter:
         s = self.settings
@@ -336,18 +350,23 @@ class FetchList:
             self._defer(part.deferred, HOST_URL_BUDGET)
         order = [row for _, row in fetch_order(self.parts) if not self._listed(row)]
         process = lambda result: image_record(result, s, self.slots)  # noqa: E731
-        if s.archive:
+        if self.reader:
             fetch = lambda urls, process: self.fetcher.map(urls, process, politeness=politeness)  # noqa: E731
-            records = archive.records_in_order(order, s.archive, process, fetch)
+            records = archive.records_in_order(order, self.reader, process, fetch)
         else:
             records = self.fetcher.map(
                 (row["url"] or "" for row in order), process, politeness=politeness
             )
         temporary = s.path(self.index) + ".tmp"
-        with FileSystems.create(temporary) as sink:
-            self._write_images(sink, order, records, politeness)
+        try:
+            with FileSystems.create(temporary) as sink:
+                self._write_images(sink, order, records, politeness)
+        finally:
+            if self.reader:
+                self.reader.close()
         self._write_deferred()
         policies = [record for part in self.parts for record in part.records]
+        policies += self.reader.records if self.reader else []
         self._write_policies(policies + politeness.policies.records, politeness.unit_of)
         publish(temporary, s.path(self.index))  # last: a published shard is a finished list
         self.fetcher.release({part.unit for part in self.parts}, politeness.unit_of)
@@ -378,6 +397,8 @@ class FetchList:
             records = politeness.policies.records + [r for p in self.parts for r in p.records]
             robots = sum(record.file == "robots.txt" for record in records)
             self._count({"robots_fetched": robots, "policy_files_fetched": len(records)})
+            if self.reader:  # the archived policy files applied (none fetched)
+                self._count({"policy_files_archived": len(self.reader.records)})
             footer = Counter(self.tally)
             footer.pop("shards_written")
             metadata[TALLY_KEY] = json.dumps(dict(footer), sort_keys=True).encode()
@@ -458,29 +479,67 @@ def finished_tally(settings: Settings, index: int, expected: str) -> Counter | N
         return None
     tally = Counter(json.loads(metadata[TALLY_KEY]))
     companions = [(DEFERRED_FOLDER, sum(v for k, v in tally.items() if k.startswith("deferred/")))]
-    companions.append((POLICIES_FOLDER, tally["robots_fetched"]))
+    companions.append(
+        (POLICIES_FOLDER, tally["policy_files_fetched"] + tally["policy_files_archived"])
+    )
     for folder, rows in companions:  # published before the shard; lost or damaged since?
         if rows and parquet_rows(settings.path(index, folder)) is None:
             return None
     return tally + Counter({"shards_resumed": 1})
 
 
-class FromArchive(beam.PTransform):
-    """With --archive: each pair located in the archive (pipeline/download/archive.py) and
-    planned under an ``archive`` unit, or left to its host to be fetched live; else nothing."""
+class ArchiveLists(beam.DoFn):
+    """With --archive: a bucket in, its fetch list written (the bucket's pairs that the archive
+    answers, read by offset; archive.py), its tally out; with ``--archive-only`` the pairs it
+    lacks are rejected there, else they go out tagged ``LIVE`` as ``(host, pair)`` to be
+    planned by host and fetched live. The bucket's pairs and captures are read from the
+    scratch files (archive_index.py), so a worker holds one bucket at a time."""
 
-    def __init__(self, settings: archive.ArchiveSettings | None):
-        super().__init__()
+    def __init__(self, fetch_config: FetchConfig, settings: Settings):
+        self.fetch_config = fetch_config
         self.settings = settings
+        self.live = LiveTally(JOB)
 
-    def expand(self, keyed):
-        if self.settings is None:
-            return keyed
-        return keyed | "Resolve" >> archive.ResolveInArchive(self.settings)
+    def setup(self):
+        self.fetcher, self.decode_slots = _worker_fetcher(self.fetch_config)
+
+    def process(self, bucket: int, pair_files: list[str], capture_files: list[str]):
+        s = self.settings
+        lookup = archive_index.CaptureLookup(capture_files, s.archive_lists)
+        rows = archive.resolve(archive_index.bucket_rows(pair_files, bucket), lookup)
+        if s.archive.robots:
+            rows = archive.attach_policies(rows, lookup, s.archive.policy_files)
+        listed = []
+        for row in rows:
+            if row[archive.ARCHIVE]["status"] == archive.NOT_IN_ARCHIVE and not s.archive.only:
+                pair = {key: value for key, value in row.items() if key != archive.ARCHIVE}
+                unit = unit_function(s.unit)(pair["url"] or "") or NO_HOST
+                yield beam.pvalue.TaggedOutput(LIVE, (unit, pair))
+            else:
+                listed.append({**row, archive.ARCHIVE_SOURCE: archive.archive_source(row)})
+        if listed:
+            yield self._run_list(bucket, [Part(archive.ARCHIVE_UNIT, Share(), listed)])
+
+    def _run_list(self, index: int, parts: list[Part]) -> dict:
+        expected = fingerprint(parts)
+        counts: queue.SimpleQueue = queue.SimpleQueue()
+        tally = finished_tally(self.settings, index, expected)
+        if tally is None:
+            tally = FetchList(self, index, parts, expected, counts).run()
+        else:
+            counts.put(tally)
+        while not counts.empty():
+            self.live.add(counts.get())
+        self.live.flush()
+        return dict(tally)
+
+
+LIVE = "live"
 
 
 class Download(beam.PTransform):
-    """Plans the fetch lists by host, fetches them; outputs one tally per list."""
+    """Plans the fetch lists by host, fetches them; outputs one tally per list. With
+    --archive, the archive's lists first (ArchiveLists), then the live ones of the rest."""
 
     def __init__(self, paths: list[str], fetch_config: FetchConfig, settings: Settings):
         super().__init__()
@@ -489,17 +548,60 @@ class Download(beam.PTransform):
         self.settings = settings
 
     def expand(self, pipeline):
-        return (
-            pipeline
-            | "Shards" >> beam.Create(self.paths)
-            | "Spread" >> beam.Reshuffle()
-            | "KeyByHost" >> beam.ParDo(KeyByHost(self.settings))
-            | "FromArchive" >> FromArchive(self.settings.archive)
-            | "GroupByHost" >> beam.GroupByKey()
-            | "PlanHost" >> beam.ParDo(PlanHost(self.fetch_config, self.settings))
-            | "GroupByList" >> beam.GroupByKey()
-            | "FetchLists" >> beam.ParDo(FetchLists(self.fetch_config, self.settings))
+        shards = pipeline | "Shards" >> beam.Create(self.paths) | "Spread" >> beam.Reshuffle()
+        tallies = []
+        if self.settings.archive:
+            keyed, archived = self._archive(pipeline, shards)
+            tallies.append(archived)
+        else:
+            keyed = shards | "KeyByHost" >> beam.ParDo(KeyByHost(self.settings))
+        if self.settings.live_lists:
+            tallies.append(
+                keyed
+                | "GroupByHost" >> beam.GroupByKey()
+                | "PlanHost" >> beam.ParDo(PlanHost(self.fetch_config, self.settings))
+                | "GroupByList" >> beam.GroupByKey()
+                | "FetchLists" >> beam.ParDo(FetchLists(self.fetch_config, self.settings))
+            )
+        if not self.settings.archive:
+            return tallies[0]
+        tallies = tallies | "Tallies" >> beam.Flatten()
+        scratch = self.settings.scratch
+        _ = (
+            tallies
+            | "CountLists" >> beam.combiners.Count.Globally()
+            | "RemoveScratch" >> beam.Map(lambda _: remove_folder(scratch))
         )
+        return tallies
+
+    def _archive(self, pipeline, shards):
+        """The archive's lists: (the pairs it lacks keyed by host, the lists' tallies)."""
+        s, archived = self.settings, self.settings.archive
+        columns = s.pair_columns
+        pair_files = shards | "SpillPairs" >> beam.ParDo(
+            archive_index.SpillPairs(s.scratch, s.archive_lists, columns)
+        )
+        indexer = archive_index.IndexToScratch(
+            s.scratch, s.archive_lists, archived.files, bool(archived.indexes)
+        )
+        capture_files = (
+            pipeline
+            | "ArchiveFiles" >> beam.Create(list(archived.indexes or archived.files))
+            | "SpreadFiles" >> beam.Reshuffle()
+            | "IndexArchive" >> beam.ParDo(indexer)
+        )
+        lists = (
+            pipeline
+            | "Buckets" >> beam.Create(range(s.archive_lists))
+            | "SpreadBuckets" >> beam.Reshuffle()
+            | "ArchiveLists"
+            >> beam.ParDo(
+                ArchiveLists(self.fetch_config, s),
+                beam.pvalue.AsList(pair_files),
+                beam.pvalue.AsList(capture_files),
+            ).with_outputs(LIVE, main="tallies")
+        )
+        return lists[LIVE], lists.tallies
 
 
 def execute(args: argparse.Namespace, pipeline_options) -> dict:
@@ -511,10 +613,11 @@ def execute(args: argparse.Namespace, pipeline_options) -> dict:
     paths = input_paths(args.input)
     schema = with_extras(DOWNLOAD_SCHEMA, check_input(paths, PAIRS))
     rows = total_rows(paths)
-    lists = num_lists(len(paths), rows or 0, args.rows_per_shard)
     opt_out = read_list(args.opt_out, read_text) if args.opt_out else None
     archived = archive.archive_settings(args, config)
+    lists = num_lists(len(paths), rows or 0, args.rows_per_shard)
     settings = Settings(args, args.output, lists, schema, archived, opt_out)
+    lists = settings.lists  # with --archive: the archive's and the live ones
     ensure_folder(args.output)
     # The input lets a later report follow the curation back to the text filter's run.
     extra = {"job": JOB, "input": args.input}
@@ -562,7 +665,12 @@ def outputs_of(output: str, lists: int, stats: dict) -> list[str]:
         f"{output}: {written + resumed} shards {OUTPUT_PREFIX}-*-of-{lists:05d}.parquet"
         f" ({written} written, {resumed} already complete; {fetched:,.1f} MB fetched)",
         f"{FileSystems.join(output, POLICIES_FOLDER)}: robots.txt applied "
-        f"({counts.get('robots_fetched', 0):,} fetched)",
+        f"({counts.get('robots_fetched', 0):,} fetched"
+        + (
+            f"; {counts['policy_files_archived']:,} policy files read from the archive)"
+            if "policy_files_archived" in counts
+            else ")"
+        ),
     ]
     if stats.get("deferred"):
         folder = FileSystems.join(output, DEFERRED_FOLDER)

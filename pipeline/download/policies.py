@@ -1,9 +1,11 @@
-"""The policy record: every robots.txt the download applied, kept beside the images.
+"""The policy record: every policy file the download applied, kept beside the images.
 
 One Parquet file per fetch list under ``<output>/policies/`` (host, origin, file, HTTP status,
-outcome, sha256 and size of the bytes, fetch time): the record that a site's wishes were
-checked when its images were fetched. Written before the list's image shard, so a finished
-shard always has its record.
+outcome, sha256 and size of the bytes, fetch time, source): the record that a site's wishes
+were checked when its images were fetched. Files fetched live have no source; files read
+from a web archive (--archive) have their record's ``file@offset`` as source and their
+capture time as fetch time. Written before the list's image shard, so a finished shard
+always has its record.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ POLICY_SCHEMA = pa.schema(
     [
         ("host", pa.string()),  # the unit of politeness the file was fetched for
         ("origin", pa.string()),
-        ("file", pa.string()),  # robots.txt
+        ("file", pa.string()),  # robots.txt, ai.txt or tdmrep.json
         ("http_status", pa.int32()),
         ("outcome", pa.string()),  # rules, missing or unreachable
         ("sha256", pa.string()),
         ("size", pa.int64()),
-        ("fetched_at", pa.string()),
+        ("fetched_at", pa.string()),  # for an archived file: its capture time
+        ("source", pa.string()),  # an archived file's file@offset; null: fetched live
     ]
 )
 
@@ -37,5 +40,5 @@ def policy_table(records: Sequence[PolicyRecord], unit_of: UnitOf) -> pa.Table:
         {"host": unit_of(record.origin + "/") or "", **dataclasses.asdict(record)}
         for record in records
     ]
-    rows.sort(key=lambda row: (row["host"], row["origin"], row["file"]))
+    rows.sort(key=lambda row: (row["host"], row["origin"], row["file"], row["source"] or ""))
     return pa.Table.from_pylist(rows, schema=POLICY_SCHEMA)

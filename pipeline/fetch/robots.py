@@ -31,7 +31,8 @@ class PolicyRecord:
     """A policy file that was applied: which, from where, what came back, and when.
 
     ``outcome``: ``rules`` (parsed), ``missing`` (4xx: no restrictions) or ``unreachable``
-    (5xx, 429 or no answer: RFC 9309's complete disallow).
+    (5xx, 429 or no answer: RFC 9309's complete disallow). A file read from a web archive
+    has ``source`` (``file@offset`` of its record) and its capture time as ``fetched_at``.
     """
 
     origin: str
@@ -41,6 +42,7 @@ class PolicyRecord:
     sha256: str | None
     size: int | None
     fetched_at: str  # ISO 8601, UTC
+    source: str | None = None  # the archived record's file@offset; None: fetched live
 
 
 def policy_record(origin: str, file: str, status: int | None, body: bytes | None) -> PolicyRecord:

@@ -264,3 +264,41 @@ def test_a_rerun_after_losing_a_shard_is_byte_identical(archives, tmp_path):
         path.name: path.read_bytes() for path in sorted((tmp_path / "images").glob("*.parquet"))
     }
     assert again == first
+
+
+RESERVED = "http://reserved.example"
+
+
+def test_archived_ai_txt_and_tdmrep_json_apply_and_are_recorded_with_their_capture(tmp_path):
+    """The host's captured policy files are applied as live ones are, and written to
+    policies/ with their record's place and capture time (nothing is fetched)."""
+    archive = Archive(tmp_path / "c.warc.gz")
+    tdmrep = b'[{"location": "/tdm/*", "tdm-reservation": 1}]'
+    files = {
+        "robots.txt": (b"User-agent: *\nAllow: /\n", "text/plain"),
+        "ai.txt": (b"User-Agent: *\nDisallow: /ai/\n", "text/plain"),
+        ".well-known/tdmrep.json": (tdmrep, "application/json"),
+    }
+    for second, (path, (body, kind)) in enumerate(files.items()):
+        archive.response(f"{RESERVED}/{path}", body, f"2020-02-01T00:00:0{second}Z", kind)
+    for name in ("ai/a.jpg", "tdm/t.jpg", "free.jpg"):
+        archive.response(f"{RESERVED}/{name}", GREY, "2020-02-01T00:00:09Z")
+    archive.close()
+    rows = [pair(f"{RESERVED}/{name}", "elsewhere.warc.gz@0") for name in ("ai/a", "tdm/t", "free")]
+    rows = [{**row, "url": row["url"] + ".jpg"} for row in rows]
+    by_url = download(tmp_path, rows, "--archive", str(archive.path), "--archive-only")
+    assert by_url[RESERVED + "/ai/a.jpg"]["status"] == "ai_txt"
+    assert by_url[RESERVED + "/tdm/t.jpg"]["status"] == "tdmrep_json"
+    assert by_url[RESERVED + "/free.jpg"]["status"] == "ok"
+    recorded = read_table(str(tmp_path / "images" / "policies" / "*.parquet")).to_pylist()
+    expected = {
+        (Path(path).name, "rules", sha(body), len(body), archive.source(f"{RESERVED}/{path}"),
+         f"2020-02-01T00:00:0{second}Z")
+        for second, (path, (body, _)) in enumerate(files.items())
+    }  # fmt: skip
+    got = {
+        (r["file"], r["outcome"], r["sha256"], r["size"], r["source"], r["fetched_at"])
+        for r in recorded
+    }
+    assert got == expected
+    assert {(r["host"], r["origin"]) for r in recorded} == {("reserved.example", RESERVED)}
