@@ -15,6 +15,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
+LABEL_WIDTH = 40  # the longest comparison label, "(d) 3x uncurated vs (b), equal epochs", fits
 NULL_WIDTH = 0.05  # a difference within +-5 points of top-1 is "no effect" for this web
 
 
@@ -38,7 +39,7 @@ class Comparison:
     def line(self) -> str:
         p = "n/a" if self.p is None else f"{self.p:.3f}"
         return (
-            f"  {self.label:<34}{self.seeds:>6}{100 * self.mean:>+9.1f}"
+            f"  {self.label:<{LABEL_WIDTH}}{self.seeds:>6}{100 * self.mean:>+9.1f}"
             f"   [{100 * self.low:+.1f}, {100 * self.high:+.1f}]{p:>9}   {self.verdict}"
         )
 
@@ -63,6 +64,9 @@ def paired(label: str, first: dict[int, float], second: dict[int, float]) -> Com
 
 
 def comparison_table(comparisons: list[Comparison], metric: str) -> str:
-    header = f"  {'comparison':<34}{'seeds':>6}{'diff':>9}   {'95% interval':<16}{'p':>6}   verdict"
+    header = (
+        f"  {'comparison':<{LABEL_WIDTH}}{'seeds':>6}{'diff':>9}   {'95% interval':<16}{'p':>6}"
+        "   verdict"
+    )
     lines = ["", f"Seed-paired differences in {metric} (points; paired t-test)", header]
     return "\n".join(lines + [comparison.line() for comparison in comparisons])
