@@ -24,7 +24,7 @@ demo: $(STAMP)
 	$(BIN)/align-demo $(ARGS)
 
 # ALIGN's curation claims over seeds: arms (b)-(e) and (b) at equal epochs, 4 seeds per arm,
-# seed-paired p-values (~88 min alone on 2 cores, estimated; docs/model.md).
+# seed-paired p-values (65 min measured on 2 cores; docs/model.md).
 experiment: $(STAMP)
 	$(BIN)/align-demo --experiment $(ARGS)
 

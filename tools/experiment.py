@@ -72,7 +72,8 @@ METRICS = (
 # with its evaluation takes ~3.3 minutes on a quiet 2-core machine (the 4-arm run: 12 trials
 # and the data stages in 45 min 45 s), a pair of 700-step scorers and their filter ~5.7. So
 # 16 compared trials (--seeds, default 4), 4 equal-epoch trials of ~1/3 the steps, 4 pairs of
-# scorers and the data stages (~8 minutes, both webs) come to ~88 minutes: inside 90.
+# scorers and the data stages (~8 minutes, both webs) come to ~88 minutes: inside 90. The
+# first run of this plan took 65 min 28 s (docs/model.md).
 CURVE_STEP = 500  # the learning-curve check: the comparisons again at this step (--eval-every)
 COMPARISONS = (  # (first, second, label): first minus second, seed-paired
     ("score", "all_rules", "(e) rules+score vs (c) rules"),
