@@ -288,6 +288,8 @@ def add_config_flags(
     helps = helps or {}
     for name, field in fields_of(config_class).items():
         default = field.default if field.default is not dataclasses.MISSING else None
+        if isinstance(default, tuple):  # shown as it is written: --languages en,fr
+            default = ",".join(map(str, default))
         parser.add_argument(
             "--" + name.replace("_", "-"),
             dest=name,
