@@ -11,6 +11,7 @@ No step then holds more than one list's rows, the way archive_index.py keeps the
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -58,42 +59,71 @@ class SpillHosts(beam.DoFn):
             yield beam.pvalue.TaggedOutput(COUNTS, (unit, count))
 
 
-def hosts_in_uid_order(files: Iterable[str], lists: int, units: set[str]) -> dict[str, pa.Table]:
-    """These hosts' spilled pairs (without ``_unit``), each host's sorted by uid."""
-    by_bucket: dict[int, set[str]] = {}
-    for unit in units:
-        by_bucket.setdefault(list_of(unit, 0, lists), set()).add(unit)
-    found: dict[str, pa.Table] = {}
-    for bucket, wanted in sorted(by_bucket.items()):
-        tables = [t for t in read_parts((path, bucket) for path in sorted(files)) if t.num_rows]
-        if not tables:
-            continue
-        table = pa.concat_tables(tables)
-        table = table.filter(pc.is_in(table[UNIT], value_set=pa.array(sorted(wanted))))
-        for unit in sorted(wanted):
-            rows = table.filter(pc.equal(table[UNIT], unit)).drop_columns([UNIT])
-            found[unit] = rows.take(pc.sort_indices(rows, [("uid", "ascending")]))
-    return found
+_READING = threading.Lock()  # a worker's lists read the scratch files one at a time
+
+
+def uid_order(files: Sequence[str], bucket: int, units: set[str]) -> dict[str, pa.Table]:
+    """Where these hosts' pairs lie, as (file, row) in uid order per host: only their uids
+    are held, never a whole bucket's rows (a large host's bucket holds all its rows)."""
+    found = []
+    for number, path in enumerate(files):
+        (table,) = read_parts([(path, bucket)])
+        rows = pa.array(range(table.num_rows), pa.int64())
+        where = pa.table({UNIT: table[UNIT], "uid": table["uid"], "row": rows})
+        where = where.filter(pc.is_in(where[UNIT], value_set=pa.array(sorted(units))))
+        found.append(where.append_column("file", pa.array([number] * where.num_rows, pa.int64())))
+    every = pa.concat_tables(found) if found else None
+    orders = {}
+    for unit in sorted(units) if every is not None else []:
+        rows = every.filter(pc.equal(every[UNIT], unit))  # files in order, rows in order: stable
+        orders[unit] = rows.take(pc.sort_indices(rows, [("uid", "ascending")]))
+    return orders
+
+
+def take(files: Sequence[str], bucket: int, where: pa.Table) -> pa.Table:
+    """The pairs at ``where``'s (file, row), in its order, without ``_unit``."""
+    position = pa.array(range(where.num_rows), pa.int64())
+    where = where.append_column("position", position)
+    pieces = []
+    for number, path in enumerate(files):
+        wanted = where.filter(pc.equal(where["file"], number))
+        if wanted.num_rows:
+            (table,) = read_parts([(path, bucket)])
+            piece = table.take(wanted["row"]).drop_columns([UNIT])
+            pieces.append(piece.append_column("position", wanted["position"]))
+    if not pieces:
+        return pa.table({})
+    rows = pa.concat_tables(pieces)
+    return rows.take(pc.sort_indices(rows["position"])).drop_columns(["position"])
 
 
 def fill(parts: Sequence[Part], files: Iterable[str], lists: int, max_urls: int) -> None:
     """Gives a fetch list's parts their rows (and part 0 its host's deferred rows), read from
     the scratch files; their planned counts must be what the files hold."""
-    hosts = hosts_in_uid_order(files, lists, {part.unit for part in parts})
-    for part in parts:
-        table = hosts.get(part.unit)
-        if table is None:
-            continue
-        kept = kept_count(table.num_rows, max_urls)
-        index, step = part.share.index, part.share.parts
-        part.rows = table.take(pa.array(range(index, kept, step), pa.int64())).to_pylist()
-        part.deferred = table.slice(kept).to_pylist() if index == 0 else []
-        part.planned = None
+    files = sorted(files)
+    units = {part.unit for part in parts}
+    with _READING:
+        for bucket in sorted({list_of(unit, 0, lists) for unit in units}):
+            here = {unit for unit in units if list_of(unit, 0, lists) == bucket}
+            orders = uid_order(files, bucket, here)
+            for part in (part for part in parts if part.unit in orders):
+                order = orders[part.unit]
+                kept = kept_count(order.num_rows, max_urls)
+                index, step = part.share.index, part.share.parts
+                mine = order.take(pa.array(range(index, kept, step), pa.int64()))
+                part.rows = take(files, bucket, mine).to_pylist()
+                part.deferred = (
+                    take(files, bucket, order.slice(kept)).to_pylist() if index == 0 else []
+                )
+                part.planned = None
 
 
 def kept_urls(files: Iterable[str], lists: int, unit: str, max_urls: int) -> list[str]:
     """The URLs of a host that this run fetches (its first ``max_urls`` by uid)."""
-    table = hosts_in_uid_order(files, lists, {unit}).get(unit)
-    if table is None:
-        return []
-    return table["url"].slice(0, kept_count(table.num_rows, max_urls)).to_pylist()
+    files, bucket = sorted(files), list_of(unit, 0, lists)
+    with _READING:
+        order = uid_order(files, bucket, {unit}).get(unit)
+        if order is None:
+            return []
+        kept = take(files, bucket, order.slice(0, kept_count(order.num_rows, max_urls)))
+    return kept["url"].to_pylist() if kept.num_rows else []
