@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.download.plan import NO_HOST, Part, kept_count, list_of
+from pipeline.fetch.robots import origin_of
 from pipeline.fetch.units import unit_function
 from pipeline.shards import read_parts, write_parts
 
@@ -101,7 +102,7 @@ def fill(parts: Sequence[Part], files: Iterable[str], lists: int, max_urls: int)
     """Gives a fetch list's parts their rows (and part 0 its host's deferred rows), read from
     the scratch files; their planned counts must be what the files hold."""
     files = sorted(files)
-    units = {part.unit for part in parts}
+    units, orders = {part.unit for part in parts}, {}
     with _READING:
         for bucket in sorted({list_of(unit, 0, lists) for unit in units}):
             here = {unit for unit in units if list_of(unit, 0, lists) == bucket}
@@ -116,14 +117,26 @@ def fill(parts: Sequence[Part], files: Iterable[str], lists: int, max_urls: int)
                     take(files, bucket, order.slice(kept)).to_pylist() if index == 0 else []
                 )
                 part.planned = None
+        del orders
+        pa.default_memory_pool().release_unused()  # each list thread's allocator keeps its own
 
 
-def kept_urls(files: Iterable[str], lists: int, unit: str, max_urls: int) -> list[str]:
-    """The URLs of a host that this run fetches (its first ``max_urls`` by uid)."""
-    files, bucket = sorted(files), list_of(unit, 0, lists)
+def kept_origins(files: Iterable[str], lists: int, unit: str, max_urls: int) -> set[str]:
+    """The origins of the URLs of a host that this run fetches (its first ``max_urls`` by
+    uid), from its uids and URLs alone."""
+    bucket, wanted = list_of(unit, 0, lists), pa.array([unit])
+    found = []
     with _READING:
-        order = uid_order(files, bucket, {unit}).get(unit)
-        if order is None:
-            return []
-        kept = take(files, bucket, order.slice(0, kept_count(order.num_rows, max_urls)))
-    return kept["url"].to_pylist() if kept.num_rows else []
+        for path in sorted(files):
+            (table,) = read_parts([(path, bucket)])
+            found.append(table.select(["uid", "url", UNIT]).filter(pc.is_in(table[UNIT], wanted)))
+        urls = pa.concat_tables(found) if found else None
+        origins: set[str] = set()
+        if urls is not None and urls.num_rows:
+            urls = urls.take(pc.sort_indices(urls, [("uid", "ascending")]))["url"]
+            urls = urls.slice(0, kept_count(len(urls), max_urls))
+            for start in range(0, len(urls), 8192):
+                origins.update(origin_of(url) for url in urls.slice(start, 8192).to_pylist())
+        del found, urls
+        pa.default_memory_pool().release_unused()
+    return origins

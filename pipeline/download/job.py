@@ -58,7 +58,6 @@ from pipeline.download.policies import POLICIES_FOLDER, policy_table
 from pipeline.fetch.fetcher import FetchConfig, Fetcher, FetchResult
 from pipeline.fetch.hostgate import Share
 from pipeline.fetch.policy import HOST_FILES, prefetch
-from pipeline.fetch.robots import origin_of
 from pipeline.fetch.settings import fetch_config
 from pipeline.fetch.units import unit_function
 from pipeline.monitor import LiveTally, Meter, run_job, summary
@@ -243,14 +242,14 @@ class PlanHost(beam.DoFn):
         concurrency = self.fetch_config.per_host_concurrency
         parts = plan_host(unit, count, s.max_urls, concurrency, s.rows_per_shard)
         if len(parts) > 1 and self.fetch_config.respect_robots:
-            urls = host_spill.kept_urls(files, s.live_lists, unit, s.max_urls)
-            self._fetch_policies(parts, urls)
+            origins = host_spill.kept_origins(files, s.live_lists, unit, s.max_urls)
+            self._fetch_policies(parts, origins)
         for part in parts:
             yield s.live_list(unit, part.share.index), part
 
-    def _fetch_policies(self, parts: list[Part], urls: list[str]) -> None:
+    def _fetch_policies(self, parts: list[Part], origins: set[str]) -> None:
         politeness = self.fetcher.politeness(unit_function(self.settings.unit))
-        origins = sorted({origin_of(url) for url in urls})
+        origins = sorted(origins)
         files = self.fetch_config.policy_files
         answers, records = prefetch(politeness.robots.fetch, origins, files)
         for part in parts:
