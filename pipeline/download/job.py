@@ -1,9 +1,11 @@
 """align-download: pair shards -> image shards (every pair ``ok`` with its image, a named
 failure, or deferred to a later run).
 
-The work is planned by host (pipeline/download/plan.py): pairs are grouped by host, each
+The work is planned by host (pipeline/download/plan.py): pairs are counted by host, each
 host is kept to its first ``--max-urls-per-host`` URLs and given to exactly one fetch list
-(a large host: to at most ``--per-host-concurrency`` lists that share its budget). A list is
+(a large host: to at most ``--per-host-concurrency`` lists that share its budget). The pairs
+wait in scratch files by host bucket (host_spill.py) and a list reads its own when it runs,
+so only counts and file names pass through Beam. A list is
 fetched by one worker with its own gates and robots.txt cache, so ``--per-host-concurrency``
 and ``--per-host-rate`` hold for the whole job, on one machine or a hundred. A worker runs
 many lists at once, the slowest (by politeness floor) first.
