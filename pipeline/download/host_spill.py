@@ -14,7 +14,9 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import apache_beam as beam
 import pyarrow as pa
@@ -29,6 +31,7 @@ from pipeline.shards import read_parts, write_parts
 
 UNIT = "_unit"  # the spilled rows' host (--politeness-unit), dropped when they are read
 COUNTS = "counts"  # SpillHosts' tagged output: (host, pairs in this file)
+T = TypeVar("T")
 
 
 def spill(table: pa.Table, unit: str, lists: int, scratch: str) -> tuple[str, Counter]:
@@ -60,7 +63,18 @@ class SpillHosts(beam.DoFn):
             yield beam.pvalue.TaggedOutput(COUNTS, (unit, count))
 
 
-_READING = threading.Lock()  # a worker's lists read the scratch files one at a time
+_READER_LOCK = threading.Lock()
+_READER: list[ThreadPoolExecutor] = []
+
+
+def _on_reader(function: Callable[..., T], *args) -> T:
+    """Runs a read of the scratch files on the worker's one reader thread: its lists then read
+    one at a time, and the freed buffers stay with one thread's allocator, not with each list
+    thread's (8 list threads reading a large host kept ~85 MiB more, measured)."""
+    with _READER_LOCK:
+        if not _READER:
+            _READER.append(ThreadPoolExecutor(1, thread_name_prefix="scratch-reader"))
+    return _READER[0].submit(function, *args).result()
 
 
 def uid_order(files: Sequence[str], bucket: int, units: set[str]) -> dict[str, pa.Table]:
@@ -101,42 +115,45 @@ def take(files: Sequence[str], bucket: int, where: pa.Table) -> pa.Table:
 def fill(parts: Sequence[Part], files: Iterable[str], lists: int, max_urls: int) -> None:
     """Gives a fetch list's parts their rows (and part 0 its host's deferred rows), read from
     the scratch files; their planned counts must be what the files hold."""
-    files = sorted(files)
+    _on_reader(_fill, parts, sorted(files), lists, max_urls)
+
+
+def _fill(parts: Sequence[Part], files: list[str], lists: int, max_urls: int) -> None:
     units, orders = {part.unit for part in parts}, {}
-    with _READING:
-        for bucket in sorted({list_of(unit, 0, lists) for unit in units}):
-            here = {unit for unit in units if list_of(unit, 0, lists) == bucket}
-            orders = uid_order(files, bucket, here)
-            for part in (part for part in parts if part.unit in orders):
-                order = orders[part.unit]
-                kept = kept_count(order.num_rows, max_urls)
-                index, step = part.share.index, part.share.parts
-                mine = order.take(pa.array(range(index, kept, step), pa.int64()))
-                part.rows = take(files, bucket, mine).to_pylist()
-                part.deferred = (
-                    take(files, bucket, order.slice(kept)).to_pylist() if index == 0 else []
-                )
-                part.planned = None
-        del orders
-        pa.default_memory_pool().release_unused()  # each list thread's allocator keeps its own
+    for bucket in sorted({list_of(unit, 0, lists) for unit in units}):
+        here = {unit for unit in units if list_of(unit, 0, lists) == bucket}
+        orders = uid_order(files, bucket, here)
+        for part in (part for part in parts if part.unit in orders):
+            order = orders[part.unit]
+            kept = kept_count(order.num_rows, max_urls)
+            index, step = part.share.index, part.share.parts
+            mine = order.take(pa.array(range(index, kept, step), pa.int64()))
+            part.rows = take(files, bucket, mine).to_pylist()
+            part.deferred = take(files, bucket, order.slice(kept)).to_pylist() if index == 0 else []
+            part.planned = None
+    del orders
+    pa.default_memory_pool().release_unused()
 
 
 def kept_origins(files: Iterable[str], lists: int, unit: str, max_urls: int) -> set[str]:
     """The origins of the URLs of a host that this run fetches (its first ``max_urls`` by
     uid), from its uids and URLs alone."""
+    return _on_reader(_kept_origins, sorted(files), lists, unit, max_urls)
+
+
+def _kept_origins(files: list[str], lists: int, unit: str, max_urls: int) -> set[str]:
     bucket, wanted = list_of(unit, 0, lists), pa.array([unit])
     found = []
-    with _READING:
-        for path in sorted(files):
-            (table,) = read_parts([(path, bucket)])
-            found.append(table.select(["uid", "url", UNIT]).filter(pc.is_in(table[UNIT], wanted)))
-        urls = pa.concat_tables(found) if found else None
-        origins: set[str] = set()
-        if urls is not None and urls.num_rows:
-            urls = urls.take(pc.sort_indices(urls, [("uid", "ascending")]))["url"]
-            urls = urls.slice(0, kept_count(len(urls), max_urls))
-            for start in range(0, len(urls), 8192):
-                origins.update(origin_of(url) for url in urls.slice(start, 8192).to_pylist())
-        del found, urls
-        pa.default_memory_pool().release_unused()
+    for path in sorted(files):
+        (table,) = read_parts([(path, bucket)])
+        found.append(table.select(["uid", "url", UNIT]).filter(pc.is_in(table[UNIT], wanted)))
+    urls = pa.concat_tables(found) if found else None
+    origins: set[str] = set()
+    if urls is not None and urls.num_rows:
+        urls = urls.take(pc.sort_indices(urls, [("uid", "ascending")]))["url"]
+        urls = urls.slice(0, kept_count(len(urls), max_urls))
+        for start in range(0, len(urls), 8192):
+            origins.update(origin_of(url) for url in urls.slice(start, 8192).to_pylist())
+    del found, urls
+    pa.default_memory_pool().release_unused()
     return origins
