@@ -1,9 +1,11 @@
 """align-download: pair shards -> image shards (every pair ``ok`` with its image, a named
 failure, or deferred to a later run).
 
-The work is planned by host (pipeline/download/plan.py): pairs are grouped by host, each
+The work is planned by host (pipeline/download/plan.py): pairs are counted by host, each
 host is kept to its first ``--max-urls-per-host`` URLs and given to exactly one fetch list
-(a large host: to at most ``--per-host-concurrency`` lists that share its budget). A list is
+(a large host: to at most ``--per-host-concurrency`` lists that share its budget). The pairs
+wait in scratch files by host bucket (host_spill.py) and a list reads its own when it runs,
+so only counts and file names pass through Beam. A list is
 fetched by one worker with its own gates and robots.txt cache, so ``--per-host-concurrency``
 and ``--per-host-rate`` hold for the whole job, on one machine or a hundred. A worker runs
 many lists at once, the slowest (by politeness floor) first.
@@ -41,25 +43,23 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
 from commandline.flags import UsageError
-from pipeline.download import archive, archive_index
+from pipeline.download import archive, archive_index, host_spill
 from pipeline.download.imaging import process_image
 from pipeline.download.plan import (
     HOST_URL_BUDGET,
-    NO_HOST,
     Part,
     fetch_order,
     fingerprint,
     list_of,
     num_lists,
+    plan_host,
     politeness_floor,
     shares_of,
-    split_host,
 )
 from pipeline.download.policies import POLICIES_FOLDER, policy_table
 from pipeline.fetch.fetcher import FetchConfig, Fetcher, FetchResult
 from pipeline.fetch.hostgate import Share
 from pipeline.fetch.policy import HOST_FILES, prefetch
-from pipeline.fetch.robots import origin_of
 from pipeline.fetch.settings import fetch_config
 from pipeline.fetch.units import unit_function
 from pipeline.monitor import LiveTally, Meter, run_job, summary
@@ -154,7 +154,7 @@ class Settings:
 
     @property
     def scratch(self) -> str:
-        """Where --archive's index and spilled pairs live while the job runs."""
+        """Where the spilled pairs (and --archive's index) live while the job runs."""
         return FileSystems.join(self.output, "_scratch")
 
     def live_list(self, unit: str, part: int) -> int:
@@ -223,23 +223,9 @@ def _worker_fetcher(config: FetchConfig) -> tuple[Fetcher, threading.Semaphore]:
 # --- planning -------------------------------------------------------------------------------
 
 
-class KeyByHost(beam.DoFn):
-    """One pair shard in, (host, pair) out for every row."""
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-
-    def process(self, path: str) -> Iterator[tuple[str, dict]]:
-        unit_of = unit_function(self.settings.unit)
-        with FileSystems.open(path) as handle:
-            parquet = pq.ParquetFile(handle)
-            for batch in parquet.iter_batches(ROW_GROUP, columns=self.settings.pair_columns):
-                for row in batch.to_pylist():
-                    yield unit_of(row["url"] or "") or NO_HOST, row
-
-
 class PlanHost(beam.DoFn):
-    """A host's pairs in, its parts out, each keyed by the fetch list that owns it.
+    """A host's URL count in, its parts out (rows not yet read: host_spill.fill), each keyed
+    by the fetch list that owns it.
 
     A host split over several lists has its policy files (robots.txt, ai.txt, tdmrep.json)
     fetched here, once, before any of its parts starts: every part applies the same answers.
@@ -252,19 +238,20 @@ class PlanHost(beam.DoFn):
     def setup(self):
         self.fetcher, _ = _worker_fetcher(self.fetch_config)
 
-    def process(self, element: tuple[str, Sequence[dict]]) -> Iterator[tuple[int, Part]]:
-        unit, rows = element
+    def process(self, element: tuple[str, int], files: list[str]) -> Iterator[tuple[int, Part]]:
+        unit, count = element
         s = self.settings
         concurrency = self.fetch_config.per_host_concurrency
-        parts = split_host(unit, rows, s.max_urls, concurrency, s.rows_per_shard)
+        parts = plan_host(unit, count, s.max_urls, concurrency, s.rows_per_shard)
         if len(parts) > 1 and self.fetch_config.respect_robots:
-            self._fetch_policies(parts)
+            origins = host_spill.kept_origins(files, s.live_lists, unit, s.max_urls)
+            self._fetch_policies(parts, origins)
         for part in parts:
             yield s.live_list(unit, part.share.index), part
 
-    def _fetch_policies(self, parts: list[Part]) -> None:
+    def _fetch_policies(self, parts: list[Part], origins: set[str]) -> None:
         politeness = self.fetcher.politeness(unit_function(self.settings.unit))
-        origins = sorted({origin_of(row["url"]) for part in parts for row in part.rows})
+        origins = sorted(origins)
         files = self.fetch_config.policy_files
         answers, records = prefetch(politeness.robots.fetch, origins, files)
         for part in parts:
@@ -296,8 +283,9 @@ class FetchLists(beam.DoFn):
     def start_bundle(self):
         self.pending: list[tuple[int, list[Part]]] = []
 
-    def process(self, element: tuple[int, Sequence[Part]]):
+    def process(self, element: tuple[int, Sequence[Part]], files: list[str]):
         index, parts = element
+        self.files = files
         self.pending.append((index, sorted(parts, key=lambda part: part.key)))
 
     def finish_bundle(self):
@@ -320,12 +308,18 @@ class FetchLists(beam.DoFn):
         self.live.tick()
 
     def _run_list(self, index: int, parts: list[Part], counts: queue.SimpleQueue) -> Counter:
-        expected = fingerprint(parts)
-        done = finished_tally(self.settings, index, expected)
-        if done is not None:
-            counts.put(done)
-            return done
-        return FetchList(self, index, parts, expected, counts).run()
+        s = self.settings
+        host_spill.fill(parts, self.files, s.live_lists, s.max_urls)  # only while it runs
+        try:
+            expected = fingerprint(parts)
+            done = finished_tally(self.settings, index, expected)
+            if done is not None:
+                counts.put(done)
+                return done
+            return FetchList(self, index, parts, expected, counts).run()
+        finally:
+            for part in parts:  # the bundle's other lists may run long after this one
+                part.rows, part.deferred = [], []
 
 
 class FetchList:
@@ -491,9 +485,10 @@ def finished_tally(settings: Settings, index: int, expected: str) -> Counter | N
 class ArchiveLists(beam.DoFn):
     """With --archive: a bucket in, its fetch list written (the bucket's pairs that the archive
     answers, read by offset; archive.py), its tally out; with ``--archive-only`` the pairs it
-    lacks are rejected there, else they go out tagged ``LIVE`` as ``(host, pair)`` to be
-    planned by host and fetched live. The bucket's pairs and captures are read from the
-    scratch files (archive_index.py), so a worker holds one bucket at a time."""
+    lacks are rejected there, else they are spilled by host (host_spill.py; the file out on
+    ``LIVE_FILES``, ``(host, count)`` on ``LIVE``) to be planned and fetched live. The
+    bucket's pairs and captures are read from the scratch files (archive_index.py), so a
+    worker holds one bucket at a time."""
 
     def __init__(self, fetch_config: FetchConfig, settings: Settings):
         self.fetch_config = fetch_config
@@ -509,16 +504,27 @@ class ArchiveLists(beam.DoFn):
         rows = archive.resolve(archive_index.bucket_rows(pair_files, bucket), lookup)
         if s.archive.robots:
             rows = archive.attach_policies(rows, lookup, s.archive.policy_files)
-        listed = []
+        listed, live = [], []
         for row in rows:
             if row[archive.ARCHIVE]["status"] == archive.NOT_IN_ARCHIVE and not s.archive.only:
-                pair = {key: value for key, value in row.items() if key != archive.ARCHIVE}
-                unit = unit_function(s.unit)(pair["url"] or "") or NO_HOST
-                yield beam.pvalue.TaggedOutput(LIVE, (unit, pair))
+                live.append({key: row[key] for key in s.pair_columns})
             else:
                 listed.append({**row, archive.ARCHIVE_SOURCE: archive.archive_source(row)})
+        if live:  # to be planned by host and fetched live, like the pairs of a run without
+            yield from self._spill(live)
         if listed:
             yield self._run_list(bucket, [Part(archive.ARCHIVE_UNIT, Share(), listed)])
+
+    def _spill(self, rows: list[dict]) -> Iterator:
+        s = self.settings
+        schema = with_extras(PAIR_SCHEMA, s.schema)
+        schema = pa.schema([field for field in schema if field.name in s.pair_columns])
+        path, counts = host_spill.spill(
+            rows_to_table(rows, schema), s.unit, s.live_lists, s.scratch
+        )
+        yield beam.pvalue.TaggedOutput(LIVE_FILES, path)
+        for unit, count in sorted(counts.items()):
+            yield beam.pvalue.TaggedOutput(LIVE, (unit, count))
 
     def _run_list(self, index: int, parts: list[Part]) -> dict:
         expected = fingerprint(parts)
@@ -534,7 +540,8 @@ class ArchiveLists(beam.DoFn):
         return dict(tally)
 
 
-LIVE = "live"
+LIVE = "live"  # ArchiveLists' tagged outputs: (host, count) of the pairs it lacks
+LIVE_FILES = "live_files"  # and the scratch files they were spilled to
 
 
 class Download(beam.PTransform):
@@ -548,34 +555,38 @@ class Download(beam.PTransform):
         self.settings = settings
 
     def expand(self, pipeline):
+        s = self.settings
         shards = pipeline | "Shards" >> beam.Create(self.paths) | "Spread" >> beam.Reshuffle()
         tallies = []
-        if self.settings.archive:
-            keyed, archived = self._archive(pipeline, shards)
+        if s.archive:
+            live, archived = self._archive(pipeline, shards)
             tallies.append(archived)
         else:
-            keyed = shards | "KeyByHost" >> beam.ParDo(KeyByHost(self.settings))
-        if self.settings.live_lists:
-            tallies.append(
-                keyed
-                | "GroupByHost" >> beam.GroupByKey()
-                | "PlanHost" >> beam.ParDo(PlanHost(self.fetch_config, self.settings))
-                | "GroupByList" >> beam.GroupByKey()
-                | "FetchLists" >> beam.ParDo(FetchLists(self.fetch_config, self.settings))
+            spiller = host_spill.SpillHosts(s.scratch, s.live_lists, s.unit, s.pair_columns)
+            spilled = shards | "SpillHosts" >> beam.ParDo(spiller).with_outputs(
+                host_spill.COUNTS, main=LIVE_FILES
             )
-        if not self.settings.archive:
-            return tallies[0]
+            live = spilled[LIVE_FILES], spilled[host_spill.COUNTS]
+        if s.live_lists:
+            files = beam.pvalue.AsList(live[0])
+            tallies.append(
+                live[1]
+                | "CountByHost" >> beam.CombinePerKey(sum)
+                | "PlanHost" >> beam.ParDo(PlanHost(self.fetch_config, s), files)
+                | "GroupByList" >> beam.GroupByKey()
+                | "FetchLists" >> beam.ParDo(FetchLists(self.fetch_config, s), files)
+            )
         tallies = tallies | "Tallies" >> beam.Flatten()
-        scratch = self.settings.scratch
         _ = (
             tallies
             | "CountLists" >> beam.combiners.Count.Globally()
-            | "RemoveScratch" >> beam.Map(lambda _: remove_folder(scratch))
+            | "RemoveScratch" >> beam.Map(lambda _, scratch=s.scratch: remove_folder(scratch))
         )
         return tallies
 
     def _archive(self, pipeline, shards):
-        """The archive's lists: (the pairs it lacks keyed by host, the lists' tallies)."""
+        """The archive's lists: ((the files its lacking pairs were spilled to, their counts by
+        host), the lists' tallies)."""
         s, archived = self.settings, self.settings.archive
         columns = s.pair_columns
         pair_files = shards | "SpillPairs" >> beam.ParDo(
@@ -599,9 +610,9 @@ class Download(beam.PTransform):
                 ArchiveLists(self.fetch_config, s),
                 beam.pvalue.AsList(pair_files),
                 beam.pvalue.AsList(capture_files),
-            ).with_outputs(LIVE, main="tallies")
+            ).with_outputs(LIVE, LIVE_FILES, main="tallies")
         )
-        return lists[LIVE], lists.tallies
+        return (lists[LIVE_FILES], lists[LIVE]), lists.tallies
 
 
 def execute(args: argparse.Namespace, pipeline_options) -> dict:

@@ -41,10 +41,15 @@ class Part:
     deferred: list[dict] = field(default_factory=list)  # over the URL budget (part 0 only)
     policies: dict[tuple[str, str], RobotsSeed] = field(default_factory=dict)  # the planner's
     records: list[PolicyRecord] = field(default_factory=list)  # the planner's, part 0 only
+    planned: int | None = None  # how many URLs it fetches, when planned before its rows are read
 
     @property
     def key(self) -> tuple[str, int]:
         return self.unit, self.share.index
+
+    @property
+    def size(self) -> int:
+        return len(self.rows) if self.planned is None else self.planned
 
 
 def num_lists(num_inputs: int, total_rows: int, rows_per_shard: int) -> int:
@@ -74,11 +79,38 @@ def split_host(
     """A host's parts: its first ``max_urls`` rows by uid (0: all), dealt round-robin into
     ``parts_of`` parts; the rest deferred, carried by part 0."""
     ordered = sorted(rows, key=lambda row: row["uid"])
-    kept, deferred = (ordered[:max_urls], ordered[max_urls:]) if max_urls else (ordered, [])
-    parts = 1 if unit == NO_HOST else parts_of(len(kept), concurrency, rows_per_shard)
-    split = [Part(unit, Share((index,), parts), kept[index::parts]) for index in range(parts)]
-    split[0].deferred = deferred
+    split = plan_host(unit, len(ordered), max_urls, concurrency, rows_per_shard)
+    for part in split:
+        part.rows, part.deferred = deal(ordered, part, max_urls)
+        part.planned = None
     return split
+
+
+def kept_count(num_urls: int, max_urls: int) -> int:
+    """How many of a host's URLs are fetched this run (``max_urls`` 0: all)."""
+    return min(num_urls, max_urls) if max_urls else num_urls
+
+
+def plan_host(
+    unit: str, num_urls: int, max_urls: int, concurrency: int, rows_per_shard: int
+) -> list[Part]:
+    """A host's parts from its URL count alone (their rows are read when a list runs, by
+    ``deal``): each knows how many URLs it fetches."""
+    kept = kept_count(num_urls, max_urls)
+    parts = 1 if unit == NO_HOST else parts_of(kept, concurrency, rows_per_shard)
+    return [
+        Part(unit, Share((index,), parts), [], planned=len(range(index, kept, parts)))
+        for index in range(parts)
+    ]
+
+
+def deal(ordered: Sequence, part: Part, max_urls: int) -> tuple[list, list]:
+    """A part's rows and deferred rows from its host's rows in uid order: every
+    ``parts``-th of the first ``max_urls``, from its index on; the rest for part 0."""
+    kept = kept_count(len(ordered), max_urls)
+    index, parts = part.share.index, part.share.parts
+    deferred = list(ordered[kept:]) if index == 0 else []
+    return list(ordered[index:kept:parts]), deferred
 
 
 def fetch_order(parts: Sequence[Part]) -> list[tuple[Part, dict]]:
@@ -111,7 +143,7 @@ def politeness_floor(parts: Sequence[Part], rate: float) -> float:
     urls: dict[str, int] = {}
     for part in parts:
         if part.unit:
-            urls[part.unit] = urls.get(part.unit, 0) + len(part.rows)
+            urls[part.unit] = urls.get(part.unit, 0) + part.size
     shares = shares_of(parts)
     return max(
         (
