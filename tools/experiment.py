@@ -345,7 +345,7 @@ def score_rule_text(by_seed: dict[int, dict | None]) -> str:
 
     def figure(key: str) -> str:
         values = [q[key] for q in found if q[key] is not None]
-        return mean_spread(values).strip() + "%" if values else "n/a"
+        return " ".join(mean_spread(values).split()) + "%" if values else "n/a"
 
     return "\n".join([
         "",

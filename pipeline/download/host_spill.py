@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.download.plan import NO_HOST, Part, kept_count, list_of
+from pipeline.download.plan import NO_HOST, Part, dealt, kept_count, list_of
 from pipeline.fetch.robots import origin_of
 from pipeline.fetch.units import unit_function
 from pipeline.shards import read_parts, write_parts
@@ -124,12 +124,10 @@ def _fill(parts: Sequence[Part], files: list[str], lists: int, max_urls: int) ->
         here = {unit for unit in units if list_of(unit, 0, lists) == bucket}
         orders = uid_order(files, bucket, here)
         for part in (part for part in parts if part.unit in orders):
-            order = orders[part.unit]
-            kept = kept_count(order.num_rows, max_urls)
-            index, step = part.share.index, part.share.parts
-            mine = order.take(pa.array(range(index, kept, step), pa.int64()))
-            part.rows = take(files, bucket, mine).to_pylist()
-            part.deferred = take(files, bucket, order.slice(kept)).to_pylist() if index == 0 else []
+            mine, deferred = dealt(orders[part.unit].num_rows, part, max_urls)
+            wanted = pa.array([*mine, *deferred], pa.int64())  # one read for both
+            rows = take(files, bucket, orders[part.unit].take(wanted)).to_pylist()
+            part.rows, part.deferred = rows[: len(mine)], rows[len(mine) :]
             part.planned = None
     del orders
     pa.default_memory_pool().release_unused()

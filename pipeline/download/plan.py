@@ -98,19 +98,24 @@ def plan_host(
     ``deal``): each knows how many URLs it fetches."""
     kept = kept_count(num_urls, max_urls)
     parts = 1 if unit == NO_HOST else parts_of(kept, concurrency, rows_per_shard)
-    return [
-        Part(unit, Share((index,), parts), [], planned=len(range(index, kept, parts)))
-        for index in range(parts)
-    ]
+    split = [Part(unit, Share((index,), parts), []) for index in range(parts)]
+    for part in split:
+        part.planned = len(dealt(num_urls, part, max_urls)[0])
+    return split
+
+
+def dealt(num_urls: int, part: Part, max_urls: int) -> tuple[range, range]:
+    """Which of its host's URLs in uid order a part fetches and which it defers: every
+    ``parts``-th of the first ``max_urls``, from its index on; the rest deferred by part 0."""
+    kept = kept_count(num_urls, max_urls)
+    index, parts = part.share.index, part.share.parts
+    return range(index, kept, parts), range(kept, num_urls) if index == 0 else range(0)
 
 
 def deal(ordered: Sequence, part: Part, max_urls: int) -> tuple[list, list]:
-    """A part's rows and deferred rows from its host's rows in uid order: every
-    ``parts``-th of the first ``max_urls``, from its index on; the rest for part 0."""
-    kept = kept_count(len(ordered), max_urls)
-    index, parts = part.share.index, part.share.parts
-    deferred = list(ordered[kept:]) if index == 0 else []
-    return list(ordered[index:kept:parts]), deferred
+    """A part's rows and deferred rows from its host's rows in uid order (``dealt``)."""
+    mine, deferred = dealt(len(ordered), part, max_urls)
+    return [ordered[i] for i in mine], [ordered[i] for i in deferred]
 
 
 def fetch_order(parts: Sequence[Part]) -> list[tuple[Part, dict]]:

@@ -130,3 +130,14 @@ def test_each_seed_of_the_score_arm_trains_on_its_own_scorers_cut(tmp_path):
         assert all(f"seed{seed}" in model for model in models) and len(models) == 2
     trial = experiment.trial_stages(args, tmp_path, score, tmp_path / "web", seed=2)[0].command
     assert str(score.shards_for(2) / "shards") in " ".join(trial)
+
+
+def test_the_score_rule_is_reported_as_mean_and_spread_over_the_seeds_that_scored():
+    def quality(recall: float, any_noise: float) -> dict:
+        return {"recall": recall, "precision_any_noise": any_noise, "precision": 0.375}
+
+    text = experiment.score_rule_text({0: quality(0.8, 0.9), 1: quality(0.9, 1.0), 2: None})
+    assert "over 2 seeds" in text
+    assert "recall on mismatched captions 85.0 ± 7.1%" in text
+    assert "precision, any noise 95.0 ± 7.1%" in text and "alone 37.5 ± 0.0%" in text
+    assert experiment.score_rule_text({0: None}) == ""

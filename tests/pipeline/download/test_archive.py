@@ -128,7 +128,7 @@ def download(root: Path, rows: list[dict], *flags) -> dict:
     write_pairs(root / "pairs", rows)
     stats = run(["--input", str(root / "pairs"), "--output", str(root / "images"), *FLAGS, *flags])
     table = read_table(str(root / "images" / "images-*.parquet")).to_pylist()
-    assert stats["in"] == len(rows)
+    assert stats["in"] == len(rows) and stats["balanced"]  # in == kept + rejected + deferred
     return {row["url"]: row for row in table}
 
 
