@@ -12,7 +12,6 @@ pairs of more than one bucket, or a record's bytes (read later by offset, archiv
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import json
 import os
@@ -25,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
+from pipeline.download.plan import bucket_of
 from pipeline.fetch.policy import PATHS
 from pipeline.shards import open_raw, read_parts, write_parts
 from pipeline.warc.capture import PAGE_TYPES, Capture, canonical_url, capture_of, iso_date
@@ -40,11 +40,6 @@ CAPTURE_SCHEMA = pa.schema(
     [("key", pa.string())]
     + [(f.name, _TYPES.get(f.name, pa.string())) for f in dataclasses.fields(Capture)]
 )
-
-
-def bucket_of(key: str, buckets: int) -> int:
-    """A stable bucket for a key (never Python's salted hash)."""
-    return int.from_bytes(hashlib.sha1(key.encode()).digest()[:8], "big") % buckets
 
 
 def pair_key(url: str | None) -> str:

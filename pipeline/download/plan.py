@@ -62,11 +62,15 @@ def parts_of(num_urls: int, concurrency: int, rows_per_shard: int) -> int:
     return max(1, min(concurrency, math.ceil(num_urls / rows_per_shard)))
 
 
+def bucket_of(key: str, buckets: int) -> int:
+    """A stable bucket for a key (never Python's salted hash): the same on every worker."""
+    return int.from_bytes(hashlib.sha1(key.encode()).digest()[:8], "big") % buckets
+
+
 def list_of(unit: str, part: int, lists: int) -> int:
-    """The fetch list that owns part ``part`` of ``unit``: a stable hash of the host (never
-    Python's), its parts in consecutive lists so they share one only when lists are few."""
-    digest = hashlib.sha1(unit.encode()).digest()
-    return (int.from_bytes(digest[:8], "big") + part) % lists
+    """The fetch list that owns part ``part`` of ``unit``: the host's stable bucket, its parts
+    in consecutive lists so they share one only when lists are few."""
+    return (bucket_of(unit, lists) + part) % lists
 
 
 def split_host(

@@ -4,9 +4,9 @@ from pipeline.download.archive_index import (
     DIGEST,
     URL,
     CaptureLookup,
-    bucket_of,
     capture_parts,
 )
+from pipeline.download.plan import bucket_of
 from pipeline.shards import write_parts
 from pipeline.warc.capture import Capture
 
